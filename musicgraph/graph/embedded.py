@@ -1,0 +1,367 @@
+"""The embedded default store: SQLite (WAL) as the record, a cached CSR projection for traversal.
+
+Layout of the store directory::
+
+    graph.sqlite       nodes, edges, texts, meta (transactional, WAL mode)
+    projection.npz     cached :class:`~musicgraph.graph.projection.Projection`, rebuilt when stale
+
+Every write batch is one transaction and bumps the store version, so a process killed mid-ingest
+leaves whole batches only, and derived caches notice any change.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+from musicgraph.graph.projection import Projection, build_projection
+from musicgraph.graph.schema import LABELS, REL_TYPES, NodeRef, check_label, check_rel
+from musicgraph.graph.store import (
+    Direction,
+    Edge,
+    GraphStore,
+    MissingNodeError,
+    Node,
+    check_prop_names,
+    merge_props,
+)
+
+log = logging.getLogger(__name__)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS nodes (
+    id INTEGER PRIMARY KEY,
+    label TEXT NOT NULL,
+    key TEXT NOT NULL,
+    props TEXT NOT NULL,
+    UNIQUE (label, key)
+);
+CREATE TABLE IF NOT EXISTS edges (
+    type TEXT NOT NULL,
+    src INTEGER NOT NULL REFERENCES nodes(id),
+    dst INTEGER NOT NULL REFERENCES nodes(id),
+    props TEXT NOT NULL,
+    PRIMARY KEY (type, src, dst)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS edges_by_src ON edges (src, type);
+CREATE INDEX IF NOT EXISTS edges_by_dst ON edges (dst, type);
+CREATE TABLE IF NOT EXISTS texts (ref TEXT PRIMARY KEY, text TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+_CHUNK = 900  # stays under SQLite's default limit of bound parameters per statement
+
+
+def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    it = iter(items)
+    while chunk := list(islice(it, size)):
+        yield chunk
+
+
+def _dumps(props: Mapping[str, Any]) -> str:
+    return json.dumps(props, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+class EmbeddedStore(GraphStore):
+    """In-process graph store persisted to ``path`` (a directory).
+
+    Args:
+        path: store directory (created if missing).
+        batch_size: rows per write transaction.
+    """
+
+    backend = "embedded"
+
+    def __init__(self, path: str | Path, batch_size: int = 5000):
+        self.path = Path(path)
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.batch_size = batch_size
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(self.path / "graph.sqlite", check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.executescript(_SCHEMA)
+        self._projection: Projection | None = None
+
+    def __repr__(self) -> str:
+        return f"EmbeddedStore({str(self.path)!r})"
+
+    # ------------------------------------------------------------- internals
+    def _tx(self) -> _Transaction:
+        return _Transaction(self)
+
+    def _bump_version(self) -> None:
+        self._db.execute(
+            "INSERT INTO meta(key, value) VALUES('version', '1') "
+            "ON CONFLICT(key) DO UPDATE SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT)"
+        )
+
+    def _ids(self, label: str, keys: list[str]) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for chunk in _chunks(dict.fromkeys(keys), _CHUNK):
+            q = f"SELECT key, id FROM nodes WHERE label = ? AND key IN ({','.join('?' * len(chunk))})"
+            out.update(self._db.execute(q, [label, *chunk]).fetchall())
+        return out
+
+    # ---------------------------------------------------------------- writes
+    def upsert_nodes(self, label: str, rows: Iterable[tuple[str, Mapping[str, Any]]]) -> int:
+        check_label(label)
+        written = 0
+        for batch in _chunks(rows, self.batch_size):
+            pending: dict[str, dict[str, Any]] = {}
+            order: list[str] = []
+            for key, props in batch:
+                if not isinstance(key, str) or not key:
+                    raise ValueError(f"{label}: node key must be a non-empty string, got {key!r}")
+                check_prop_names(props)
+                if key not in pending:
+                    order.append(key)
+                pending[key] = merge_props(pending.get(key), props)
+            with self._tx():
+                existing: dict[str, dict[str, Any]] = {}
+                for chunk in _chunks(order, _CHUNK):
+                    q = f"SELECT key, props FROM nodes WHERE label = ? AND key IN ({','.join('?' * len(chunk))})"
+                    for key, props in self._db.execute(q, [label, *chunk]):
+                        existing[key] = json.loads(props)
+                self._db.executemany(
+                    "INSERT INTO nodes(label, key, props) VALUES (?, ?, ?) "
+                    "ON CONFLICT(label, key) DO UPDATE SET props = excluded.props",
+                    [(label, key, _dumps(merge_props(existing.get(key), pending[key]))) for key in order],
+                )
+            written += len(batch)
+        return written
+
+    def upsert_edges(
+        self,
+        rel_type: str,
+        src_label: str,
+        dst_label: str,
+        rows: Iterable[tuple[str, str, Mapping[str, Any]]],
+    ) -> int:
+        check_rel(rel_type, src_label, dst_label)
+        written = 0
+        for batch in _chunks(rows, self.batch_size):
+            with self._tx():
+                src_ids = self._ids(src_label, [r[0] for r in batch])
+                dst_ids = self._ids(dst_label, [r[1] for r in batch])
+                missing = [NodeRef(src_label, r[0]) for r in batch if r[0] not in src_ids]
+                missing += [NodeRef(dst_label, r[1]) for r in batch if r[1] not in dst_ids]
+                if missing:
+                    raise MissingNodeError(rel_type, list(dict.fromkeys(missing)))
+                pending: dict[tuple[int, int], dict[str, Any]] = {}
+                for src, dst, props in batch:
+                    check_prop_names(props)
+                    pair = (src_ids[src], dst_ids[dst])
+                    pending[pair] = merge_props(pending.get(pair), props)
+                existing: dict[tuple[int, int], dict[str, Any]] = {}
+                for chunk in _chunks(sorted({s for s, _ in pending}), _CHUNK):
+                    q = f"SELECT src, dst, props FROM edges WHERE type = ? AND src IN ({','.join('?' * len(chunk))})"
+                    for s, d, props in self._db.execute(q, [rel_type, *chunk]):
+                        if (s, d) in pending:
+                            existing[(s, d)] = json.loads(props)
+                self._db.executemany(
+                    "INSERT INTO edges(type, src, dst, props) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT(type, src, dst) DO UPDATE SET props = excluded.props",
+                    [(rel_type, s, d, _dumps(merge_props(existing.get((s, d)), p))) for (s, d), p in pending.items()],
+                )
+            written += len(batch)
+        return written
+
+    def delete_nodes(self, label: str, keys: Iterable[str]) -> int:
+        check_label(label)
+        deleted = 0
+        for batch in _chunks(keys, self.batch_size):
+            with self._tx():
+                ids = list(self._ids(label, batch).values())
+                for chunk in _chunks(ids, _CHUNK):
+                    marks = ",".join("?" * len(chunk))
+                    self._db.execute(f"DELETE FROM edges WHERE src IN ({marks})", chunk)
+                    self._db.execute(f"DELETE FROM edges WHERE dst IN ({marks})", chunk)
+                    deleted += self._db.execute(f"DELETE FROM nodes WHERE id IN ({marks})", chunk).rowcount
+        return deleted
+
+    def delete_edges(
+        self, rel_type: str, src_label: str, dst_label: str, pairs: Iterable[tuple[str, str]]
+    ) -> int:
+        check_rel(rel_type, src_label, dst_label)
+        deleted = 0
+        for batch in _chunks(pairs, self.batch_size):
+            with self._tx():
+                src_ids = self._ids(src_label, [p[0] for p in batch])
+                dst_ids = self._ids(dst_label, [p[1] for p in batch])
+                rows = [
+                    (rel_type, src_ids[s], dst_ids[d]) for s, d in batch if s in src_ids and d in dst_ids
+                ]
+                for row in rows:
+                    deleted += self._db.execute(
+                        "DELETE FROM edges WHERE type = ? AND src = ? AND dst = ?", row
+                    ).rowcount
+        return deleted
+
+    def put_texts(self, texts: Mapping[str, str]) -> None:
+        items = list(texts.items())
+        for batch in _chunks(items, self.batch_size):
+            with self._tx():
+                self._db.executemany(
+                    "INSERT INTO texts(ref, text) VALUES (?, ?) ON CONFLICT(ref) DO UPDATE SET text = excluded.text",
+                    batch,
+                )
+
+    def get_texts(self, refs: Iterable[str]) -> dict[str, str]:
+        out: dict[str, str] = {}
+        with self._lock:
+            for chunk in _chunks(dict.fromkeys(refs), _CHUNK):
+                q = f"SELECT ref, text FROM texts WHERE ref IN ({','.join('?' * len(chunk))})"
+                out.update(self._db.execute(q, chunk).fetchall())
+        return out
+
+    def get_meta(self, key: str) -> str | None:
+        with self._lock:
+            row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._tx():
+            self._db.execute(
+                "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+
+    def delete_meta(self, prefix: str) -> None:
+        """Delete metadata keys starting with ``prefix``."""
+        with self._tx():
+            self._db.execute("DELETE FROM meta WHERE key >= ? AND key < ?", (prefix, prefix + "\uffff"))
+
+    # ----------------------------------------------------------------- reads
+    def get_nodes(self, label: str, keys: Iterable[str]) -> dict[str, Node]:
+        check_label(label)
+        out: dict[str, Node] = {}
+        with self._lock:
+            for chunk in _chunks(dict.fromkeys(keys), _CHUNK):
+                q = f"SELECT key, props FROM nodes WHERE label = ? AND key IN ({','.join('?' * len(chunk))})"
+                for key, props in self._db.execute(q, [label, *chunk]):
+                    out[key] = Node(label, key, json.loads(props))
+        return out
+
+    def iter_nodes(self, label: str) -> Iterator[Node]:
+        check_label(label)
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT key, props FROM nodes WHERE label = ? ORDER BY key", (label,)
+            ).fetchall()
+        for key, props in rows:
+            yield Node(label, key, json.loads(props))
+
+    def iter_edges(self, rel_type: str) -> Iterator[Edge]:
+        check_rel(rel_type)
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT s.label, s.key, d.label, d.key, e.props FROM edges e "
+                "JOIN nodes s ON s.id = e.src JOIN nodes d ON d.id = e.dst "
+                "WHERE e.type = ? ORDER BY s.label, s.key, d.label, d.key",
+                (rel_type,),
+            ).fetchall()
+        for sl, sk, dl, dk, props in rows:
+            yield Edge(rel_type, NodeRef(sl, sk), NodeRef(dl, dk), json.loads(props))
+
+    def neighbors(
+        self,
+        label: str,
+        key: str,
+        rel_type: str | None = None,
+        direction: Direction = "both",
+        limit: int | None = None,
+    ) -> list[tuple[Edge, Node]]:
+        check_label(label)
+        if rel_type is not None:
+            check_rel(rel_type)
+        with self._lock:
+            row = self._db.execute("SELECT id FROM nodes WHERE label = ? AND key = ?", (label, key)).fetchone()
+            if row is None:
+                return []
+            node_id = row[0]
+            me = NodeRef(label, key)
+            out: list[tuple[Edge, Node]] = []
+            type_cond = "" if rel_type is None else " AND e.type = ?"
+            type_param = [] if rel_type is None else [rel_type]
+            if direction in ("out", "both"):
+                for t, ol, ok, ep, op in self._db.execute(
+                    "SELECT e.type, o.label, o.key, e.props, o.props FROM edges e JOIN nodes o ON o.id = e.dst "
+                    f"WHERE e.src = ?{type_cond} ORDER BY e.type, o.label, o.key",
+                    [node_id, *type_param],
+                ):
+                    out.append((Edge(t, me, NodeRef(ol, ok), json.loads(ep)), Node(ol, ok, json.loads(op))))
+            if direction in ("in", "both"):
+                for t, ol, ok, ep, op in self._db.execute(
+                    "SELECT e.type, o.label, o.key, e.props, o.props FROM edges e JOIN nodes o ON o.id = e.src "
+                    f"WHERE e.dst = ?{type_cond} ORDER BY e.type, o.label, o.key",
+                    [node_id, *type_param],
+                ):
+                    out.append((Edge(t, NodeRef(ol, ok), me, json.loads(ep)), Node(ol, ok, json.loads(op))))
+        return out[:limit] if limit is not None else out
+
+    def count_nodes(self) -> dict[str, int]:
+        counts = dict.fromkeys(LABELS, 0)
+        with self._lock:
+            counts.update(self._db.execute("SELECT label, COUNT(*) FROM nodes GROUP BY label").fetchall())
+        return counts
+
+    def count_edges(self) -> dict[str, int]:
+        counts = dict.fromkeys(REL_TYPES, 0)
+        with self._lock:
+            counts.update(self._db.execute("SELECT type, COUNT(*) FROM edges GROUP BY type").fetchall())
+        return counts
+
+    def version(self) -> str:
+        return self.get_meta("version") or "0"
+
+    def projection(self) -> Projection:
+        """The CSR projection, from memory or ``projection.npz`` when current, else rebuilt and cached."""
+        version = self.version()
+        if self._projection is not None and self._projection.version == version:
+            return self._projection
+        cache = self.path / "projection.npz"
+        if cache.exists():
+            try:
+                proj = Projection.load(cache)
+                if proj.version == version:
+                    self._projection = proj
+                    return proj
+            except (OSError, ValueError, KeyError) as exc:
+                log.warning("ignoring unreadable projection cache %s: %s", cache, exc)
+        proj = build_projection(self)
+        proj.save(cache)
+        self._projection = proj
+        return proj
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+class _Transaction:
+    """``with store._tx():`` one SQLite transaction that bumps the store version on commit."""
+
+    def __init__(self, store: EmbeddedStore):
+        self.store = store
+
+    def __enter__(self) -> None:
+        self.store._lock.acquire()
+        self.store._db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        try:
+            if exc_type is None:
+                self.store._bump_version()
+                self.store._db.execute("COMMIT")
+            else:
+                self.store._db.execute("ROLLBACK")
+        finally:
+            self.store._lock.release()

@@ -1,0 +1,150 @@
+"""The music graph's fixed schema: node labels, relationship types and their endpoints.
+
+Labels and relationship types are never taken from input: every store checks names against
+this module, which is what lets the Neo4j backend put them into Cypher text safely.
+
+Node keys are strings unique within a label:
+
+========  ==============================================  ==========================
+label     key                                             example
+========  ==============================================  ==========================
+Artist    normalized name (:func:`resolve.artist_key`)    ``radiohead``
+Song      ``<artist key>|<normalized title>``             ``radiohead|karma police``
+Album     ``<artist key>|<normalized album>``             ``radiohead|ok computer``
+Genre     normalized genre                                ``alternative rock``
+Mood      lower-case mood word                            ``sad``
+Tag       normalized tag text                             ``melancholic``
+User      ``<source>:<id>``                               ``hetrec:2``
+Playlist  ``<source>:<id>``                               ``spotify300:all-out-80s``
+========  ==============================================  ==========================
+
+Relationships (``(src)-[TYPE]->(dst)``), all directed as written and traversed both ways by the
+projection:
+
+* ``(Song)-[PERFORMED_BY {role: "main"|"featured"}]->(Artist)``
+* ``(Song)-[ON_ALBUM]->(Album)`` and ``(Album)-[ALBUM_BY]->(Artist)``
+* ``(Song|Artist)-[HAS_GENRE]->(Genre)``
+* ``(Song|Playlist)-[HAS_MOOD {sources, confidence}]->(Mood)``
+* ``(Artist)-[TAGGED {weight: number of users}]->(Tag)``
+* ``(User)-[LISTENED_TO {weight: play count}]->(Artist)``
+* ``(User)-[USED_TAG {weight: number of uses}]->(Tag)``
+* ``(User)-[FRIEND_OF]->(User)`` (rows as listed by HetRec: both directions)
+* ``(Song)-[IN_PLAYLIST {position}]->(Playlist)``
+* ``(Artist)-[SIMILAR_TO {weight}]->(Artist)`` and ``(Artist)-[MEMBER_OF]->(Artist)`` (API enrichment)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Label(StrEnum):
+    SONG = "Song"
+    ARTIST = "Artist"
+    ALBUM = "Album"
+    GENRE = "Genre"
+    MOOD = "Mood"
+    TAG = "Tag"
+    USER = "User"
+    PLAYLIST = "Playlist"
+
+
+class Rel(StrEnum):
+    PERFORMED_BY = "PERFORMED_BY"
+    ON_ALBUM = "ON_ALBUM"
+    ALBUM_BY = "ALBUM_BY"
+    HAS_GENRE = "HAS_GENRE"
+    HAS_MOOD = "HAS_MOOD"
+    TAGGED = "TAGGED"
+    LISTENED_TO = "LISTENED_TO"
+    USED_TAG = "USED_TAG"
+    FRIEND_OF = "FRIEND_OF"
+    IN_PLAYLIST = "IN_PLAYLIST"
+    SIMILAR_TO = "SIMILAR_TO"
+    MEMBER_OF = "MEMBER_OF"
+
+
+LABELS: tuple[str, ...] = tuple(label.value for label in Label)
+REL_TYPES: tuple[str, ...] = tuple(rel.value for rel in Rel)
+
+#: Allowed (source label, target label) pairs per relationship type.
+ENDPOINTS: dict[str, frozenset[tuple[str, str]]] = {
+    Rel.PERFORMED_BY: frozenset({(Label.SONG, Label.ARTIST)}),
+    Rel.ON_ALBUM: frozenset({(Label.SONG, Label.ALBUM)}),
+    Rel.ALBUM_BY: frozenset({(Label.ALBUM, Label.ARTIST)}),
+    Rel.HAS_GENRE: frozenset({(Label.SONG, Label.GENRE), (Label.ARTIST, Label.GENRE)}),
+    Rel.HAS_MOOD: frozenset({(Label.SONG, Label.MOOD), (Label.PLAYLIST, Label.MOOD)}),
+    Rel.TAGGED: frozenset({(Label.ARTIST, Label.TAG), (Label.SONG, Label.TAG)}),
+    Rel.LISTENED_TO: frozenset({(Label.USER, Label.ARTIST)}),
+    Rel.USED_TAG: frozenset({(Label.USER, Label.TAG)}),
+    Rel.FRIEND_OF: frozenset({(Label.USER, Label.USER)}),
+    Rel.IN_PLAYLIST: frozenset({(Label.SONG, Label.PLAYLIST)}),
+    Rel.SIMILAR_TO: frozenset({(Label.ARTIST, Label.ARTIST)}),
+    Rel.MEMBER_OF: frozenset({(Label.ARTIST, Label.ARTIST)}),
+}
+
+#: Human-readable verbs for explanation paths, forward and backward.
+REL_PHRASES: dict[str, tuple[str, str]] = {
+    Rel.PERFORMED_BY: ("performed by", "performs"),
+    Rel.ON_ALBUM: ("on album", "contains"),
+    Rel.ALBUM_BY: ("album by", "released"),
+    Rel.HAS_GENRE: ("has genre", "genre of"),
+    Rel.HAS_MOOD: ("has mood", "mood of"),
+    Rel.TAGGED: ("tagged", "tag of"),
+    Rel.LISTENED_TO: ("listened to", "listened to by"),
+    Rel.USED_TAG: ("used tag", "tag used by"),
+    Rel.FRIEND_OF: ("friend of", "friend of"),
+    Rel.IN_PLAYLIST: ("in playlist", "includes"),
+    Rel.SIMILAR_TO: ("similar to", "similar to"),
+    Rel.MEMBER_OF: ("member of", "has member"),
+}
+
+#: Audio-feature properties a Song may carry (Spotify scales).
+SONG_FEATURES: tuple[str, ...] = (
+    "danceability",
+    "energy",
+    "valence",
+    "tempo",
+    "acousticness",
+    "instrumentalness",
+    "speechiness",
+    "liveness",
+    "loudness",
+    "key",
+    "mode",
+    "popularity",
+    "year",
+)
+
+
+class SchemaError(ValueError):
+    """A label, relationship type or endpoint pair that the schema does not have."""
+
+
+def check_label(label: str) -> str:
+    """Return ``label`` if the schema has it, else raise :class:`SchemaError`."""
+    if label not in LABELS:
+        raise SchemaError(f"unknown node label {label!r}; expected one of {', '.join(LABELS)}")
+    return str(label)
+
+
+def check_rel(rel_type: str, src_label: str | None = None, dst_label: str | None = None) -> str:
+    """Return ``rel_type`` if the schema has it (and the endpoint pair, when given)."""
+    if rel_type not in REL_TYPES:
+        raise SchemaError(f"unknown relationship type {rel_type!r}; expected one of {', '.join(REL_TYPES)}")
+    if src_label is not None and dst_label is not None:
+        if (src_label, dst_label) not in ENDPOINTS[rel_type]:
+            raise SchemaError(f"({src_label})-[{rel_type}]->({dst_label}) is not in the schema")
+    return str(rel_type)
+
+
+@dataclass(frozen=True, slots=True)
+class NodeRef:
+    """A node's identity: label and key."""
+
+    label: str
+    key: str
+
+    def __str__(self) -> str:
+        return f"{self.label}:{self.key}"

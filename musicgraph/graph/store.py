@@ -1,0 +1,224 @@
+"""The one store interface that every graph backend implements.
+
+A store holds nodes (label, key, properties) and typed relationships between them, plus a small
+text table (lyrics, stored once and referenced from songs by ``lyrics_ref``) and a metadata table
+(ingest checkpoints). Writes are batched upserts with these merge rules, identical in every backend:
+
+* a property whose new value is ``None`` is left as it was;
+* a list property is unioned: old items first, then new items not yet present, in order;
+* any other property is overwritten by the new value.
+
+Property values are scalars (str, int, float, bool) or lists of scalars, which both SQLite/JSON and
+Neo4j store natively. Property names must be identifiers (``[A-Za-z_][A-Za-z0-9_]*``).
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from musicgraph.graph.schema import NodeRef
+
+if TYPE_CHECKING:
+    from musicgraph.graph.projection import Projection
+
+PropValue = str | int | float | bool | list[Any]
+Props = dict[str, Any]
+Direction = Literal["out", "in", "both"]
+
+_PROP_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class StoreError(RuntimeError):
+    """Base class of store errors."""
+
+
+class MissingNodeError(StoreError):
+    """A relationship names an endpoint node that is not in the store."""
+
+    def __init__(self, rel_type: str, missing: Sequence[NodeRef]):
+        self.rel_type = rel_type
+        self.missing = list(missing)
+        shown = ", ".join(str(ref) for ref in self.missing[:5])
+        more = f" and {len(self.missing) - 5} more" if len(self.missing) > 5 else ""
+        super().__init__(f"{rel_type}: endpoint node(s) not in the store: {shown}{more}")
+
+
+@dataclass(slots=True)
+class Node:
+    """A node: label, key and properties."""
+
+    label: str
+    key: str
+    props: Props = field(default_factory=dict)
+
+    @property
+    def ref(self) -> NodeRef:
+        return NodeRef(self.label, self.key)
+
+    @property
+    def name(self) -> str:
+        """The display name: ``title`` for songs, ``name`` otherwise, else the key."""
+        return str(self.props.get("title") or self.props.get("name") or self.key)
+
+
+@dataclass(slots=True)
+class Edge:
+    """A relationship ``(src)-[type]->(dst)`` with its properties."""
+
+    type: str
+    src: NodeRef
+    dst: NodeRef
+    props: Props = field(default_factory=dict)
+
+
+def check_prop_names(props: Mapping[str, Any]) -> None:
+    """Raise ValueError if a property name is not an identifier (they may reach Cypher text)."""
+    for name in props:
+        if not _PROP_NAME.match(name):
+            raise ValueError(f"invalid property name {name!r}: use letters, digits and '_'")
+
+
+def merge_props(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> Props:
+    """Merge ``new`` into ``old`` with the store's rules (see the module docstring)."""
+    merged: Props = dict(old or {})
+    for name, value in new.items():
+        if value is None:
+            continue
+        if isinstance(value, (list, tuple)):
+            current = merged.get(name)
+            items = list(current) if isinstance(current, list) else []
+            for item in value:
+                if item not in items:
+                    items.append(item)
+            merged[name] = items
+        else:
+            merged[name] = value
+    return merged
+
+
+class GraphStore(ABC):
+    """Interface of a music-graph store (embedded SQLite or Neo4j).
+
+    Implementations must keep the merge rules of :func:`merge_props`, reject labels and
+    relationship types that are not in :mod:`musicgraph.graph.schema`, and be safe to call
+    repeatedly with the same rows (idempotent upserts).
+    """
+
+    backend: str = "abstract"
+
+    # ---------------------------------------------------------------- writes
+    @abstractmethod
+    def upsert_nodes(self, label: str, rows: Iterable[tuple[str, Mapping[str, Any]]]) -> int:
+        """Create or update nodes ``(key, props)`` of ``label``; returns the number of rows written."""
+
+    @abstractmethod
+    def upsert_edges(
+        self,
+        rel_type: str,
+        src_label: str,
+        dst_label: str,
+        rows: Iterable[tuple[str, str, Mapping[str, Any]]],
+    ) -> int:
+        """Create or update relationships ``(src_key, dst_key, props)``.
+
+        Raises :class:`MissingNodeError` (writing nothing of that batch) if an endpoint is absent.
+        """
+
+    @abstractmethod
+    def delete_nodes(self, label: str, keys: Iterable[str]) -> int:
+        """Delete nodes and every relationship touching them; returns the number deleted."""
+
+    @abstractmethod
+    def delete_edges(
+        self, rel_type: str, src_label: str, dst_label: str, pairs: Iterable[tuple[str, str]]
+    ) -> int:
+        """Delete the given relationships; returns the number deleted."""
+
+    @abstractmethod
+    def put_texts(self, texts: Mapping[str, str]) -> None:
+        """Store long texts (lyrics) under content references."""
+
+    @abstractmethod
+    def get_texts(self, refs: Iterable[str]) -> dict[str, str]:
+        """Texts by reference (missing references are absent from the result)."""
+
+    @abstractmethod
+    def get_meta(self, key: str) -> str | None:
+        """A metadata value (ingest checkpoints), or None."""
+
+    @abstractmethod
+    def set_meta(self, key: str, value: str) -> None:
+        """Set a metadata value."""
+
+    # ----------------------------------------------------------------- reads
+    @abstractmethod
+    def get_nodes(self, label: str, keys: Iterable[str]) -> dict[str, Node]:
+        """Nodes of ``label`` by key (missing keys are absent from the result)."""
+
+    @abstractmethod
+    def iter_nodes(self, label: str) -> Iterator[Node]:
+        """Every node of ``label``, in key order."""
+
+    @abstractmethod
+    def iter_edges(self, rel_type: str) -> Iterator[Edge]:
+        """Every relationship of ``rel_type``, ordered by (src, dst)."""
+
+    @abstractmethod
+    def neighbors(
+        self,
+        label: str,
+        key: str,
+        rel_type: str | None = None,
+        direction: Direction = "both",
+        limit: int | None = None,
+    ) -> list[tuple[Edge, Node]]:
+        """Relationships touching a node, with the node at the other end."""
+
+    @abstractmethod
+    def count_nodes(self) -> dict[str, int]:
+        """Node count per label (labels with no node are 0)."""
+
+    @abstractmethod
+    def count_edges(self) -> dict[str, int]:
+        """Relationship count per type (types with none are 0)."""
+
+    @abstractmethod
+    def version(self) -> str:
+        """A token that changes whenever the store's content changes (for derived caches)."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release resources."""
+
+    # ------------------------------------------------------------ conveniences
+    def get_node(self, label: str, key: str) -> Node | None:
+        """One node by key, or None."""
+        return self.get_nodes(label, [key]).get(key)
+
+    def node_keys(self, label: str) -> list[str]:
+        """All keys of ``label``, sorted."""
+        return [node.key for node in self.iter_nodes(label)]
+
+    def is_empty(self) -> bool:
+        return sum(self.count_nodes().values()) == 0
+
+    def projection(self) -> Projection:
+        """A compact CSR projection of the whole graph (cached by backends that can)."""
+        from musicgraph.graph.projection import build_projection
+
+        return build_projection(self)
+
+    def to_networkx(self) -> Any:
+        """A networkx ``MultiDiGraph`` view for analysis and GraphML export (not the hot path)."""
+        from musicgraph.graph.projection import to_networkx
+
+        return to_networkx(self)
+
+    def __enter__(self) -> GraphStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
