@@ -1,0 +1,138 @@
+"""Entity resolution: normalized keys that let artists and songs from different sources merge.
+
+There are no shared ids across the datasets, so artists and songs are matched by normalized names.
+The rules are deliberately conservative — two different songs must never collapse into one:
+
+* Unicode is folded to ASCII where a letter has an accent (``Beyoncé`` → ``beyonce``), case is
+  dropped, ``&``/``+`` become ``and``, punctuation is dropped, whitespace collapsed.
+* Artists: a leading ``The`` is dropped (``The Beatles`` = ``Beatles``). Featured artists
+  (``X feat. Y``, ``X ft. Y``, ``X featuring Y``) are split off; commas are **not** split
+  (``Earth, Wind & Fire`` is one artist).
+* Titles: featuring credits (``(feat. Y)``, ``- feat. Y``) and edition suffixes that do not change the
+  recording's identity (``- Remastered 2011``, ``(Radio Edit)``, ``- Single Version``, ``(Album Version)``,
+  ``(Explicit)``, ``(Mono)``…) are dropped. Suffixes that make a different recording are kept:
+  remix, live, acoustic, instrumental, demo, cover, reprise, part numbers, language versions.
+
+Keys: ``artist_key(name)``, ``title_key(title)``, ``song_key(artist, title)`` = ``"<artist>|<title>"``.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+__all__ = [
+    "artist_key",
+    "fold",
+    "normalize_tag",
+    "song_key",
+    "split_featured",
+    "title_key",
+]
+
+_FEAT = r"(?:feat\.?|ft\.?|featuring|feat\b)"
+_FEAT_SPLIT = re.compile(rf"\s+(?:{_FEAT})\s+", re.IGNORECASE)
+_FEAT_PAREN = re.compile(rf"\s*[\(\[]\s*{_FEAT}\s+([^\)\]]*)[\)\]]", re.IGNORECASE)
+_FEAT_DASH = re.compile(rf"\s+-\s+{_FEAT}\s+(.*)$", re.IGNORECASE)
+_WITH_PAREN = re.compile(r"\s*[\(\[]\s*with\s+([^\)\]]*)[\)\]]", re.IGNORECASE)
+
+# Words that make a suffix an edition of the same recording (dropped)...
+_EDITION = (
+    r"remaster(?:ed)?|re-?master(?:ed)?|radio edit|single version|album version|edit(?:ed)?|"
+    r"explicit|clean|mono|stereo|original mix|original version|deluxe(?: edition| version)?|"
+    r"bonus track|from .*soundtrack|from .*"
+)
+# ...unless one of these is in it (a different recording, kept).
+_DIFFERENT = re.compile(
+    r"\b(remix|mix|live|acoustic|instrumental|demo|cover|reprise|karaoke|unplugged|version en|"
+    r"spanish|french|part|pt\.?|vol\.?|dub|extended|rework|session|orchestral|piano)\b",
+    re.IGNORECASE,
+)
+_EDITION_DASH = re.compile(rf"\s+-\s+(?P<suffix>(?:[^-]*?\b(?:{_EDITION})\b[^-]*))$", re.IGNORECASE)
+_EDITION_PAREN = re.compile(rf"\s*[\(\[](?P<suffix>[^\)\]]*\b(?:{_EDITION})\b[^\)\]]*)[\)\]]", re.IGNORECASE)
+_NON_WORD = re.compile(r"[^a-z0-9]+")
+_LEADING_THE = re.compile(r"^the\s+")
+
+
+def fold(text: str) -> str:
+    """Lower-case ASCII fold: accents removed, ``&``/``+`` → ``and``, punctuation → spaces.
+
+    Apostrophes are removed without a space (``Don't`` → ``dont``). Non-Latin scripts are kept
+    as their lower-cased letters so that names in other scripts still get distinct keys.
+    """
+    text = unicodedata.normalize("NFKC", text).strip().lower()
+    text = text.replace("&", " and ").replace("+", " and ")
+    text = re.sub(r"['’`´]", "", text)
+    decomposed = unicodedata.normalize("NFKD", text)
+    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    if stripped.isascii():
+        return _NON_WORD.sub(" ", stripped).strip()
+    # Keep letters of other scripts; drop only punctuation and symbols.
+    kept = "".join(ch if (ch.isalnum() or ch.isspace()) else " " for ch in stripped)
+    return " ".join(kept.split())
+
+
+def split_featured(artist: str) -> tuple[str, list[str]]:
+    """Split ``"X feat. Y & Z"`` into (``"X"``, [``"Y & Z"``]). Commas and ``&`` are not split."""
+    parts = _FEAT_SPLIT.split(artist.strip(), maxsplit=1)
+    main = parts[0].strip()
+    featured = [parts[1].strip()] if len(parts) > 1 and parts[1].strip() else []
+    return main, featured
+
+
+@lru_cache(maxsize=200_000)
+def artist_key(name: str) -> str:
+    """The merge key of an artist name (main artist only; featured credits removed)."""
+    main, _ = split_featured(name)
+    if not any(ch.isalnum() for ch in main):
+        # Names made only of symbols ("+/-", "!!!") keep their own characters: folding would empty them.
+        return "".join(main.split()).lower() or name
+    key = _LEADING_THE.sub("", fold(main))
+    if not key:
+        key = fold(main) or main.strip().lower()
+    return key
+
+
+def _strip_title(title: str) -> str:
+    t = title.strip()
+    t = _FEAT_PAREN.sub("", t)
+    t = _WITH_PAREN.sub("", t)
+    t = _FEAT_DASH.sub("", t)
+    for _ in range(3):  # "Song - 2011 Remaster (Mono)"
+        changed = False
+        for pattern in (_EDITION_PAREN, _EDITION_DASH):
+            m = pattern.search(t)
+            if m and not _DIFFERENT.search(m.group("suffix")):
+                t = (t[: m.start()] + t[m.end() :]).strip()
+                changed = True
+        if not changed:
+            break
+    return t
+
+
+def title_featured(title: str) -> list[str]:
+    """Featured artists credited in a title: ``"Song (feat. Y)"`` → [``"Y"``]."""
+    out = [m.group(1).strip() for m in _FEAT_PAREN.finditer(title)]
+    out += [m.group(1).strip() for m in _WITH_PAREN.finditer(title)]
+    m = _FEAT_DASH.search(title)
+    if m:
+        out.append(m.group(1).strip())
+    return [o for o in out if o]
+
+
+@lru_cache(maxsize=400_000)
+def title_key(title: str) -> str:
+    """The merge key of a song title (edition suffixes and featuring credits removed)."""
+    key = fold(_strip_title(title))
+    return key or fold(title) or title.strip().lower()
+
+
+def song_key(artist: str, title: str) -> str:
+    """``"<artist key>|<title key>"``."""
+    return f"{artist_key(artist)}|{title_key(title)}"
+
+
+def normalize_tag(tag: str) -> str:
+    """Tag/genre/mood normalization: folded, single spaces, ``-``/``_`` treated as spaces."""
+    return fold(tag.replace("_", " "))
