@@ -88,7 +88,10 @@ def artist_key(name: str) -> str:
     if not any(ch.isalnum() for ch in main):
         # Names made only of symbols ("+/-", "!!!") keep their own characters: folding would empty them.
         return "".join(main.split()).lower() or name
-    key = _LEADING_THE.sub("", fold(main))
+    folded = fold(main)
+    key = _LEADING_THE.sub("", folded)
+    if key == "the":  # "The The" is not "The"
+        key = folded
     if not key:
         key = fold(main) or main.strip().lower()
     return key

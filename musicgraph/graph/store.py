@@ -222,3 +222,27 @@ class GraphStore(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def content_checksum(store: GraphStore, with_props: bool = True) -> str:
+    """SHA-1 over every node (label, key, props) and relationship (type, ends, props), in sorted order.
+
+    Two stores with the same content give the same checksum, whatever the backend or write order.
+    """
+    import hashlib
+    import json
+
+    from musicgraph.graph.schema import LABELS, REL_TYPES
+
+    h = hashlib.sha1()
+    for label in LABELS:
+        for node in sorted(store.iter_nodes(label), key=lambda n: n.key):
+            h.update(f"N|{label}|{node.key}".encode())
+            if with_props:
+                h.update(json.dumps(node.props, sort_keys=True, ensure_ascii=False).encode())
+    for rel in REL_TYPES:
+        for edge in sorted(store.iter_edges(rel), key=lambda e: (str(e.src), str(e.dst))):
+            h.update(f"E|{rel}|{edge.src}|{edge.dst}".encode())
+            if with_props:
+                h.update(json.dumps(edge.props, sort_keys=True, ensure_ascii=False).encode())
+    return h.hexdigest()

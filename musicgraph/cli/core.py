@@ -1,0 +1,309 @@
+"""Core commands: ``ingest``, ``stats``, ``recommend``, ``export``, ``demo``."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.panel import Panel
+from rich.table import Table
+
+from musicgraph.config import get_settings
+
+log = logging.getLogger(__name__)
+console = Console()
+err_console = Console(stderr=True)
+
+
+class CliError(Exception):
+    """An error shown to the user as one clear line, exit code 2."""
+
+
+def fail(message: str, code: int = 2) -> None:
+    err_console.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(code)
+
+
+def handle_errors(fn: Any) -> Any:
+    """Turn the library's expected errors into one clear line and exit code 2."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from musicgraph.graph.multihop import EmptyStoreError, UnknownEntityError
+        from musicgraph.graph.schema import SchemaError
+        from musicgraph.graph.store import StoreError
+        from musicgraph.loaders.base import DataNotFoundError
+
+        try:
+            return fn(*args, **kwargs)
+        except (UnknownEntityError, EmptyStoreError, DataNotFoundError, SchemaError, StoreError, CliError) as exc:
+            fail(str(exc))
+        except ValueError as exc:
+            fail(str(exc))
+
+    return wrapper
+
+
+def open_cli_store(store: str | None = None) -> Any:
+    from musicgraph.graph import open_store
+
+    return open_store(get_settings(), backend=store)
+
+
+# ------------------------------------------------------------------------ rendering
+def render_results(results: list[Any], title: str, show_paths: int = 1) -> None:
+    """Print results as a table with their best explanation path(s)."""
+    if not results:
+        console.print(f"[yellow]{title}: no results[/]")
+        return
+    table = Table(title=title, title_justify="left", show_lines=False)
+    table.add_column("#", justify="right", style="bold")
+    table.add_column("recommendation")
+    table.add_column("score", justify="right")
+    table.add_column("why (graph path)", overflow="fold")
+    for r in results:
+        comps = ", ".join(f"{k}={v:.3g}" for k, v in r.scores.items()) if len(r.scores) > 1 else f"{r.score:.3g}"
+        why = "\n".join(p.sentence() for p in r.paths[:show_paths]) or "; ".join(
+            f"{k}: {', '.join(v[:4])}" for k, v in r.evidence.items()
+        )
+        table.add_row(str(r.rank), r.display(), comps, why)
+    console.print(table)
+
+
+def print_json(results: list[Any]) -> None:
+    sys.stdout.write(json.dumps([r.to_dict() for r in results], indent=2, ensure_ascii=False) + "\n")
+
+
+# ------------------------------------------------------------------------ commands
+def ingest_cmd(
+    store: Annotated[str | None, typer.Option(help="embedded or neo4j (default: neo4j if MUSICGRAPH_NEO4J_URI is set)")] = None,
+    stage: Annotated[list[str] | None, typer.Option(help="Only these stages (repeatable).")] = None,
+    force: Annotated[bool, typer.Option(help="Rerun stages even if already done.")] = False,
+    data_dir: Annotated[Path | None, typer.Option(help="Datasets folder (default MUSICGRAPH_DATA_DIR).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the ingest report as JSON.")] = False,
+) -> None:
+    """Load the public datasets into the graph store (idempotent, resumable)."""
+    from musicgraph.graph.ingest import ingest
+
+    @handle_errors
+    def run() -> None:
+        settings = get_settings()
+        ddir = data_dir or settings.data_dir
+        with open_cli_store(store) as st:
+            report = ingest(st, ddir, stages=stage, force=force, progress=not as_json)
+            if as_json:
+                print(json.dumps(report.to_dict(), indent=2))
+                return
+            table = Table(title=f"ingest into {st!r} from {ddir}", title_justify="left")
+            for col in ("stage", "records", "skipped", "nodes", "edges", "seconds"):
+                table.add_column(col, justify="right" if col != "stage" else "left")
+            for s in report.stages:
+                table.add_row(s.name + (" (done before)" if s.resumed else ""), str(s.records), str(s.skipped),
+                              str(s.nodes_written), str(s.edges_written), f"{s.seconds:.1f}")
+            console.print(table)
+            console.print(f"total {report.seconds:.1f}s; store now has {sum(st.count_nodes().values()):,} nodes, "
+                          f"{sum(st.count_edges().values()):,} relationships")
+
+    run()
+
+
+def stats_cmd(
+    store: Annotated[str | None, typer.Option(help="embedded or neo4j")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Counts per label and relationship type, and what each source contributed and merged."""
+    from musicgraph.graph.ingest import source_stats
+
+    @handle_errors
+    def run() -> None:
+        with open_cli_store(store) as st:
+            nodes, edges = st.count_nodes(), st.count_edges()
+            sources = source_stats(st)
+            genres = json.loads(st.get_meta("ingest:artist_genres") or "{}")
+            if as_json:
+                print(json.dumps({"nodes": nodes, "relationships": edges, "sources": sources,
+                                  "artist_genres": genres}, indent=2))
+                return
+            if sum(nodes.values()) == 0:
+                raise CliError("the store is empty: run `musicgraph ingest` first")
+            t = Table(title=f"{st!r}", title_justify="left")
+            t.add_column("label")
+            t.add_column("nodes", justify="right")
+            t.add_column("merged from ≥2 sources", justify="right")
+            t.add_column("contributed by source")
+            for label, n in nodes.items():
+                info = sources.get(label, {})
+                by = ", ".join(f"{k} {v:,}" for k, v in info.get("by_source", {}).items())
+                t.add_row(label, f"{n:,}", f"{info.get('merged_from_several_sources', 0):,}", by)
+            console.print(t)
+            r = Table(title="relationships", title_justify="left")
+            r.add_column("type")
+            r.add_column("count", justify="right")
+            for rel, n in edges.items():
+                r.add_row(rel, f"{n:,}")
+            console.print(r)
+            if genres:
+                console.print(f"Spotify artist genres: {genres.get('matched', 0):,} artists matched the graph, "
+                              f"{genres.get('unmatched', 0):,} not (not added)")
+
+    run()
+
+
+def recommend_cmd(
+    user: Annotated[str | None, typer.Option(help="HetRec user id, e.g. 2")] = None,
+    artist: Annotated[list[str] | None, typer.Option(help="Seed artist (repeatable).")] = None,
+    song: Annotated[list[str] | None, typer.Option(help='Seed song "ARTIST - TITLE" (repeatable).')] = None,
+    tag: Annotated[list[str] | None, typer.Option(help="Seed tag or genre (repeatable).")] = None,
+    mood: Annotated[list[str] | None, typer.Option(help="Seed mood (repeatable).")] = None,
+    query: Annotated[str | None, typer.Option(help="Free-text request (hybrid retrieval).")] = None,
+    k: Annotated[int, typer.Option(help="Number of results.")] = 10,
+    kind: Annotated[str, typer.Option(help="song or artist (graph seeds only).")] = "song",
+    include_known: Annotated[bool, typer.Option(help="Keep items the user/seeds already have.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    explain: Annotated[bool, typer.Option(help="Show the parsed request (with --query).")] = False,
+    no_bm25: Annotated[bool, typer.Option("--no-bm25")] = False,
+    no_dense: Annotated[bool, typer.Option("--no-dense")] = False,
+    no_graph: Annotated[bool, typer.Option("--no-graph")] = False,
+    no_emotion: Annotated[bool, typer.Option("--no-emotion")] = False,
+    no_audio: Annotated[bool, typer.Option("--no-audio")] = False,
+    store: Annotated[str | None, typer.Option(help="embedded or neo4j")] = None,
+) -> None:
+    """Recommend songs or artists from seeds (multi-hop graph) or a free-text --query (hybrid)."""
+
+    @handle_errors
+    def run() -> None:
+        with open_cli_store(store) as st:
+            if query is not None:
+                try:
+                    from musicgraph.retrieval.retriever import retrieve
+                except ModuleNotFoundError as exc:
+                    raise CliError(f"free-text retrieval is not available: {exc}") from exc
+                results = retrieve(
+                    query, k=k, user=user, exclude_known=not include_known, store=st,
+                    use_bm25=not no_bm25, use_dense=not no_dense, use_graph=not no_graph,
+                    use_emotion=not no_emotion, use_audio=not no_audio, explain=explain,
+                )
+                title = f"hybrid results for {query!r}"
+            else:
+                from musicgraph.graph.multihop import recommend
+
+                if not any([user, artist, song, tag, mood]):
+                    raise CliError("give seeds (--user, --artist, --song, --tag, --mood) or --query TEXT")
+                results = recommend(
+                    st, user=user, artists=artist or (), songs=song or (), tags=tag or (), moods=mood or (),
+                    k=k, kind=kind, exclude_known=not include_known,
+                )
+                title = "multi-hop recommendations"
+            if as_json:
+                print_json(results)
+            else:
+                render_results(results, title)
+
+    run()
+
+
+def export_cmd(
+    graphml: Annotated[Path, typer.Option(help="Write the whole graph as GraphML to this file.")],
+    store: Annotated[str | None, typer.Option(help="embedded or neo4j")] = None,
+) -> None:
+    """Export the graph for analysis (networkx view → GraphML)."""
+    import networkx as nx
+
+    @handle_errors
+    def run() -> None:
+        with open_cli_store(store) as st:
+            g = st.to_networkx()
+            nx.write_graphml(g, graphml)
+            console.print(f"wrote {graphml} ({g.number_of_nodes():,} nodes, {g.number_of_edges():,} edges)")
+
+    run()
+
+
+DEMO_SEEDS: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("Artists for fans of Radiohead", {"artists": ["Radiohead"], "kind": "artist"}),
+    ("Songs for fans of Daft Punk", {"artists": ["Daft Punk"], "kind": "song"}),
+    ("Discoveries for Last.fm user 2 (artists they have not played)", {"user": "2", "kind": "artist"}),
+    ("Songs like Adele - Someone Like You", {"songs": ["Adele - Someone Like You"], "kind": "song"}),
+    ("Songs around the tag 'trip-hop'", {"tags": ["trip-hop"], "kind": "song"}),
+)
+
+DEMO_QUERIES: tuple[str, ...] = (
+    "upbeat songs for a summer road trip like Daft Punk",
+    "something calm to study to, no vocals",
+    "sad songs for a rainy night",
+)
+
+
+def demo_cmd(
+    k: Annotated[int, typer.Option(help="Results per query.")] = 5,
+) -> None:
+    """Build the embedded graph from the shared data if needed, then show multi-hop recommendations."""
+    from musicgraph.graph.ingest import ingest
+    from musicgraph.graph.multihop import recommend
+
+    @handle_errors
+    def run() -> None:
+        settings = get_settings()
+        with open_cli_store("embedded") as st:
+            console.print(Panel.fit(
+                f"musicgraph demo\nstore: {st!r}\ndata: {settings.data_dir}", border_style="cyan"))
+            t0 = time.perf_counter()
+            report = ingest(st, settings.data_dir, progress=True)
+            done = all(s.resumed for s in report.stages)
+            console.print(("graph already built" if done else f"graph built in {time.perf_counter() - t0:.1f}s")
+                          + f": {sum(st.count_nodes().values()):,} nodes, {sum(st.count_edges().values()):,} relationships")
+            for title, kwargs in DEMO_SEEDS:
+                t1 = time.perf_counter()
+                results = recommend(st, k=k, **kwargs)
+                render_results(results, f"{title}  ({(time.perf_counter() - t1) * 1000:.0f} ms)")
+            _demo_retrieval(st, k)
+            _demo_ask(st)
+
+    run()
+
+
+def _demo_retrieval(st: Any, k: int) -> None:
+    try:
+        from musicgraph.retrieval.retriever import retrieve
+    except ModuleNotFoundError:
+        return
+    for q in DEMO_QUERIES:
+        t1 = time.perf_counter()
+        try:
+            results = retrieve(q, k=k, store=st)
+        except Exception as exc:  # the demo goes on; the error is shown
+            log.exception("retrieval failed for %r", q)
+            err_console.print(f"[red]retrieval failed for {q!r}: {exc}[/]")
+            return
+        render_results(results, f"{q!r}  ({(time.perf_counter() - t1) * 1000:.0f} ms)")
+
+
+def _demo_ask(st: Any) -> None:
+    try:
+        from musicgraph.rag.ask import ask
+    except ModuleNotFoundError:
+        return
+    q = "melancholic songs for a rainy night, like Radiohead"
+    try:
+        answer = ask(q, k=5, store=st)
+    except Exception as exc:
+        log.exception("ask failed")
+        err_console.print(f"[red]ask failed: {exc}[/]")
+        return
+    text = getattr(answer, "text", str(answer))
+    console.print(Panel(text, title=f"ask: {q}", border_style="green"))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("ingest")(ingest_cmd)
+    app.command("stats")(stats_cmd)
+    app.command("recommend")(recommend_cmd)
+    app.command("export")(export_cmd)
+    app.command("demo")(demo_cmd)
