@@ -86,7 +86,7 @@ def bench_recommend(store: EmbeddedStore, n: int = 200, seed: int = 0) -> dict:
 
 
 def bench_ppr_vs_networkx(store: EmbeddedStore, seeds: int = 5) -> dict:
-    scorer = MultiHopScorer(store.projection(), restart=0.15, tol=1e-10, max_iter=200)
+    scorer = MultiHopScorer(store.projection(), restart=0.15, tol=1e-10, max_iter=200, dtype=np.float64)
     adj = scorer.projection.adjacency(scorer.rel_weights, symmetric=True).tocoo()
     g = nx.Graph()
     g.add_nodes_from(range(scorer.projection.num_nodes))

@@ -84,6 +84,7 @@ class MultiHopScorer:
         rel_weights: multiplier per relationship type (default :data:`DEFAULT_REL_WEIGHTS`).
         restart: restart probability of the walk (1 - networkx's ``alpha``).
         max_iter: power-iteration limit; ``tol`` is the L1 change at which it stops.
+        dtype: float type of the propagation (float32 halves memory traffic; float64 for exactness).
         user_path_penalty: paths through anonymous users are multiplied by this when ranking
             explanations (tags, genres and artists read better).
     """
@@ -94,8 +95,9 @@ class MultiHopScorer:
         rel_weights: Mapping[str, float] | None = None,
         restart: float = 0.25,
         max_iter: int = 50,
-        tol: float = 1e-6,
+        tol: float = 1e-5,
         user_path_penalty: float = 0.3,
+        dtype: type = np.float32,
     ):
         if not 0.0 < restart < 1.0:
             raise ValueError(f"restart must be in (0, 1), got {restart}")
@@ -113,7 +115,8 @@ class MultiHopScorer:
         inv[~self.dangling] = 1.0 / deg[~self.dangling]
         #: row-stochastic transition matrix P[u, v] = probability of stepping u → v
         self.P: sp.csr_matrix = (sp.diags(inv) @ adj).tocsr()
-        self.PT: sp.csr_matrix = self.P.T.tocsr()
+        self.dtype = dtype
+        self.PT: sp.csr_matrix = self.P.T.tocsr().astype(dtype)
         self._labels = projection.labels_array()
         self._user_range = projection.label_ranges.get("User", (0, 0))
 
@@ -125,9 +128,9 @@ class MultiHopScorer:
         """
         n = self.projection.num_nodes
         if isinstance(seeds, np.ndarray):
-            s = seeds.astype(np.float64).ravel()
+            s = seeds.astype(self.dtype).ravel()
         else:
-            s = np.zeros(n, dtype=np.float64)
+            s = np.zeros(n, dtype=self.dtype)
             for idx, w in seeds.items():
                 s[idx] += w
         total = s.sum()
@@ -143,11 +146,12 @@ class MultiHopScorer:
             r = r_next
             if err < self.tol:
                 break
-        return r
+        return r.astype(np.float64)
 
     def ppr_many(self, seed_matrix: sp.spmatrix | np.ndarray) -> np.ndarray:
         """PPR for many seed distributions at once (columns of ``seed_matrix``, n x q) → n x q."""
-        S = seed_matrix.toarray() if sp.issparse(seed_matrix) else np.asarray(seed_matrix, dtype=np.float64)
+        S = seed_matrix.toarray() if sp.issparse(seed_matrix) else np.asarray(seed_matrix)
+        S = S.astype(self.dtype)
         S = S / np.maximum(S.sum(axis=0, keepdims=True), 1e-300)
         R = S.copy()
         damp = 1.0 - self.restart
@@ -158,20 +162,30 @@ class MultiHopScorer:
             R = R_next
             if err < self.tol:
                 break
-        return R
+        return R.astype(np.float64)
 
     # -------------------------------------------------------------------- paths
+    @staticmethod
+    def _weight(mat: sp.csr_matrix, u: int, v: int) -> float:
+        """``mat[u, v]`` by binary search in the sorted CSR row (scipy's scalar indexing is slow)."""
+        lo, hi = mat.indptr[u], mat.indptr[u + 1]
+        if lo == hi:
+            return 0.0
+        row = mat.indices[lo:hi]
+        j = int(np.searchsorted(row, v))
+        return float(mat.data[lo + j]) if j < len(row) and row[j] == v else 0.0
+
     def _rel_between(self, u: int, v: int) -> str:
         """The strongest relationship type linking u and v (``<-TYPE`` if stored as v → u)."""
         best, best_w = "RELATED_TO", -1.0
         for rel, mat in self.projection.matrices.items():
             w_rel = self.rel_weights.get(rel, 0.0)
-            if w_rel == 0.0:
+            if w_rel == 0.0 or mat.nnz == 0:
                 continue
-            fwd = mat[u, v]
+            fwd = self._weight(mat, u, v)
             if fwd and fwd * w_rel > best_w:
                 best, best_w = rel, fwd * w_rel
-            bwd = mat[v, u]
+            bwd = self._weight(mat, v, u)
             if bwd and bwd * w_rel > best_w:
                 best, best_w = f"<-{rel}", bwd * w_rel
         return best
@@ -426,9 +440,9 @@ def recommend(
         raise ValueError(f"k must be between 1 and 1000, got {k}")
     if not 1 <= max_hops <= 3:
         raise ValueError(f"max_hops must be 1, 2 or 3, got {max_hops}")
-    if store.is_empty():
-        raise EmptyStoreError("the store is empty: run `musicgraph ingest` (or `musicgraph demo`) first")
     scorer = scorer_for(store, rel_weights)
+    if scorer.projection.num_nodes == 0:
+        raise EmptyStoreError("the store is empty: run `musicgraph ingest` (or `musicgraph demo`) first")
     seeds = resolve_seeds(scorer.projection, user=user, artists=artists, songs=songs, tags=tags, moods=moods)
     if not seeds:
         raise ValueError("give at least one seed: a user, artist, song, tag or mood")

@@ -42,7 +42,7 @@ def toy(tmp_path):
 
 
 def test_ppr_matches_networkx_pagerank(toy):
-    scorer = MultiHopScorer(toy.projection(), restart=0.15, tol=1e-12, max_iter=500)
+    scorer = MultiHopScorer(toy.projection(), restart=0.15, tol=1e-12, max_iter=500, dtype=np.float64)
     proj = scorer.projection
     seed = proj.index("Artist", "radiohead")
     r = scorer.ppr({seed: 1.0})
@@ -60,7 +60,7 @@ def test_ppr_matches_networkx_pagerank(toy):
 
 
 def test_ppr_many_equals_single(toy):
-    scorer = MultiHopScorer(toy.projection())
+    scorer = MultiHopScorer(toy.projection(), dtype=np.float64)
     n = scorer.projection.num_nodes
     seeds = np.zeros((n, 2))
     seeds[0, 0] = 1
