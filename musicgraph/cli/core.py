@@ -165,6 +165,7 @@ def recommend_cmd(
     query: Annotated[str | None, typer.Option(help="Free-text request (hybrid retrieval).")] = None,
     k: Annotated[int, typer.Option(help="Number of results.")] = 10,
     kind: Annotated[str, typer.Option(help="song or artist (graph seeds only).")] = "song",
+    max_per_artist: Annotated[int | None, typer.Option(help="At most N songs per artist.")] = None,
     include_known: Annotated[bool, typer.Option(help="Keep items the user/seeds already have.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     explain: Annotated[bool, typer.Option(help="Show the parsed request (with --query).")] = False,
@@ -198,7 +199,7 @@ def recommend_cmd(
                     raise CliError("give seeds (--user, --artist, --song, --tag, --mood) or --query TEXT")
                 results = recommend(
                     st, user=user, artists=artist or (), songs=song or (), tags=tag or (), moods=mood or (),
-                    k=k, kind=kind, exclude_known=not include_known,
+                    k=k, kind=kind, exclude_known=not include_known, max_per_artist=max_per_artist,
                 )
                 title = "multi-hop recommendations"
             if as_json:
@@ -228,10 +229,11 @@ def export_cmd(
 
 DEMO_SEEDS: tuple[tuple[str, dict[str, Any]], ...] = (
     ("Artists for fans of Radiohead", {"artists": ["Radiohead"], "kind": "artist"}),
-    ("Songs for fans of Daft Punk", {"artists": ["Daft Punk"], "kind": "song"}),
+    ("Songs for fans of Daft Punk", {"artists": ["Daft Punk"], "kind": "song", "max_per_artist": 1}),
     ("Discoveries for Last.fm user 2 (artists they have not played)", {"user": "2", "kind": "artist"}),
-    ("Songs like Adele - Someone Like You", {"songs": ["Adele - Someone Like You"], "kind": "song"}),
-    ("Songs around the tag 'trip-hop'", {"tags": ["trip-hop"], "kind": "song"}),
+    ("Songs like Adele - Someone Like You", {"songs": ["Adele - Someone Like You"], "kind": "song",
+                                            "max_per_artist": 1}),
+    ("Songs around the tag 'trip-hop'", {"tags": ["trip-hop"], "kind": "song", "max_per_artist": 1}),
 )
 
 DEMO_QUERIES: tuple[str, ...] = (
@@ -259,6 +261,10 @@ def demo_cmd(
             done = all(s.resumed for s in report.stages)
             console.print(("graph already built" if done else f"graph built in {time.perf_counter() - t0:.1f}s")
                           + f": {sum(st.count_nodes().values()):,} nodes, {sum(st.count_edges().values()):,} relationships")
+            with console.status("loading the graph projection and scorer (once per process)"):
+                from musicgraph.graph.multihop import scorer_for
+
+                scorer_for(st)
             for title, kwargs in DEMO_SEEDS:
                 t1 = time.perf_counter()
                 results = recommend(st, k=k, **kwargs)

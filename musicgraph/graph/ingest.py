@@ -233,12 +233,14 @@ def _stage_hetrec_tags(data_dir: Path, buf: GraphBuffer, rep: LoadReport, store:
     """HetRec tags: (Artist)-[TAGGED {weight = distinct users}]->(Tag), (User)-[USED_TAG {weight}]->(Tag)."""
     id_to_key: dict[str, str] = json.loads(store.get_meta("ingest:hetrec_artist_ids") or "{}")
     tags: dict[str, str] = {}
+    display: dict[str, str] = {}
     for rec in hetrec.iter_tags(data_dir, rep):
         key = normalize_tag(rec.name)
         if not key:
             rep.add_problem("hetrec_lastfm2k/tags.dat", 0, f"tag {rec.tag_id} {rec.name!r} is empty after normalization")
             continue
         tags[rec.tag_id] = key
+        display.setdefault(key, rec.name.strip())
     users_per_pair: dict[tuple[str, str], set[str]] = defaultdict(set)
     uses: dict[tuple[str, str], int] = defaultdict(int)
     n = 0
@@ -254,7 +256,7 @@ def _stage_hetrec_tags(data_dir: Path, buf: GraphBuffer, rep: LoadReport, store:
         n += 1
     used_tags = {t for _, t in users_per_pair} | {t for _, t in uses}
     for t in sorted(used_tags):
-        buf.node("Tag", t, {"name": t, "sources": ["hetrec"]})
+        buf.node("Tag", t, {"name": display.get(t, t), "sources": ["hetrec"]})
     for (a, t), users in users_per_pair.items():
         buf.edge("TAGGED", "Artist", a, "Tag", t, {"weight": float(len(users))})
     for (u, t), count in uses.items():

@@ -117,6 +117,11 @@ class MultiHopScorer:
         self.P: sp.csr_matrix = (sp.diags(inv) @ adj).tocsr()
         self.dtype = dtype
         self.PT: sp.csr_matrix = self.P.T.tocsr().astype(dtype)
+        #: symmetric edge strength sqrt(P[u,v] * P[v,u]) used to rank explanation paths: an edge
+        #: counts when it matters from both ends (a tag many users put on both artists beats a tag
+        #: typed once, and beats a hub tag on half the catalog)
+        self.S: sp.csr_matrix = self.P.multiply(self.P.T).sqrt().tocsr()
+        self.S.sort_indices()
         self._labels = projection.labels_array()
         self._user_range = projection.label_ranges.get("User", (0, 0))
 
@@ -230,7 +235,7 @@ class MultiHopScorer:
         seed_list = [s for s in dict.fromkeys(seeds) if s != target]
         seed_set = set(seed_list)
         candidates: list[tuple[float, list[int]]] = []
-        P, PT = self.P, self.PT
+        P = PT = self.S
         # column of P at target: in-neighbours b with P[b, target]
         col = PT.getrow(target)
         b_idx, b_val = col.indices, col.data
@@ -271,17 +276,24 @@ class MultiHopScorer:
                 for j in np.argsort(-scores)[: top * 3]:
                     candidates.append((float(scores[j]), [s, int(ai[j]), int(bj[j]), target]))
         candidates.sort(key=lambda c: (-c[0], len(c[1])))
-        out: list[Path] = []
+        # Take the best path, then prefer paths whose intermediate nodes are of other kinds
+        # (e.g. one through co-listeners, one through a shared tag) before near-duplicates.
+        chosen: list[tuple[float, list[int]]] = []
+        seen_shapes: set[tuple[int, ...]] = set()
         seen: set[tuple[int, ...]] = set()
-        for score, nodes in candidates:
-            key = tuple(nodes)
-            if key in seen:
-                continue
-            seen.add(key)
-            out.append(self._make_path(nodes, score))
-            if len(out) >= top:
-                break
-        return out
+        for strict in (True, False):
+            for score, nodes in candidates:
+                if len(chosen) >= top:
+                    break
+                key = tuple(nodes)
+                shape = tuple(int(self._labels[i]) for i in nodes[1:-1])
+                if key in seen or (strict and shape in seen_shapes):
+                    continue
+                seen.add(key)
+                seen_shapes.add(shape)
+                chosen.append((score, nodes))
+        chosen.sort(key=lambda c: -c[0])
+        return [self._make_path(nodes, score) for score, nodes in chosen]
 
 
 # ------------------------------------------------------------------ seed resolution
@@ -413,6 +425,7 @@ def recommend(
     max_hops: int = 3,
     rel_weights: Mapping[str, float] | None = None,
     popularity_damping: float = 0.3,
+    max_per_artist: int | None = None,
 ) -> list[Result]:
     """Top-``k`` songs or artists for the seeds, each with its best explanation paths.
 
@@ -428,6 +441,7 @@ def recommend(
         rel_weights: per-relationship multipliers of the walk.
         popularity_damping: divide scores by ``degree ** popularity_damping`` (0 = raw PPR), so
             hubs do not crowd out specific matches.
+        max_per_artist: at most this many songs of one main artist (songs only; None = no cap).
 
     Raises:
         EmptyStoreError: the store has no data (run ``musicgraph ingest``).
@@ -447,8 +461,12 @@ def recommend(
     if not seeds:
         raise ValueError("give at least one seed: a user, artist, song, tag or mood")
     r = scorer.ppr(seeds.weights)
-    ranked = rank_items(scorer, seeds.weights, k=k, kind=kind, exclude_known=exclude_known,
+    fetch = k if not max_per_artist or kind != "song" else min(k * 20, 5000)
+    ranked = rank_items(scorer, seeds.weights, k=fetch, kind=kind, exclude_known=exclude_known,
                         popularity_damping=popularity_damping, ppr=r)
+    if max_per_artist and kind == "song":
+        ranked = cap_per_artist(scorer.projection, ranked, max_per_artist)
+    ranked = ranked[:k]
     return build_results(store, scorer, list(seeds.weights), ranked, n_paths=n_paths, max_hops=max_hops,
                          relevance=r)
 
@@ -492,6 +510,21 @@ def rank_items(
     order = np.lexsort((-scorer.degree[lo:hi][cand], -np.round(scores[cand], 15)))
     top = cand[order[:k]]
     return [(int(lo + i), float(scores[i])) for i in top]
+
+
+def cap_per_artist(projection: Projection, ranked: Sequence[tuple[int, float]], cap: int) -> list[tuple[int, float]]:
+    """Keep at most ``cap`` songs per main artist, in rank order."""
+    performed = projection.matrices.get("PERFORMED_BY")
+    counts: dict[int, int] = {}
+    out = []
+    for idx, score in ranked:
+        artists = performed.getrow(idx).indices if performed is not None else []
+        main = int(artists[0]) if len(artists) else -1
+        if counts.get(main, 0) >= cap:
+            continue
+        counts[main] = counts.get(main, 0) + 1
+        out.append((idx, score))
+    return out
 
 
 def build_results(
