@@ -30,6 +30,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "musicgraph.cli.evaluation",
     "musicgraph.cli.enrich",
     "musicgraph.cli.catalog",
+    "musicgraph.cli.features",
 )
 
 
