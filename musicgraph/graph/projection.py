@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -118,7 +120,8 @@ class Projection:
             arrays[f"{rel}__indptr"] = mat.indptr
             arrays[f"{rel}__indices"] = mat.indices
             arrays[f"{rel}__data"] = mat.data
-        tmp = path.with_suffix(".tmp.npz")
+        # a name unique to this writer: concurrent processes (DDP ranks) may save at once
+        tmp = path.parent / f".{path.stem}.{os.getpid()}.{uuid.uuid4().hex}.tmp.npz"
         np.savez(tmp, **arrays)
         tmp.replace(path)
 

@@ -1,0 +1,44 @@
+"""``musicgraph eval``: run the evaluation tasks and write the report directory."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``eval`` command to the main app."""
+
+    @app.command("eval")
+    def eval_command(
+        task: list[str] = typer.Option(
+            None, "--task", "-t", help="Task(s) to run: recommendation, playlists, mood, multihop, rag (default: all)."
+        ),
+        quick: bool = typer.Option(False, "--quick", help="Reduced CI version (one seed, smaller models): minutes."),
+        out: Path = typer.Option(Path("eval-report"), "--out", "-o", help="Report directory."),
+        seeds: int = typer.Option(3, "--seeds", min=1, help="Training seeds of seeded systems (full run)."),
+        store: Path = typer.Option(None, "--store", help="Ingested embedded store (default: MUSICGRAPH_HOME's)."),
+    ) -> None:
+        """Evaluate every system on the chosen tasks: tables, report.md, results.json and plots."""
+        from musicgraph.config import get_settings
+        from musicgraph.evaluation.report import print_tables
+        from musicgraph.evaluation.runner import run_eval
+        from musicgraph.evaluation.tasks import TASKS, EvalConfig
+
+        names = list(task) if task else list(TASKS)
+        unknown = [n for n in names if n not in TASKS]
+        if unknown:
+            raise typer.BadParameter(f"unknown task(s) {', '.join(unknown)}; expected {', '.join(TASKS)}", param_hint="--task")
+        settings = get_settings()
+        cfg = EvalConfig(
+            data_dir=settings.data_dir,
+            store_dir=store or settings.store_dir,
+            quick=quick,
+            seeds=tuple(range(seeds)),
+            out_dir=out,
+        )
+        results = run_eval(names, cfg, argv=sys.argv)
+        print_tables(results)
+        typer.echo(f"report: {out / 'report.md'}  results: {out / 'results.json'}  ({results['meta']['seconds']} s)")

@@ -1,0 +1,237 @@
+"""Publish trained GNN embeddings: a node property in the store and a FAISS index for retrieval.
+
+``musicgraph gnn embed`` reads ``embeddings.pt`` of a training run (:mod:`musicgraph.gnn.train`)
+and writes
+
+* the property ``embedding`` (list of floats) on every embedded node, with ``store.upsert_nodes``;
+* ``MUSICGRAPH_HOME/indexes/<store>/gnn.faiss``: an inner-product FAISS index of the L2-normalized
+  vectors (cosine similarity), with ``gnn.ids.json`` mapping FAISS ids to ``[label, key]``.
+
+:class:`GnnIndex` loads them for retrieval ("graph-embedding similarity to the seeds").
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from musicgraph.graph.schema import NodeRef, check_label
+
+if TYPE_CHECKING:
+    from musicgraph.config import Settings
+    from musicgraph.graph.store import GraphStore
+
+log = logging.getLogger(__name__)
+
+PROPERTY = "embedding"
+INDEX_FILE = "gnn.faiss"
+IDS_FILE = "gnn.ids.json"
+
+
+def index_dir(settings: Settings | None = None, store_name: str | None = None) -> Path:
+    """``MUSICGRAPH_HOME/indexes/<store name>``."""
+    from musicgraph.config import get_settings
+
+    s = settings or get_settings()
+    return s.home / "indexes" / (store_name or s.store_name)
+
+
+def load_embeddings(path: str | Path) -> dict[str, tuple[list[str], np.ndarray]]:
+    """``{label: (keys, float32 array)}`` from a run's ``embeddings.pt`` (or a run directory)."""
+    import torch
+
+    path = Path(path)
+    if path.is_dir():
+        path = path / "embeddings.pt"
+    if not path.exists():
+        raise FileNotFoundError(f"no embeddings at {path} (train first: musicgraph gnn train)")
+    raw = torch.load(path, map_location="cpu", weights_only=False)
+    out = {}
+    for label, (keys, vecs) in raw["embeddings"].items():
+        arr = vecs.numpy().astype(np.float32) if hasattr(vecs, "numpy") else np.asarray(vecs, np.float32)
+        if len(keys) != arr.shape[0]:
+            raise ValueError(f"{path}: {label} has {len(keys)} keys but {arr.shape[0]} vectors")
+        out[label] = (list(keys), arr)
+    return out
+
+
+def _unique_items(vec: np.ndarray) -> np.ndarray:
+    """Make the items of one vector pairwise distinct by nudging repeats one ulp up.
+
+    The store unions list properties item by item, so a repeated float would be dropped.
+    """
+    vec = vec.astype(np.float64)
+    seen: set[float] = set()
+    for j, v in enumerate(vec):
+        while float(v) in seen:
+            v = np.nextafter(v, np.inf)
+        vec[j] = v
+        seen.add(float(v))
+    return vec
+
+
+def _clear_property(store: GraphStore, label: str, prop: str) -> None:
+    """Remove ``prop`` from every node of ``label`` (list properties are unioned on upsert)."""
+    remover = getattr(store, "remove_property", None)
+    if callable(remover):
+        remover(label, prop)
+        return
+    from musicgraph.graph.embedded import EmbeddedStore
+
+    if isinstance(store, EmbeddedStore):
+        with store._tx():
+            store._db.execute(
+                "UPDATE nodes SET props = json_remove(props, ?) WHERE label = ? AND json_extract(props, ?) IS NOT NULL",
+                (f"$.{prop}", label, f"$.{prop}"),
+            )
+        return
+    raise NotImplementedError(
+        f"{type(store).__name__} cannot remove the old {prop!r} property; "
+        "re-embedding would union old and new vectors"
+    )
+
+
+@dataclass(slots=True)
+class EmbedReport:
+    """What :func:`write_embeddings` wrote."""
+
+    nodes: dict[str, int]
+    skipped: dict[str, int]
+    dim: int
+    index_path: Path | None
+
+
+def write_embeddings(
+    store: GraphStore,
+    embeddings: dict[str, tuple[list[str], np.ndarray]],
+    *,
+    out_dir: Path | None = None,
+    labels: Iterable[str] | None = None,
+    batch: int = 2000,
+    progress: bool = True,
+) -> EmbedReport:
+    """Write ``embedding`` properties into ``store`` and a FAISS index into ``out_dir``.
+
+    Nodes absent from the store are skipped (counted in the report). ``labels`` limits the labels.
+    """
+    from rich.progress import Progress
+
+    wanted = set(labels) if labels is not None else None
+    written: dict[str, int] = {}
+    skipped: dict[str, int] = {}
+    ids: list[list[str]] = []
+    vectors: list[np.ndarray] = []
+    dim = 0
+    with Progress(disable=not progress) as bar:
+        for label, (keys, vecs) in sorted(embeddings.items()):
+            if wanted is not None and label not in wanted:
+                continue
+            check_label(label)
+            dim = int(vecs.shape[1])
+            present = set()
+            for start in range(0, len(keys), 5000):
+                present.update(store.get_nodes(label, keys[start : start + 5000]))
+            rows = [(k, v) for k, v in zip(keys, vecs, strict=True) if k in present]
+            skipped[label] = len(keys) - len(rows)
+            _clear_property(store, label, PROPERTY)
+            task = bar.add_task(f"embedding -> {label}", total=len(rows))
+            for start in range(0, len(rows), batch):
+                chunk = rows[start : start + batch]
+                store.upsert_nodes(label, ((k, {PROPERTY: _unique_items(v).tolist()}) for k, v in chunk))
+                bar.advance(task, len(chunk))
+            written[label] = len(rows)
+            ids.extend([label, k] for k, _ in rows)
+            if rows:
+                vectors.append(np.stack([v for _, v in rows]).astype(np.float32))
+    index_path = None
+    if out_dir is not None and vectors:
+        index_path = build_index(np.concatenate(vectors), ids, out_dir)
+    return EmbedReport(nodes=written, skipped=skipped, dim=dim, index_path=index_path)
+
+
+def build_index(vectors: np.ndarray, ids: Sequence[Sequence[str]], out_dir: Path) -> Path:
+    """Write an inner-product FAISS index of L2-normalized ``vectors`` and its id map."""
+    import faiss
+
+    if len(vectors) != len(ids):
+        raise ValueError(f"{len(vectors)} vectors but {len(ids)} ids")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    x = np.ascontiguousarray(vectors, dtype=np.float32).copy()
+    faiss.normalize_L2(x)
+    index = faiss.IndexFlatIP(x.shape[1])
+    index.add(x)
+    path = out_dir / INDEX_FILE
+    faiss.write_index(index, str(path))
+    (out_dir / IDS_FILE).write_text(json.dumps([list(i) for i in ids]))
+    log.info("wrote FAISS index of %d vectors (dim %d) to %s", len(x), x.shape[1], path)
+    return path
+
+
+class GnnIndex:
+    """The FAISS index of GNN embeddings with its ``(label, key)`` id map.
+
+    Example::
+
+        idx = GnnIndex.load()                       # MUSICGRAPH_HOME/indexes/<store>
+        idx.similar([NodeRef("Artist", "radiohead")], k=10, label="Artist")
+    """
+
+    def __init__(self, index: Any, ids: list[tuple[str, str]]):
+        self.index = index
+        self.ids = ids
+        self.pos = {(lab, key): i for i, (lab, key) in enumerate(ids)}
+
+    @classmethod
+    def load(cls, directory: str | Path | None = None) -> GnnIndex:
+        import faiss
+
+        d = Path(directory) if directory is not None else index_dir()
+        path = d / INDEX_FILE
+        if not path.exists():
+            raise FileNotFoundError(f"no GNN index at {path} (run: musicgraph gnn embed)")
+        ids = [(str(a), str(b)) for a, b in json.loads((d / IDS_FILE).read_text())]
+        return cls(faiss.read_index(str(path)), ids)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def vector(self, ref: NodeRef) -> np.ndarray | None:
+        """The normalized vector of a node, or None when it has no embedding."""
+        i = self.pos.get((ref.label, ref.key))
+        return None if i is None else self.index.reconstruct(i)
+
+    def search(self, query: np.ndarray, k: int = 10) -> list[list[tuple[NodeRef, float]]]:
+        """Nearest nodes (cosine) of each query row."""
+        import faiss
+
+        q = np.ascontiguousarray(np.atleast_2d(query), dtype=np.float32).copy()
+        faiss.normalize_L2(q)
+        scores, idx = self.index.search(q, min(k, len(self.ids)))
+        return [
+            [(NodeRef(*self.ids[j]), float(s)) for j, s in zip(row_i, row_s, strict=True) if j >= 0]
+            for row_i, row_s in zip(idx, scores, strict=True)
+        ]
+
+    def similar(
+        self, seeds: Sequence[NodeRef], k: int = 10, label: str | None = None, exclude_seeds: bool = True
+    ) -> list[tuple[NodeRef, float]]:
+        """Nodes most similar to the mean of the seeds' vectors (optionally of one label)."""
+        vecs = [v for v in (self.vector(s) for s in seeds) if v is not None]
+        if not vecs:
+            return []
+        seen = set(seeds) if exclude_seeds else set()
+        want = k + len(seen)
+        hits: list[tuple[NodeRef, float]] = []
+        while True:
+            res = self.search(np.mean(vecs, axis=0), want)[0]
+            hits = [(r, s) for r, s in res if r not in seen and (label is None or r.label == label)]
+            if len(hits) >= k or want >= len(self.ids):
+                return hits[:k]
+            want = min(len(self.ids), want * 4)

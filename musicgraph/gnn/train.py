@@ -1,0 +1,482 @@
+"""Train a recommender on the music graph (``python -m musicgraph.gnn.train`` / ``musicgraph gnn train``).
+
+Models: ``mf`` (MF-BPR), ``lightgcn``, ``sage`` (hetero GraphSAGE over the whole graph),
+``sage-bipartite`` (GraphSAGE on user-item edges only). The data is the store (product path) or
+HetRec files (``--source hetrec``), split per user 80/10/10 (:mod:`musicgraph.gnn.splits`).
+
+* device auto-selection (CUDA when present), mixed precision (bf16 autocast) on CUDA;
+* full-batch propagation per step (``--mode full``) or sampled sub-graphs (``--mode minibatch``,
+  PyG's sampler when available, else :mod:`musicgraph.gnn.sampler`);
+* BPR (or BCE) with uniformly sampled negatives, L2 on the batch's input embeddings;
+* validation Recall@20 every ``--eval-every`` epochs with early stopping, ``best.pt`` / ``last.pt``
+  checkpoints, ``--resume``, a JSONL metrics log, test metrics of the best model in ``result.json``
+  and the final embeddings in ``embeddings.pt`` (for ``musicgraph gnn embed``);
+* multi-GPU / multi-node: ``torchrun --nproc_per_node=N -m musicgraph.gnn.train --ddp`` with
+  DistributedDataParallel (NCCL on GPU, Gloo on CPU) and a DistributedSampler over the training pairs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import Tensor, nn
+
+from musicgraph.gnn.data import (
+    TrainGraph,
+    make_train_graph,
+    store_to_hetero,
+    tables_from_hetrec,
+    tables_to_hetero,
+)
+from musicgraph.gnn.metrics import format_metrics, full_sort_metrics
+from musicgraph.gnn.models import LinkPredictor, bce_loss, bpr_loss, build_model, l2_reg
+from musicgraph.gnn.splits import Split, hetrec_split, interactions_from_hetrec
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainConfig:
+    """Every option of a training run (also written to ``config.json`` in the run directory)."""
+
+    model: str = "sage"
+    source: str = "store"  # store | hetrec
+    store: str | None = None  # store directory (default: MUSICGRAPH_HOME/stores/<name>)
+    data_dir: str | None = None
+    out: str | None = None  # run directory (default: MUSICGRAPH_HOME/models/gnn/<model>-s<seed>)
+    dim: int = 64
+    layers: int = 2
+    aggr: str = "mean"
+    rel_aggr: str = "mean"
+    init: str = "identity"
+    combine: str = "mean"
+    activation: str = "none"
+    dropout: float = 0.0
+    predictor: str = "dot"
+    loss: str = "bpr"
+    features: bool = True
+    text_features: bool = False
+    edge_types: list[str] | None = None  # relation names to keep besides the interactions
+    lr: float = 0.01
+    transform_lr: float = 0.1  # learning rate of GNN weight matrices, as a fraction of lr
+    reg: float = 1e-4
+    batch_size: int = 4096
+    epochs: int = 200
+    eval_every: int = 2
+    patience: int = 5
+    min_epochs: int = 0
+    seed: int = 2020
+    split_seed: int = 2020
+    mode: str = "full"  # full | minibatch
+    fanouts: list[int] = field(default_factory=lambda: [10, 10])
+    device: str = "auto"
+    amp: bool = True
+    ddp: bool = False
+    resume: bool = False
+    max_minutes: float | None = None
+    eval_batch: int = 2048
+    progress: bool = True
+    threads: int = 0  # CPU threads per process (0: torch's default; 1 is fastest on a busy machine)
+
+
+# ---------------------------------------------------------------------------- distributed setup
+def _dist_info() -> tuple[int, int, int]:
+    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0))
+
+
+def select_device(name: str, local_rank: int = 0) -> torch.device:
+    """``auto``: CUDA device ``local_rank`` when available, else CPU."""
+    if name == "auto":
+        return torch.device(f"cuda:{local_rank}") if torch.cuda.is_available() else torch.device("cpu")
+    dev = torch.device(name)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"device {name!r} requested but CUDA is not available")
+    return dev
+
+
+def set_seed(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+
+
+# ------------------------------------------------------------------------------- data loading
+def load_graph(cfg: TrainConfig, split_seed: int) -> tuple[TrainGraph, Split]:
+    """The training view and split for ``cfg`` (store or raw HetRec)."""
+    from musicgraph.config import get_settings
+
+    settings = get_settings()
+    if cfg.source == "hetrec":
+        data_dir = Path(cfg.data_dir) if cfg.data_dir else settings.data_dir
+        split = hetrec_split(interactions_from_hetrec(data_dir), seed=split_seed)
+        tables = tables_from_hetrec(data_dir)
+        data, keys = tables_to_hetero(tables), tables.keys
+    elif cfg.source == "store":
+        from musicgraph.graph.embedded import EmbeddedStore
+
+        path = Path(cfg.store) if cfg.store else settings.store_dir
+        if not (path / "graph.sqlite").exists():
+            raise FileNotFoundError(f"no embedded store at {path} (run `musicgraph ingest` first, or --source hetrec)")
+        store = EmbeddedStore(path)
+        try:
+            split = hetrec_split(store, seed=split_seed)
+            data, keys = store_to_hetero(store, text=cfg.text_features)
+        finally:
+            store.close()
+    else:
+        raise ValueError(f"unknown source {cfg.source!r}; expected store or hetrec")
+    ets = None
+    if cfg.edge_types is not None:
+        ets = [et for et in data.edge_types if et[1] in cfg.edge_types or et[1].removeprefix("rev_") in cfg.edge_types]
+    graph = make_train_graph(data, keys, split, edge_types=ets, features=cfg.features)
+    return graph, split
+
+
+# --------------------------------------------------------------------------------- the task
+class Recommender(nn.Module):
+    """Model + link predictor; ``forward`` returns the loss of a (user, pos, neg) batch (DDP-friendly)."""
+
+    def __init__(self, model: nn.Module, predictor: LinkPredictor, loss: str, reg: float):
+        super().__init__()
+        self.model, self.predictor, self.loss_name, self.reg = model, predictor, loss, reg
+
+    def embeddings(self, graph: Any) -> tuple[Tensor, Tensor]:
+        return self.model(graph)
+
+    def forward(self, graph: Any, u: Tensor, p: Tensor, n: Tensor, sub: Any = None) -> Tensor:
+        if sub is None:
+            users, items = self.model(graph)
+            eu, ep, en = users[u], items[p], items[n]
+        else:  # mini-batch: ``sub`` is a SampledGraph, u/p/n are local seed positions already mapped
+            out = self.model.encode(sub.n_id, sub.edge_index, sub.x, targets={self.model.user_type, self.model.item_type})
+            eu, ep, en = out[self.model.user_type][u], out[self.model.item_type][p], out[self.model.item_type][n]
+        pos, neg = self.predictor(eu, ep), self.predictor(eu, en)
+        loss = bpr_loss(pos.float(), neg.float()) if self.loss_name == "bpr" else bce_loss(pos.float(), neg.float())
+        if self.reg > 0:
+            ego = self.model.ego(u, p) + self.model.ego(u, n)[1:] if sub is None else [eu, ep, en]
+            loss = loss + self.reg * l2_reg([e.float() for e in ego], len(u))
+        return loss
+
+
+def param_groups(task: nn.Module, lr: float, transform_scale: float) -> list[dict[str, Any]]:
+    """Embeddings at ``lr``; weight matrices of GNN layers at ``lr * transform_scale``.
+
+    Identity-initialized SAGE transforms that move as fast as the embeddings overfit within a
+    few epochs on HetRec; a slower rate keeps them close to propagation while they adapt.
+    """
+    emb, other = [], []
+    for name, p in task.named_parameters():
+        (emb if ".emb." in f".{name}" or name.endswith("embedding.weight") or ".user." in name or ".item." in name
+         else other).append(p)
+    groups = [{"params": emb, "lr": lr}]
+    if other:
+        groups.append({"params": other, "lr": lr * transform_scale})
+    return groups
+
+
+def sample_negatives(
+    users: np.ndarray, num_items: int, train_codes: np.ndarray, rng: np.random.Generator, tries: int = 5
+) -> np.ndarray:
+    """One uniformly drawn item per user that is not among the user's training items (vectorized)."""
+    neg = rng.integers(0, num_items, len(users))
+    for _ in range(tries):
+        codes = users.astype(np.int64) * num_items + neg
+        pos = np.searchsorted(train_codes, codes)
+        bad = (pos < len(train_codes)) & (train_codes[np.minimum(pos, len(train_codes) - 1)] == codes)
+        if not bad.any():
+            break
+        neg[bad] = rng.integers(0, num_items, int(bad.sum()))
+    return neg
+
+
+def evaluate(task: Recommender, graph: TrainGraph, split: Split, part: str, batch: int = 2048) -> dict[str, float]:
+    """Full-sort metrics of ``part`` (valid or test) with the known items masked."""
+    task.eval()
+    with torch.no_grad():
+        users, items = task.embeddings(graph)
+        users, items = users.float(), items.float()
+        metrics = full_sort_metrics(
+            lambda u: task.predictor.all_items(users[u.to(users.device)], items),
+            split.known_before(part),
+            split.matrix(part),
+            ks=(10, 20),
+            batch_size=batch,
+        )
+    task.train()
+    return metrics
+
+
+# -------------------------------------------------------------------------------------- train
+def train(cfg: TrainConfig) -> dict[str, Any]:
+    """Run one training job; returns the summary written to ``result.json`` (rank 0)."""
+    from musicgraph.config import get_settings
+
+    rank, world, local_rank = _dist_info()
+    if cfg.ddp and not dist.is_initialized():
+        device = select_device(cfg.device, local_rank)
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        if device.type == "cuda":
+            torch.cuda.set_device(device)
+        dist.init_process_group(backend=backend)
+        rank, world = dist.get_rank(), dist.get_world_size()
+        log.info("DDP: rank %d of %d, backend %s", rank, world, backend)
+    device = select_device(cfg.device, local_rank)
+    is_main = rank == 0
+    if cfg.threads > 0:
+        torch.set_num_threads(cfg.threads)
+    elif world > 1 and device.type == "cpu":
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))
+    set_seed(cfg.seed)
+    out = Path(cfg.out) if cfg.out else get_settings().models_dir / "gnn" / f"{cfg.model}-s{cfg.seed}"
+    if is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
+
+    t0 = time.perf_counter()
+    # Rank 0 first: it may build the store's projection and the HeteroData cache, which the
+    # other ranks then read instead of racing to write the same files.
+    distributed = world > 1 and dist.is_initialized()
+    if distributed and rank != 0:
+        dist.barrier()
+    graph, split = load_graph(cfg, cfg.split_seed)
+    if distributed and rank == 0:
+        dist.barrier()
+    graph.check_no_leak(split)
+    load_s = time.perf_counter() - t0
+    cpu_graph = graph
+    graph = graph.to(device)
+    model = build_model(
+        cfg.model, graph, dim=cfg.dim, layers=cfg.layers, aggr=cfg.aggr, rel_aggr=cfg.rel_aggr, init=cfg.init, combine=cfg.combine,
+        activation=cfg.activation, dropout=cfg.dropout, features=cfg.features,
+    )
+    task = Recommender(model, LinkPredictor(cfg.dim, cfg.predictor), cfg.loss, cfg.reg).to(device)
+    opt = torch.optim.Adam(param_groups(task, cfg.lr, cfg.transform_lr), lr=cfg.lr)
+    state = {"epoch": 0, "best": -1.0, "best_epoch": -1, "bad": 0, "train_s": 0.0}
+    if cfg.resume and (out / "last.pt").exists():
+        ck = torch.load(out / "last.pt", map_location=device, weights_only=False)
+        task.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["opt"])
+        state.update(ck["state"])
+        log.info("resumed from %s at epoch %d", out / "last.pt", state["epoch"])
+    net: nn.Module = task
+    if world > 1 and dist.is_initialized():
+        from torch.nn.parallel import DistributedDataParallel
+
+        net = DistributedDataParallel(
+            task, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=cfg.model.startswith("sage")
+        )
+
+    sampler = None
+    if cfg.mode == "minibatch":
+        if not cfg.model.startswith("sage"):
+            raise ValueError("--mode minibatch applies to GraphSAGE models; mf/lightgcn train full-batch")
+        from musicgraph.gnn.sampler import make_sampler
+
+        sampler = make_sampler(
+            {et: v for et, v in cpu_graph.edge_index.items() if et in model.edge_types},
+            {t: int(v.numel()) for t, v in cpu_graph.n_id.items()},
+            cfg.fanouts,
+            seed=cfg.seed + rank,
+        )
+    elif cfg.mode != "full":
+        raise ValueError(f"unknown mode {cfg.mode!r}; expected full or minibatch")
+
+    tu, ti = split.train
+    train_codes = np.unique(tu.astype(np.int64) * split.num_items + ti)
+    pairs = torch.utils.data.TensorDataset(torch.arange(len(tu)))
+    dsampler = torch.utils.data.distributed.DistributedSampler(
+        pairs, num_replicas=world, rank=rank, shuffle=True, seed=cfg.seed
+    )
+    per_rank_batch = max(1, cfg.batch_size // world)
+    use_amp = cfg.amp and device.type == "cuda"
+    amp_dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
+    log_path = out / "metrics.jsonl"
+    rng = np.random.default_rng(cfg.seed * 1000 + rank)
+    deadline = None if cfg.max_minutes is None else time.perf_counter() + 60 * cfg.max_minutes
+
+    from tqdm.auto import tqdm
+
+    bar = tqdm(range(state["epoch"], cfg.epochs), desc=f"{cfg.model}", disable=not (cfg.progress and is_main))
+    stop = False
+    for epoch in bar:
+        te = time.perf_counter()
+        dsampler.set_epoch(epoch)
+        idx = np.fromiter(iter(dsampler), np.int64)
+        total, steps = 0.0, 0
+        for start in range(0, len(idx), per_rank_batch):
+            b = idx[start : start + per_rank_batch]
+            bu, bp = tu[b], ti[b]
+            bn = sample_negatives(bu, split.num_items, train_codes, rng)
+            with torch.autocast(device_type=device.type, dtype=amp_dtype, enabled=use_amp):
+                if sampler is None:
+                    loss = net(graph, *(torch.as_tensor(a, device=device) for a in (bu, bp, bn)))
+                else:
+                    um = cpu_graph.user_map.numpy()
+                    im = cpu_graph.item_map.numpy()
+                    sub = sampler.sample(
+                        {graph.user_type: um[bu], graph.item_type: np.concatenate([im[bp], im[bn]])}, cpu_graph.x
+                    )
+                    n = len(b)
+                    su = sub.seed_pos[graph.user_type].to(device)
+                    si = sub.seed_pos[graph.item_type].to(device)
+                    sub.n_id = {t: v.to(device) for t, v in sub.n_id.items()}
+                    sub.edge_index = {t: v.to(device) for t, v in sub.edge_index.items()}
+                    sub.x = None if sub.x is None else {t: v.to(device) for t, v in sub.x.items()}
+                    loss = net(graph, su, si[:n], si[n:], sub)
+            opt.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+            total += float(loss.detach())
+            steps += 1
+        epoch_s = time.perf_counter() - te
+        state["train_s"] += epoch_s
+        state["epoch"] = epoch + 1
+        row: dict[str, Any] = {"epoch": epoch + 1, "loss": total / max(steps, 1), "epoch_s": round(epoch_s, 4)}
+        if (epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs:
+            flag = torch.zeros(1, device=device)
+            if is_main:
+                tv = time.perf_counter()
+                m = evaluate(task, graph, split, "valid", cfg.eval_batch)
+                row.update({f"valid_{k}": v for k, v in m.items() if k != "users"})
+                row["eval_s"] = round(time.perf_counter() - tv, 4)
+                state["train_s"] += row["eval_s"]  # wall time to quality includes validation
+                if m["recall@20"] > state["best"]:
+                    state.update(best=m["recall@20"], best_epoch=epoch + 1, bad=0)
+                    torch.save({"model": task.state_dict(), "epoch": epoch + 1}, out / "best.pt")
+                else:
+                    state["bad"] += 1
+                if state["bad"] >= cfg.patience and epoch + 1 >= cfg.min_epochs:
+                    flag += 1
+                bar.set_postfix(loss=f"{row['loss']:.4f}", r20=f"{m['recall@20']:.4f}", best=f"{state['best']:.4f}")
+            if world > 1 and dist.is_initialized():
+                dist.broadcast(flag, 0)
+            stop = bool(flag.item() > 0)
+        if stop:
+            state["stop_reason"] = "early stopping"
+        elif deadline is not None and time.perf_counter() > deadline:
+            log.info("time budget of %.1f min reached", cfg.max_minutes)
+            state["stop_reason"] = "time budget"
+            stop = True
+        row["elapsed_s"] = round(state["train_s"], 3)
+        if is_main:
+            with log_path.open("a") as fh:
+                fh.write(json.dumps(row) + "\n")
+            torch.save({"model": task.state_dict(), "opt": opt.state_dict(), "state": state}, out / "last.pt")
+        if stop:
+            break
+    bar.close()
+    digest = weights_digest(task)  # after the last step, before loading the best checkpoint
+
+    result: dict[str, Any] = {}
+    if is_main:
+        if (out / "best.pt").exists():
+            task.load_state_dict(torch.load(out / "best.pt", map_location=device, weights_only=False)["model"])
+        test = evaluate(task, graph, split, "test", cfg.eval_batch)
+        valid = evaluate(task, graph, split, "valid", cfg.eval_batch)
+        result = {
+            "model": cfg.model,
+            "seed": cfg.seed,
+            "split_seed": cfg.split_seed,
+            "best_epoch": state["best_epoch"],
+            "epochs_run": state["epoch"],
+            "stop_reason": state.get("stop_reason", "max epochs"),
+            "train_s": round(state["train_s"], 2),
+            "load_s": round(load_s, 2),
+            "device": str(device),
+            "world_size": world,
+            "test": test,
+            "valid": valid,
+        }
+        (out / "result.json").write_text(json.dumps(result, indent=2))
+        save_embeddings(task, graph, split, out / "embeddings.pt")
+        log.info("%s test: %s", cfg.model, format_metrics(test))
+    if world > 1 and dist.is_initialized():
+        dist.barrier()
+    result["weights_digest"] = digest
+    result["rank"] = rank
+    return result
+
+
+def save_embeddings(task: Recommender, graph: TrainGraph, split: Split, path: Path) -> None:
+    """Final embeddings as ``{"embeddings": {node type: (keys, float tensor)}, "dim": d}``.
+
+    GraphSAGE embeds every node type of the graph; MF and LightGCN the users and items.
+    """
+    task.eval()
+    emb: dict[str, tuple[list[str], Tensor]] = {}
+    with torch.no_grad():
+        model = task.model
+        if hasattr(model, "encode") and graph.node_keys is not None:
+            outs = model.encode(graph.n_id, graph.edge_index, graph.x)
+            for t, v in outs.items():
+                if t in graph.node_keys and len(graph.node_keys[t]) == v.shape[0] and v.shape[0] > 0:
+                    emb[t] = ([str(k) for k in graph.node_keys[t]], v.float().cpu())
+        else:
+            users, items = model(graph)
+            emb[graph.user_type] = ([str(k) for k in split.user_keys], users.float().cpu())
+            emb[graph.item_type] = ([str(k) for k in split.item_keys], items.float().cpu())
+    dim = next(iter(emb.values()))[1].shape[1]
+    torch.save({"embeddings": emb, "dim": int(dim), "predictor": task.predictor.kind}, path)
+
+
+def weights_digest(module: nn.Module) -> str:
+    """SHA-1 of every parameter's bytes (checks that DDP replicas hold identical weights)."""
+    import hashlib
+
+    h = hashlib.sha1()
+    for name, p in sorted(module.state_dict().items()):
+        h.update(name.encode())
+        h.update(p.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+# ------------------------------------------------------------------------------------ command line
+def parse_args(argv: list[str] | None = None) -> TrainConfig:
+    p = argparse.ArgumentParser(prog="python -m musicgraph.gnn.train", description=__doc__.split("\n\n")[0])
+    d = TrainConfig()
+    for name, value in asdict(d).items():
+        flag = "--" + name.replace("_", "-")
+        if isinstance(value, bool):
+            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=value)
+        elif name == "fanouts":
+            p.add_argument(flag, type=int, nargs="+", default=value)
+        elif name == "edge_types":
+            p.add_argument(flag, nargs="+", default=value)
+        elif name in ("max_minutes",):
+            p.add_argument(flag, type=float, default=value)
+        elif name in ("store", "data_dir", "out"):
+            p.add_argument(flag, default=value)
+        else:
+            p.add_argument(flag, type=type(value), default=value)
+    return TrainConfig(**vars(p.parse_args(argv)))
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=os.environ.get("MUSICGRAPH_LOG_LEVEL", "INFO").upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    cfg = parse_args(argv)
+    try:
+        result = train(cfg)
+        if result:
+            print(json.dumps({"model": result["model"], "test": result["test"], "train_s": result["train_s"]}))
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,113 @@
+"""Split files, the playlist task's matrices, the HetRec task end to end on a tiny fixture, and the report."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from musicgraph.evaluation.splits import SplitFileError, read_split_tsv, write_split_tsv
+from musicgraph.evaluation.tasks import EvalConfig
+from musicgraph.evaluation.tasks.playlists import build_matrices, title_knn_scores
+from musicgraph.gnn.splits import Split
+
+
+def _tiny_split() -> Split:
+    return Split(
+        user_keys=np.array(["u1", "u2"], dtype=object),
+        item_keys=np.array(["a", "b", "c"], dtype=object),
+        train_user=np.array([0, 1]),
+        train_item=np.array([0, 1]),
+        valid_user=np.array([0]),
+        valid_item=np.array([1]),
+        test_user=np.array([1]),
+        test_item=np.array([2]),
+    )
+
+
+def test_split_file_roundtrip(tmp_path):
+    path = write_split_tsv(_tiny_split(), tmp_path / "s.tsv")
+    back = read_split_tsv(path)
+    np.testing.assert_array_equal(back.matrix("test").toarray(), _tiny_split().matrix("test").toarray())
+    np.testing.assert_array_equal(back.known_before("test").toarray(), [[1, 1, 0], [0, 1, 0]])
+
+
+def test_split_file_errors_name_the_line(tmp_path):
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("user\titem\tpart\nu1\ta\ttrain\nu1\tb\tholdout\n")
+    with pytest.raises(SplitFileError, match=r"bad.tsv:3: part"):
+        read_split_tsv(bad)
+    dup = tmp_path / "dup.tsv"
+    dup.write_text("user\titem\tpart\nu1\ta\ttrain\nu1\ta\ttest\n")
+    with pytest.raises(SplitFileError, match="line 2"):
+        read_split_tsv(dup)
+
+
+def test_playlist_matrices_hide_last_tracks():
+    pl = {
+        "s:a": {"name": "Sad Songs", "source": "s", "songs": [f"x|{i}" for i in range(20)]},
+        "s:b": {"name": "Happy", "source": "s", "songs": ["x|0", "x|1"]},
+    }
+    pkeys, skeys, train, hidden, rows = build_matrices(pl, n_hidden=5, min_tracks=10)
+    assert pkeys == ["s:a", "s:b"] and list(rows) == [0]
+    hidden_songs = {skeys[i] for i in hidden[0].indices}
+    assert hidden_songs == {f"x|{i}" for i in range(15, 20)}
+    assert train[0].nnz == 15 and train[1].nnz == 2 and hidden[1].nnz == 0
+
+
+def test_title_knn_prefers_playlists_with_shared_words():
+    import scipy.sparse as sp
+
+    train = sp.csr_matrix(np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0]], dtype=float))
+    scores = title_knn_scores(["sad night", "sad songs", "party"], train, np.array([0]))
+    assert scores[0].argmax() == 0  # from "sad songs"
+
+
+@pytest.fixture
+def hetrec_dir(tmp_path):
+    """An invented HetRec-format data dir: two taste groups of 30 users over 40 artists."""
+    rng = np.random.default_rng(0)
+    d = tmp_path / "data" / "hetrec_lastfm2k"
+    d.mkdir(parents=True)
+    lines = ["userID\tartistID\tweight"]
+    for u in range(1, 61):
+        group = u % 2
+        items = rng.choice(np.arange(group * 20 + 1, group * 20 + 21), size=15, replace=False)
+        lines += [f"{u}\t{a}\t{int(rng.integers(1, 500))}" for a in sorted(items)]
+    (d / "user_artists.dat").write_text("\n".join(lines) + "\n")
+    (d / "artists.dat").write_text(
+        "id\tname\turl\tpictureURL\n" + "".join(f"{a}\tBand {a}\t\t\n" for a in range(1, 41))
+    )
+    return tmp_path / "data"
+
+
+def test_recommendation_task_end_to_end(hetrec_dir, tmp_path):
+    from musicgraph.evaluation.runner import run_eval
+
+    cfg = EvalConfig(data_dir=hetrec_dir, store_dir=None, quick=True, out_dir=tmp_path / "rep", n_boot=200)
+    results = run_eval(["recommendation"], cfg)
+    task = results["tasks"]["recommendation"]
+    assert task["protocol"]["split_seed"] == 2020 and task["protocol"]["eval_users"] == 60
+    sys = task["systems"]
+    # block structure: collaborative baselines beat random by far
+    assert sys["itemknn"]["metrics"]["recall@10"]["mean"] > 2 * sys["random"]["metrics"]["recall@10"]["mean"]
+    assert sys["ease"]["metrics"]["ndcg@10"]["ci_lo"] <= sys["ease"]["metrics"]["ndcg@10"]["mean"]
+    assert "graph" in task["missing_systems"]
+    on_disk = json.loads((tmp_path / "rep" / "results.json").read_text())
+    assert on_disk["tasks"]["recommendation"]["systems"]["mostpop"]["seeds"] == [0]
+    report = (tmp_path / "rep" / "report.md").read_text()
+    assert "| system |" in report and "LightGCN" in report
+    assert (tmp_path / "rep" / "recommendation_bars.png").stat().st_size > 1000
+    assert (tmp_path / "rep" / "splits" / "hetrec" / "hetrec.test.inter").exists()
+    back = read_split_tsv(tmp_path / "rep" / "splits" / "hetrec_split.tsv")
+    assert back.matrix("test").nnz == 60  # one test artist per user (15 interactions each)
+
+
+def test_cli_rejects_unknown_task():
+    from musicgraph.cli import app
+
+    res = CliRunner().invoke(app, ["eval", "--task", "nope"])
+    assert res.exit_code != 0
+    assert "unknown task" in res.output

@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from musicgraph.gnn.data import make_train_graph, reverse_type, standardize, store_to_hetero
+from musicgraph.gnn.splits import hetrec_split
+
+
+def test_export_has_every_type_reverse_edges_and_features(store, tmp_path):
+    data, keys = store_to_hetero(store, cache_dir=tmp_path / "cache")
+    counts = store.count_nodes()
+    for t in ("User", "Artist", "Tag", "Song"):
+        assert data[t].num_nodes == counts[t] == len(keys[t])
+        assert data[t].x.shape[0] == counts[t]
+    assert list(keys["Artist"]) == sorted(keys["Artist"])
+    edges = store.count_edges()
+    for et in [("User", "LISTENED_TO", "Artist"), ("Artist", "TAGGED", "Tag"), ("Song", "PERFORMED_BY", "Artist")]:
+        assert data[et].edge_index.shape[1] == edges[et[1]]
+        rev = data[reverse_type(et)].edge_index
+        assert torch.equal(rev, data[et].edge_index.flip(0))
+        assert data[et].edge_weight.shape[0] == edges[et[1]]
+    # one known edge maps back to its keys
+    e = data["User", "LISTENED_TO", "Artist"].edge_index[:, 0]
+    u, a = keys["User"][int(e[0])], keys["Artist"][int(e[1])]
+    assert any(n.key == a for _, n in store.neighbors("User", u, "LISTENED_TO", "out"))
+    # songs carry standardized audio features (+ missing fraction) after the degree column
+    assert data["Song"].x.shape[1] > 2
+    assert data["Song"].x[:, 1:].abs().max() < 10
+
+
+def test_export_is_cached_and_deterministic(store, tmp_path):
+    d1, _ = store_to_hetero(store, cache_dir=tmp_path / "c")
+    files = list((tmp_path / "c").glob("hetero-*.pt"))
+    assert len(files) == 1
+    d2, _ = store_to_hetero(store, cache_dir=tmp_path / "c")
+    d3, _ = store_to_hetero(store, cache_dir=tmp_path / "other")
+    et = ("Artist", "TAGGED", "Tag")
+    assert torch.equal(d1[et].edge_index, d2[et].edge_index) and torch.equal(d1[et].edge_index, d3[et].edge_index)
+    store.upsert_nodes("Tag", [("tag99", {"name": "tag99"})])  # a change invalidates the cache
+    d4, k4 = store_to_hetero(store, cache_dir=tmp_path / "c")
+    assert d4["Tag"].num_nodes == d1["Tag"].num_nodes + 1 and "tag99" in list(k4["Tag"])
+
+
+def test_standardize_handles_missing_and_constant_columns():
+    raw = np.array([[1.0, np.nan, 5.0], [3.0, np.nan, 5.0]])
+    z = standardize(raw)
+    assert z.shape == (2, 4)
+    assert np.allclose(z[:, 0], [-1, 1]) and np.allclose(z[:, 1], 0) and np.allclose(z[:, 2], 0)
+    assert np.allclose(z[:, 3], 1 / 3)
+
+
+def test_no_held_out_edge_reaches_message_passing(store, tmp_path):
+    data, keys = store_to_hetero(store, cache_dir=tmp_path / "c")
+    split = hetrec_split(store, seed=3)
+    graph = make_train_graph(data, keys, split)
+    graph.check_no_leak(split)
+    inter = graph.edge_index[("User", "LISTENED_TO", "Artist")]
+    assert inter.shape[1] == len(split.train_user)
+    held = {(int(graph.user_map[u]), int(graph.item_map[i])) for u, i in zip(*split.test, strict=True)}
+    held |= {(int(graph.user_map[u]), int(graph.item_map[i])) for u, i in zip(*split.valid, strict=True)}
+    for et, ei in graph.edge_index.items():
+        if {et[0], et[2]} == {"User", "Artist"}:
+            pairs = ei.T.tolist() if et[0] == "User" else ei.flip(0).T.tolist()
+            assert not held & {tuple(p) for p in pairs}
+    # the degree feature counts training edges only
+    full_deg = data["User"].x[:, 0]
+    assert (graph.x["User"][:, 0] <= full_deg + 1e-6).all() and (graph.x["User"][:, 0] < full_deg).any()
+    # and the check catches a leak
+    u, i = split.test_user[0], split.test_item[0]
+    extra = torch.tensor([[int(graph.user_map[u])], [int(graph.item_map[i])]])
+    graph.edge_index[("User", "LISTENED_TO", "Artist")] = torch.cat([inter, extra], 1)
+    with pytest.raises(AssertionError, match="held-out"):
+        graph.check_no_leak(split)
+
+
+def test_edge_type_filter_and_missing_keys(store, tmp_path):
+    data, keys = store_to_hetero(store, cache_dir=tmp_path / "c")
+    split = hetrec_split(store, seed=0)
+    g = make_train_graph(data, keys, split, edge_types=[("User", "FRIEND_OF", "User")])
+    assert {et[1] for et in g.edge_index} == {"LISTENED_TO", "rev_LISTENED_TO", "FRIEND_OF", "rev_FRIEND_OF"}
+    split.item_keys = split.item_keys.copy()
+    split.item_keys[0] = "no such artist"
+    with pytest.raises(ValueError, match="missing from the graph"):
+        make_train_graph(data, keys, split)
