@@ -1,0 +1,85 @@
+"""``musicgraph index ...``: build and inspect the hybrid-retrieval indexes.
+
+Free-text requests are answered by ``musicgraph recommend --query TEXT`` (in :mod:`musicgraph.cli.core`),
+which calls :func:`musicgraph.retrieval.retriever.retrieve`; :func:`print_results` is shared with it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+
+index_app = typer.Typer(help="Build and inspect the hybrid-retrieval indexes (BM25, FAISS, emotion).",
+                        no_args_is_help=True)
+
+
+@index_app.command("build")
+def build(
+    out: Path | None = typer.Option(None, "--out", help="Index directory (default MUSICGRAPH_HOME/indexes/<store>)."),
+    dense: bool = typer.Option(True, "--dense/--no-dense", help="Encode songs with MiniLM and build FAISS."),
+    dense_kind: str = typer.Option("auto", "--dense-kind", help="FAISS index: auto, flat, hnsw or ivfpq."),
+    write_emotions: bool = typer.Option(False, "--write-emotions", help="Also store emotion summaries on Song nodes."),
+    batch_size: int = typer.Option(64, "--batch-size", min=1, help="Encoder batch size."),
+) -> None:
+    """Build every retrieval index of the configured store, with progress bars."""
+    from musicgraph.graph import open_store
+    from musicgraph.retrieval.index import build_indexes, default_index_dir
+
+    if dense_kind not in ("auto", "flat", "hnsw", "ivfpq"):
+        raise typer.BadParameter(f"--dense-kind must be auto, flat, hnsw or ivfpq, got {dense_kind!r}")
+    store = open_store()
+    if store.is_empty():
+        typer.echo("the store is empty: run `musicgraph ingest` first", err=True)
+        raise typer.Exit(1)
+    directory = out or default_index_dir()
+    bundle = build_indexes(store, directory, dense=dense, dense_kind=dense_kind, batch_size=batch_size,
+                           write_emotions=write_emotions)
+    typer.echo(json.dumps({"directory": str(directory), **bundle.manifest}, indent=2))
+
+
+@index_app.command("info")
+def info(path: Path | None = typer.Option(None, "--path", help="Index directory.")) -> None:
+    """Show the manifest of the built indexes."""
+    from musicgraph.retrieval.index import default_index_dir
+
+    directory = path or default_index_dir()
+    manifest = directory / "manifest.json"
+    if not manifest.is_file():
+        typer.echo(f"no index in {directory}: run `musicgraph index build`", err=True)
+        raise typer.Exit(1)
+    typer.echo(manifest.read_text(encoding="utf-8"))
+
+
+def print_results(results: list[Any], as_json: bool = False, explain: bool = False, parsed: Any = None) -> None:
+    """Print retrieval results as JSON (the public ``--json`` contract) or a readable table."""
+    if as_json:
+        out: Any = [r.to_dict() for r in results]
+        if explain and parsed is not None:
+            out = {"query": parsed.to_dict(), "results": out}
+        typer.echo(json.dumps(out, indent=2, ensure_ascii=False))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    if explain and parsed is not None:
+        from musicgraph.retrieval.retriever import describe
+
+        console.print(f"[bold]parsed request:[/bold] {describe(parsed)}")
+    table = Table(show_lines=False)
+    for col in ("#", "song", "score", "components", "why"):
+        table.add_column(col)
+    for r in results:
+        comps = " ".join(f"{k}:{v:.3g}" for k, v in r.scores.items() if k != "fused")
+        why = [p.sentence() for p in r.paths[:1]]
+        why += [f"{k}: {', '.join(v[:4])}" for k, v in r.evidence.items() if k not in ("explain",)]
+        table.add_row(str(r.rank), r.display(), f"{r.score:.3f}", comps, "\n".join(why))
+    console.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``musicgraph index`` to the main app."""
+    app.add_typer(index_app, name="index")

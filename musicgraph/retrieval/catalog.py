@@ -1,0 +1,246 @@
+"""The song catalog that every retrieval index is built over, read once from a graph store.
+
+Row ``i`` of every index (BM25, dense vectors, emotion profiles, audio features) is the song
+``catalog.keys[i]``. Rows are assigned in song-key order when a catalog is first built; a later
+build for a grown store keeps the old rows and appends new songs (:meth:`SongCatalog.from_store`
+with ``previous``), and deleted songs become tombstones (``alive[i] == False``), so ids handed out
+stay valid (issue 10's incremental updates build on this).
+
+A catalog knows per song: title, main artist (key and name), album, year, genres (the song's and
+its artist's), the artist's top Last.fm tags, mood labels, audio features, popularity and the
+lyrics text reference. :meth:`document` and :func:`musicgraph.retrieval.dense.textualize` turn a
+row into the BM25 and dense texts.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import defaultdict
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from musicgraph.graph.schema import Label, Rel
+from musicgraph.graph.store import GraphStore
+
+log = logging.getLogger(__name__)
+
+#: Audio/metadata features kept as a float matrix (NaN = unknown), Spotify scales.
+FEATURES: tuple[str, ...] = (
+    "danceability",
+    "energy",
+    "valence",
+    "tempo",
+    "acousticness",
+    "instrumentalness",
+    "speechiness",
+    "liveness",
+    "loudness",
+    "mode",
+    "popularity",
+    "year",
+)
+
+TOP_TAGS = 10
+FORMAT = 1
+
+
+@dataclass(slots=True)
+class SongCatalog:
+    """Songs of a store, row-aligned with the retrieval indexes."""
+
+    keys: list[str]
+    titles: list[str]
+    artists: list[str]
+    artist_keys: list[str]
+    albums: list[str]
+    genres: list[list[str]]
+    tags: list[list[str]]
+    moods: list[list[str]]
+    lyrics_refs: list[str | None]
+    features: np.ndarray  # (n, len(FEATURES)) float32, NaN unknown
+    alive: np.ndarray  # bool
+    artist_names: dict[str, str] = field(default_factory=dict)  # artist key -> display name
+    artist_aliases: dict[str, list[str]] = field(default_factory=dict)
+    artist_tags: dict[str, list[str]] = field(default_factory=dict)
+    tag_names: list[str] = field(default_factory=list)
+    genre_names: list[str] = field(default_factory=list)
+    mood_names: list[str] = field(default_factory=list)
+    store_version: str = ""
+    hidden_moods: int = 0
+    _row: dict[str, int] | None = None
+    _by_artist: dict[str, np.ndarray] | None = None
+
+    # ----------------------------------------------------------------- access
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def row(self, key: str) -> int | None:
+        """The row of song ``key`` (None if absent or deleted)."""
+        if self._row is None:
+            self._row = {k: i for i, k in enumerate(self.keys)}
+        r = self._row.get(key)
+        return r if r is not None and self.alive[r] else None
+
+    def rows_of_artist(self, artist_key: str) -> np.ndarray:
+        """Rows of the songs whose main artist is ``artist_key``."""
+        if self._by_artist is None:
+            groups: dict[str, list[int]] = defaultdict(list)
+            for i, a in enumerate(self.artist_keys):
+                groups[a].append(i)
+            self._by_artist = {a: np.asarray(r, dtype=np.int64) for a, r in groups.items()}
+        return self._by_artist.get(artist_key, np.empty(0, dtype=np.int64))
+
+    def feature(self, name: str) -> np.ndarray:
+        """One feature column (NaN = unknown)."""
+        return self.features[:, FEATURES.index(name)]
+
+    def document(self, i: int, lyrics: str | None = None) -> str:
+        """The BM25 text of row ``i``: title, artist, album, genres, tags, moods and lyrics."""
+        parts = [self.titles[i], self.artists[i], self.albums[i], " ".join(self.genres[i]),
+                 " ".join(self.tags[i]), " ".join(self.moods[i])]
+        if lyrics:
+            parts.append(lyrics)
+        return "\n".join(p for p in parts if p)
+
+    # ------------------------------------------------------------------ build
+    @classmethod
+    def from_store(
+        cls,
+        store: GraphStore,
+        hidden_moods: Collection[str] = (),
+        previous: SongCatalog | None = None,
+    ) -> SongCatalog:
+        """Read every song of ``store`` with its artist, genres, tags and moods.
+
+        Args:
+            hidden_moods: song keys whose mood labels are left out (held-out evaluation).
+            previous: an older catalog whose row numbers are kept (new songs are appended).
+        """
+        hidden = set(hidden_moods)
+        songs = {n.key: n for n in store.iter_nodes(Label.SONG)}
+        artists = {n.key: n for n in store.iter_nodes(Label.ARTIST)}
+        main_artist: dict[str, str] = {}
+        for e in store.iter_edges(Rel.PERFORMED_BY):
+            if e.props.get("role", "main") == "main" or e.src.key not in main_artist:
+                main_artist.setdefault(e.src.key, e.dst.key)
+                if e.props.get("role", "main") == "main":
+                    main_artist[e.src.key] = e.dst.key
+        song_genres: dict[str, list[str]] = defaultdict(list)
+        artist_genres: dict[str, list[str]] = defaultdict(list)
+        genre_nodes = {n.key: n.name for n in store.iter_nodes(Label.GENRE)}
+        for e in store.iter_edges(Rel.HAS_GENRE):
+            name = genre_nodes.get(e.dst.key, e.dst.key)
+            (song_genres if e.src.label == Label.SONG else artist_genres)[e.src.key].append(name)
+        song_moods: dict[str, list[str]] = defaultdict(list)
+        mood_nodes = {n.key: n.name for n in store.iter_nodes(Label.MOOD)}
+        for e in store.iter_edges(Rel.HAS_MOOD):
+            if e.src.label == Label.SONG and e.src.key not in hidden:
+                song_moods[e.src.key].append(mood_nodes.get(e.dst.key, e.dst.key))
+        tag_nodes = {n.key: n.name for n in store.iter_nodes(Label.TAG)}
+        weighted: dict[str, list[tuple[float, str]]] = defaultdict(list)
+        song_tags: dict[str, list[str]] = defaultdict(list)
+        for e in store.iter_edges(Rel.TAGGED):
+            name = tag_nodes.get(e.dst.key, e.dst.key)
+            if e.src.label == Label.ARTIST:
+                w = e.props.get("weight", 1.0)
+                weighted[e.src.key].append((float(w) if isinstance(w, (int, float)) else 1.0, name))
+            else:
+                song_tags[e.src.key].append(name)
+        artist_tags = {a: [t for _, t in sorted(ts, key=lambda x: (-x[0], x[1]))[:TOP_TAGS]] for a, ts in weighted.items()}
+
+        order = list(previous.keys) if previous is not None else []
+        known = set(order)
+        order += sorted(k for k in songs if k not in known)
+        n = len(order)
+        feats = np.full((n, len(FEATURES)), np.nan, dtype=np.float32)
+        alive = np.zeros(n, dtype=bool)
+        cols: dict[str, list[Any]] = {c: [] for c in ("titles", "artists", "artist_keys", "albums", "genres",
+                                                       "tags", "moods", "lyrics_refs")}
+        for i, key in enumerate(order):
+            node = songs.get(key)
+            props = node.props if node is not None else {}
+            alive[i] = node is not None
+            akey = main_artist.get(key) or key.split("|", 1)[0]
+            anode = artists.get(akey)
+            aname = str(props.get("artist") or (anode.name if anode else akey))
+            genres = list(dict.fromkeys([*song_genres.get(key, []), *(props.get("genres") or []),
+                                         *artist_genres.get(akey, [])]))
+            cols["titles"].append(str(props.get("title") or key.split("|", 1)[-1]))
+            cols["artists"].append(aname)
+            cols["artist_keys"].append(akey)
+            cols["albums"].append(str(props.get("album") or ""))
+            cols["genres"].append([str(g) for g in genres[:12]])
+            cols["tags"].append(list(dict.fromkeys([*song_tags.get(key, []), *artist_tags.get(akey, [])]))[:TOP_TAGS])
+            cols["moods"].append(sorted(set(song_moods.get(key, []))))
+            ref = props.get("lyrics_ref")
+            cols["lyrics_refs"].append(str(ref) if ref else None)
+            for j, f in enumerate(FEATURES):
+                v = props.get(f)
+                if isinstance(v, bool):
+                    v = float(v)
+                if isinstance(v, (int, float)):
+                    feats[i, j] = float(v)
+        return cls(
+            keys=order,
+            features=feats,
+            alive=alive,
+            artist_names={k: a.name for k, a in artists.items()},
+            artist_aliases={k: [str(x) for x in (a.props.get("aliases") or [])] for k, a in artists.items()
+                            if a.props.get("aliases")},
+            artist_tags=artist_tags,
+            tag_names=sorted(set(tag_nodes.values())),
+            genre_names=sorted(set(genre_nodes.values())),
+            mood_names=sorted(set(mood_nodes.values())),
+            store_version=store.version(),
+            hidden_moods=len(hidden),
+            **cols,
+        )
+
+    # ------------------------------------------------------------ persistence
+    def save(self, directory: Path) -> None:
+        """Write ``catalog.json`` and ``features.npy`` under ``directory``."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        data = {
+            "format": FORMAT,
+            "store_version": self.store_version,
+            "hidden_moods": self.hidden_moods,
+            "keys": self.keys,
+            "titles": self.titles,
+            "artists": self.artists,
+            "artist_keys": self.artist_keys,
+            "albums": self.albums,
+            "genres": self.genres,
+            "tags": self.tags,
+            "moods": self.moods,
+            "lyrics_refs": self.lyrics_refs,
+            "artist_names": self.artist_names,
+            "artist_aliases": self.artist_aliases,
+            "artist_tags": self.artist_tags,
+            "tag_names": self.tag_names,
+            "genre_names": self.genre_names,
+            "mood_names": self.mood_names,
+        }
+        tmp = directory / "catalog.json.tmp"
+        tmp.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+        tmp.replace(directory / "catalog.json")
+        np.save(directory / "features.npy", self.features)
+        np.save(directory / "alive.npy", self.alive)
+
+    @classmethod
+    def load(cls, directory: Path) -> SongCatalog:
+        """Read a catalog written by :meth:`save`."""
+        directory = Path(directory)
+        path = directory / "catalog.json"
+        if not path.is_file():
+            raise FileNotFoundError(f"no song catalog in {directory} (run `musicgraph index build`)")
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data.get("format") != FORMAT:
+            raise ValueError(f"{path}: catalog format {data.get('format')} != {FORMAT}; rebuild the index")
+        data.pop("format")
+        return cls(features=np.load(directory / "features.npy"), alive=np.load(directory / "alive.npy"), **data)

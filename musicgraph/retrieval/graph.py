@@ -1,0 +1,359 @@
+"""Graph component: link the entities a request names, then score songs by multi-hop walks from them.
+
+:class:`EntityLinker` finds catalog artists, songs, genres, tags and moods in a request's tokens:
+exact matches of normalized names and aliases (longest span first), song titles in
+"<title> by <artist>" form, and fuzzy artist matches (character trigrams, then a difflib ratio)
+for spans after a cue such as "like", "by" or "no". One-word names that are ordinary English
+words ("Queen", "Summer") link to an artist only after such a cue.
+
+:class:`GraphComponent` runs the foundation's personalized PageRank
+(:class:`musicgraph.graph.multihop.MultiHopScorer`) from the linked seeds (and the user, when
+given) and reports each song's score with its best explanation paths.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from musicgraph.graph.projection import Projection
+from musicgraph.graph.results import Path
+from musicgraph.graph.schema import Label, Rel
+from musicgraph.retrieval.catalog import SongCatalog
+from musicgraph.retrieval.query import Seed
+from musicgraph.retrieval.text import REQUEST_WORDS, STOPWORDS, normalize_name
+
+log = logging.getLogger(__name__)
+
+#: Restart weight of a seed by label (tags are noisier than named artists).
+SEED_WEIGHTS: dict[str, float] = {
+    Label.ARTIST: 1.0,
+    Label.SONG: 1.0,
+    Label.MOOD: 0.8,
+    Label.GENRE: 0.6,
+    Label.TAG: 0.5,
+    Label.USER: 1.0,
+}
+CUES = frozenset({"like", "by", "from", "no", "not", "without", "except", "than", "to", "of", "excluding"})
+_MAX_SPAN = 6
+_MIN_TAG_DEGREE = 3
+
+
+@dataclass(slots=True)
+class _Entry:
+    label: str
+    key: str
+    name: str
+    prior: float
+
+
+def _trigrams(text: str) -> set[str]:
+    t = f"  {text} "
+    return {t[i : i + 3] for i in range(len(t) - 2)}
+
+
+class EntityLinker:
+    """Names and aliases of a catalog's entities, matched against request tokens.
+
+    Args:
+        projection: the graph projection (artist, genre, tag and mood nodes with display names).
+        catalog: the song catalog (titles, artist aliases).
+        vocabulary: ordinary English words (one-word artist names among them need a cue).
+        min_tag_degree: tags on fewer relationships are too idiosyncratic to link.
+    """
+
+    def __init__(
+        self,
+        projection: Projection,
+        catalog: SongCatalog,
+        vocabulary: Collection[str] = (),
+        min_tag_degree: int = _MIN_TAG_DEGREE,
+    ):
+        self.vocabulary = frozenset(vocabulary)
+        self.names: dict[str, list[_Entry]] = defaultdict(list)
+        self.songs_by_artist_title: dict[tuple[str, str], str] = {}
+        self.artist_trigrams: dict[str, set[str]] = defaultdict(set)
+        self._artist_norms: dict[str, str] = {}
+        deg = np.zeros(projection.num_nodes, dtype=np.int64)
+        for mat in projection.matrices.values():
+            deg += np.diff(mat.indptr)
+            deg += np.bincount(mat.indices, minlength=projection.num_nodes)
+        for label in (Label.ARTIST, Label.GENRE, Label.TAG, Label.MOOD):
+            lo, hi = projection.label_ranges.get(label, (0, 0))
+            for i in range(lo, hi):
+                if label == Label.TAG and deg[i] < min_tag_degree:
+                    continue
+                key, name = str(projection.keys[i]), str(projection.names[i])
+                self._add(label, key, name, float(np.log1p(deg[i])))
+                if label == Label.ARTIST:
+                    norm = normalize_name(name)
+                    if len(norm) >= 3:
+                        self._artist_norms[norm] = key
+                        for g in _trigrams(norm):
+                            self.artist_trigrams[g].add(norm)
+        for akey, aliases in catalog.artist_aliases.items():
+            name = catalog.artist_names.get(akey, akey)
+            for alias in aliases:
+                self._add(Label.ARTIST, akey, name, 0.0, surface=alias)
+        for i, key in enumerate(catalog.keys):
+            if catalog.alive[i]:
+                self.songs_by_artist_title[(catalog.artist_keys[i], normalize_name(catalog.titles[i]))] = key
+        self._song_names = {key: catalog.titles[i] for i, key in enumerate(catalog.keys)}
+
+    def _add(self, label: str, key: str, name: str, prior: float, surface: str | None = None) -> None:
+        norm = normalize_name(surface or name)
+        if not norm or all(w in STOPWORDS or w in REQUEST_WORDS for w in norm.split()):
+            return
+        entries = self.names[norm]
+        if not any(e.label == label and e.key == key for e in entries):
+            entries.append(_Entry(label, key, name, prior))
+
+    # ------------------------------------------------------------------ link
+    def link(self, toks: Sequence[str], positions: Iterable[int], skip: Collection[int] = ()) -> list[Seed]:
+        """Entities in ``toks`` restricted to ``positions`` (and not in ``skip``), longest span first."""
+        allowed = sorted(set(positions) - set(skip))
+        ok = set(allowed)
+        taken: set[int] = set()
+        out: list[Seed] = []
+        # "<title> by <artist>" first
+        for i, t in enumerate(toks):
+            if t != "by" or i not in ok:
+                continue
+            for alen in range(min(_MAX_SPAN, len(toks) - i - 1), 0, -1):
+                a_span = range(i + 1, i + 1 + alen)
+                if not all(j in ok for j in a_span):
+                    continue
+                artists = [e for e in self.names.get(" ".join(toks[j] for j in a_span), []) if e.label == Label.ARTIST]
+                if not artists:
+                    continue
+                for tlen in range(min(_MAX_SPAN, i), 0, -1):
+                    t_span = range(i - tlen, i)
+                    if not all(j in ok for j in t_span):
+                        continue
+                    title = " ".join(toks[j] for j in t_span)
+                    for a in artists:
+                        song = self.songs_by_artist_title.get((a.key, title))
+                        if song is not None:
+                            out.append(Seed(Label.SONG, song, self._song_names.get(song, title),
+                                            " ".join(toks[j] for j in range(i - tlen, i + 1 + alen)), 1.0))
+                            taken.update(range(i - tlen, i + 1 + alen))
+                            break
+                    if i in taken:
+                        break
+                break
+        for length in range(_MAX_SPAN, 0, -1):
+            for s in allowed:
+                span = range(s, s + length)
+                if any(j not in ok or j in taken for j in span):
+                    continue
+                phrase = " ".join(toks[j] for j in span)
+                words_ = phrase.split()
+                if all(w in STOPWORDS or w in REQUEST_WORDS for w in words_):
+                    continue
+                cue = s > 0 and toks[s - 1] in CUES
+                entry = self._choose(self.names.get(phrase, []), cue, single=length == 1, word=phrase)
+                if entry is None:
+                    continue
+                out.append(Seed(entry.label, entry.key, entry.name, phrase, 1.0))
+                taken.update(span)
+        # fuzzy artists after cues
+        for s in allowed:
+            if s in taken or s == 0 or toks[s - 1] not in CUES or toks[s] in STOPWORDS or toks[s] in REQUEST_WORDS:
+                continue
+            end = s
+            while end < len(toks) and end in ok and end not in taken and end - s < 4 and toks[end] not in CUES \
+                    and toks[end] not in {",", ".", ";", "!", "?", "and", "or", "but"}:
+                end += 1
+            for e in range(end, s, -1):
+                phrase = " ".join(toks[s:e])
+                if len(phrase) < 4:
+                    continue
+                hit = self.fuzzy_artist(phrase)
+                if hit is not None:
+                    key, name, ratio = hit
+                    out.append(Seed(Label.ARTIST, key, name, phrase, round(ratio, 3)))
+                    taken.update(range(s, e))
+                    break
+        return out
+
+    def _choose(self, entries: list[_Entry], cue: bool, single: bool, word: str) -> _Entry | None:
+        if not entries:
+            return None
+        order = ([Label.ARTIST, Label.SONG, Label.GENRE, Label.TAG, Label.MOOD] if cue
+                 else [Label.MOOD, Label.GENRE, Label.TAG, Label.ARTIST, Label.SONG])
+        for label in order:
+            cands = [e for e in entries if e.label == label]
+            if not cands:
+                continue
+            if label == Label.ARTIST and single and not cue and (word in self.vocabulary or len(word) < 3):
+                continue
+            return max(cands, key=lambda e: e.prior)
+        return None
+
+    def fuzzy_artist(self, phrase: str, cutoff: float = 0.85) -> tuple[str, str, float] | None:
+        """The artist whose normalized name is closest to ``phrase`` (difflib ratio >= ``cutoff``)."""
+        grams = _trigrams(phrase)
+        counts: dict[str, int] = defaultdict(int)
+        for g in grams:
+            for norm in self.artist_trigrams.get(g, ()):
+                counts[norm] += 1
+        pool = [n for n, c in counts.items() if c >= 0.5 * len(grams)]
+        if not pool:
+            return None
+        best = difflib.get_close_matches(phrase, pool, n=1, cutoff=cutoff)
+        if not best:
+            return None
+        key = self._artist_norms[best[0]]
+        entry = next(e for e in self.names[best[0]] if e.label == Label.ARTIST)
+        return key, entry.name, difflib.SequenceMatcher(None, phrase, best[0]).ratio()
+
+
+@dataclass(slots=True)
+class GraphScores:
+    """Graph scores of catalog rows for one request, with what is needed to explain them."""
+
+    scores: np.ndarray  # per catalog row, 0 where unreached
+    ppr: np.ndarray | None
+    seed_index: dict[int, float]
+
+
+class GraphComponent:
+    """Multi-hop scoring from linked seeds over the store's projection.
+
+    Args:
+        projection: the graph projection.
+        catalog: the song catalog (rows are mapped to projection indexes by key).
+        hidden_moods: song keys whose HAS_MOOD edges are removed first (held-out evaluation).
+        hidden_users: user keys whose LISTENED_TO edges are removed first (held-out evaluation).
+        max_iter, tol: power-iteration limits (fewer than the foundation's defaults: a ranking, not
+            converged probabilities, is needed).
+        popularity_damping: scores are divided by ``degree ** popularity_damping``.
+    """
+
+    def __init__(
+        self,
+        projection: Projection,
+        catalog: SongCatalog,
+        hidden_moods: Collection[str] = (),
+        hidden_users: Collection[str] = (),
+        rel_weights: Mapping[str, float] | None = None,
+        max_iter: int = 10,
+        tol: float = 1e-4,
+        popularity_damping: float = 0.3,
+    ):
+        from musicgraph.graph.multihop import MultiHopScorer
+
+        if hidden_moods:
+            projection = _without_edges(projection, Rel.HAS_MOOD, Label.SONG, hidden_moods)
+        if hidden_users:
+            projection = _without_edges(projection, Rel.LISTENED_TO, Label.USER, hidden_users)
+        self.projection = projection
+        self.scorer = MultiHopScorer(projection, rel_weights, max_iter=max_iter, tol=tol)
+        self.max_iter, self.tol = max_iter, tol
+        self._PT = self.scorer.PT.astype(np.float32)
+        self.popularity_damping = popularity_damping
+        lo, hi = projection.label_ranges.get(Label.SONG, (0, 0))
+        self._song_lo, self._song_hi = lo, hi
+        self.row_to_node = np.full(len(catalog), -1, dtype=np.int64)
+        for i, key in enumerate(catalog.keys):
+            idx = projection.index(Label.SONG, key)
+            if idx is not None:
+                self.row_to_node[i] = idx
+        self.node_to_row = {int(v): i for i, v in enumerate(self.row_to_node) if v >= 0}
+        self._deg_damp = np.power(np.maximum(self.scorer.degree, 1e-12), popularity_damping)
+
+    def seed_indexes(self, seeds: Sequence[Seed], user: str | None = None, moods: Sequence[str] = ()) -> dict[int, float]:
+        """Projection indexes (with restart weights) of the seeds, the user and the mood nodes."""
+        out: dict[int, float] = {}
+        for seed in seeds:
+            idx = self.projection.index(seed.label, seed.key)
+            if idx is not None:
+                out[idx] = out.get(idx, 0.0) + SEED_WEIGHTS.get(seed.label, 0.5) * seed.score
+        for mood in moods:
+            idx = self.projection.index(Label.MOOD, mood)
+            if idx is not None:
+                out[idx] = out.get(idx, 0.0) + SEED_WEIGHTS[Label.MOOD]
+        if user is not None:
+            key = user if ":" in user else f"hetrec:{user}"
+            idx = self.projection.index(Label.USER, key)
+            if idx is None:
+                raise LookupError(f"unknown user {user!r} (expected e.g. 'hetrec:2')")
+            out[idx] = out.get(idx, 0.0) + SEED_WEIGHTS[Label.USER]
+        return out
+
+    def score(self, seed_index: Mapping[int, float]) -> GraphScores:
+        """Damped PPR score of every catalog row from ``seed_index``."""
+        n = len(self.row_to_node)
+        if not seed_index:
+            return GraphScores(np.zeros(n, dtype=np.float32), None, {})
+        r = self._ppr(seed_index)
+        node = self.row_to_node
+        scores = np.zeros(n, dtype=np.float64)
+        ok = node >= 0
+        scores[ok] = r[node[ok]] / self._deg_damp[node[ok]]
+        for idx in seed_index:  # a seed is not its own recommendation
+            rows = np.flatnonzero(node == idx)
+            scores[rows] = 0.0
+        return GraphScores(scores.astype(np.float32), r, dict(seed_index))
+
+    def _ppr(self, seed_index: Mapping[int, float]) -> np.ndarray:
+        """The foundation's PPR iteration (restart, dangling mass back to the seeds) in float32."""
+        sc = self.scorer
+        s = np.zeros(self.projection.num_nodes, dtype=np.float32)
+        for idx, w in seed_index.items():
+            s[idx] += w
+        s /= s.sum()
+        r = s.copy()
+        damp = np.float32(1.0 - sc.restart)
+        for _ in range(self.max_iter):
+            dangling = r[sc.dangling].sum()
+            r_next = damp * (self._PT @ r) + (np.float32(sc.restart) + damp * dangling) * s
+            err = float(np.abs(r_next - r).sum())
+            r = r_next
+            if err < self.tol:
+                break
+        return r.astype(np.float64)
+
+    def known_rows(self, seed_index: Mapping[int, float]) -> set[int]:
+        """Catalog rows a user already "has" per the foundation (listened artists' songs, seeds)."""
+        from musicgraph.graph.multihop import known_items
+
+        user_lo, user_hi = self.projection.label_ranges.get(Label.USER, (0, 0))
+        users = [i for i in seed_index if user_lo <= i < user_hi]
+        songs = [i for i in seed_index if self._song_lo <= i < self._song_hi]
+        known = known_items(self.scorer, users + songs, "song") if users or songs else set()
+        return {self.node_to_row[i] for i in known if i in self.node_to_row}
+
+    def paths(self, gs: GraphScores, row: int, top: int = 2) -> list[Path]:
+        """The best explanation paths (at most three hops) from the seeds to catalog row ``row``."""
+        node = int(self.row_to_node[row])
+        if node < 0 or not gs.seed_index or gs.scores[row] <= 0:
+            return []
+        seeds = sorted(gs.seed_index, key=lambda i: -gs.seed_index[i])[:4]
+        # short paths first: the 3-hop search is the expensive one and rarely needed
+        found = self.scorer.paths(seeds, node, max_hops=2, top=top, relevance=gs.ppr)
+        if found:
+            return found
+        return self.scorer.paths(seeds, node, max_hops=3, top=top, relevance=gs.ppr)
+
+
+def _without_edges(projection: Projection, rel: str, label: str, sources: Collection[str]) -> Projection:
+    """A copy of ``projection`` without the ``rel`` edges that leave the given ``label`` nodes."""
+    mat = projection.matrices.get(rel)
+    if mat is None:
+        return projection
+    rows = [projection.index(label, k) for k in sources]
+    drop = np.zeros(projection.num_nodes, dtype=bool)
+    drop[[r for r in rows if r is not None]] = True
+    keep = sp.diags((~drop).astype(np.float64))
+    matrices = dict(projection.matrices)
+    matrices[rel] = (keep @ mat).tocsr()
+    matrices[rel].eliminate_zeros()
+    return Projection(keys=projection.keys, names=projection.names, label_ranges=projection.label_ranges,
+                      matrices=matrices, version=projection.version + f"-without-{rel}-{len(sources)}")

@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from musicgraph.retrieval.catalog import SongCatalog
+from musicgraph.retrieval.dense import DenseIndex, textualize
+from musicgraph.retrieval.index import IndexBundle, build_indexes
+
+
+def test_bundle_roundtrip(index_dir, store) -> None:
+    b = IndexBundle.load(index_dir)
+    assert len(b.catalog) == 13 and b.sparse.num_docs == 13 and b.dense.size == 13
+    assert b.manifest["store_version"] == store.version()
+    row = b.catalog.row("adele|someone like you")
+    assert b.emotions[row, -1] > 0  # text weight: it has lyrics
+    assert "tears" in b.emotion_words[row] or "cry" in b.emotion_words[row]
+    with pytest.raises(FileNotFoundError, match="index build"):
+        IndexBundle.load(index_dir / "nope")
+
+
+def test_rebuild_keeps_rows_and_appends(tmp_path, vad, make_encoder, populate_store) -> None:
+    from musicgraph.graph.embedded import EmbeddedStore
+
+    s = EmbeddedStore(tmp_path / "s")
+    populate_store(s)
+    first = build_indexes(s, tmp_path / "i", encoder=make_encoder(), vad=vad, progress=False)
+    s.upsert_nodes("Song", [("aaa|first", {"title": "First", "artist": "AAA"})])
+    second = build_indexes(s, tmp_path / "i", encoder=make_encoder(), vad=vad, progress=False)
+    assert second.catalog.keys[: len(first.catalog)] == first.catalog.keys
+    assert second.catalog.keys[-1] == "aaa|first"
+
+
+def test_textualize_words_and_numbers(store) -> None:
+    cat = SongCatalog.from_store(store)
+    text = textualize(cat, cat.row("daft punk|get lucky"), "dance party summer", ["party"])
+    assert '"Get Lucky" by Daft Punk' in text and "high energy (0.81)" in text and "116 BPM" in text
+    assert "Released 2013" in text and "Moods: happy" in text and "Lyrics about: party" in text
+    assert "electronic" in text  # artist tags
+
+
+@pytest.mark.parametrize("kind", ["flat", "hnsw", "ivfpq"])
+def test_dense_index_kinds_find_the_vector_itself(kind: str, tmp_path) -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2000, 32)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    ix = DenseIndex(kind=kind, pq_m=8, nlist=16, nprobe=16).build(x)
+    _, rows = ix.search(x[:20], k=5)
+    hit = np.mean(rows[:, 0] == np.arange(20))
+    assert hit >= (1.0 if kind != "ivfpq" else 0.6)
+    ix.save(tmp_path / "d.faiss")
+    again = DenseIndex.load(tmp_path / "d.faiss")
+    assert again.kind == kind and again.size == 2000
+
+
+def test_minilm_encoder_is_semantic() -> None:
+    from musicgraph.retrieval.dense import Encoder
+
+    v = Encoder(device="cpu").encode(["a sad song about tears", "melancholic heartbreak ballad", "loud party anthem"])
+    assert v.shape == (3, 384)
+    assert float(v[0] @ v[1]) > float(v[0] @ v[2])
