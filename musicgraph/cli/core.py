@@ -245,6 +245,7 @@ DEMO_QUERIES: tuple[str, ...] = (
 
 def demo_cmd(
     k: Annotated[int, typer.Option(help="Results per query.")] = 5,
+    dense: Annotated[bool, typer.Option(help="Also build the dense MiniLM index (slow on CPU).")] = False,
 ) -> None:
     """Build the embedded graph from the shared data if needed, then show multi-hop recommendations."""
     from musicgraph.graph.ingest import ingest
@@ -269,17 +270,39 @@ def demo_cmd(
                 t1 = time.perf_counter()
                 results = recommend(st, k=k, **kwargs)
                 render_results(results, f"{title}  ({(time.perf_counter() - t1) * 1000:.0f} ms)")
-            _demo_retrieval(st, k)
+            _demo_retrieval(st, k, dense)
             _demo_ask(st)
 
     run()
 
 
-def _demo_retrieval(st: Any, k: int) -> None:
+def _ensure_indexes(st: Any, dense: bool) -> None:
+    """Build the retrieval indexes when missing or stale (dense only when asked: it is slow on CPU)."""
+    import json as _json
+
+    from musicgraph.retrieval.index import build_indexes, default_index_dir
+
+    directory = default_index_dir()
+    manifest = directory / "manifest.json"
+    if manifest.exists():
+        info = _json.loads(manifest.read_text())
+        if info.get("store_version") == st.version() and (info.get("dense") or not dense):
+            return
+    console.print(
+        "building retrieval indexes (BM25, emotion profiles"
+        + (", MiniLM + FAISS dense: several minutes on 2 cores" if dense else
+           "; the dense MiniLM index is left out here, `musicgraph index build` adds it")
+        + ")"
+    )
+    build_indexes(st, directory, dense=dense, progress=True)
+
+
+def _demo_retrieval(st: Any, k: int, dense: bool = False) -> None:
     try:
         from musicgraph.retrieval.retriever import retrieve
     except ModuleNotFoundError:
         return
+    _ensure_indexes(st, dense)
     for q in DEMO_QUERIES:
         t1 = time.perf_counter()
         try:

@@ -267,6 +267,15 @@ class GraphComponent:
                 self.row_to_node[i] = idx
         self.node_to_row = {int(v): i for i, v in enumerate(self.row_to_node) if v >= 0}
         self._deg_damp = np.power(np.maximum(self.scorer.degree, 1e-12), popularity_damping)
+        # a tie-breaker far below score differences: among equally reached songs (all songs of one
+        # mood label, say), the better-connected ones (more playlists, albums, sources) come first
+        # (own degree, then the summed degree of its neighbours: a song by a widely played artist
+        # before an obscure one)
+        deg = self.scorer.degree
+        second = deg * (self.scorer.P @ deg)
+        prior = np.log1p(deg) / max(float(np.log1p(deg).max()), 1e-12) + np.log1p(second) / max(
+            float(np.log1p(second).max()), 1e-12)
+        self._tiebreak = 1.0 + 5e-4 * prior
 
     def seed_indexes(self, seeds: Sequence[Seed], user: str | None = None, moods: Sequence[str] = ()) -> dict[int, float]:
         """Projection indexes (with restart weights) of the seeds, the user and the mood nodes."""
@@ -296,7 +305,7 @@ class GraphComponent:
         node = self.row_to_node
         scores = np.zeros(n, dtype=np.float64)
         ok = node >= 0
-        scores[ok] = r[node[ok]] / self._deg_damp[node[ok]]
+        scores[ok] = r[node[ok]] / self._deg_damp[node[ok]] * self._tiebreak[node[ok]]
         for idx in seed_index:  # a seed is not its own recommendation
             rows = np.flatnonzero(node == idx)
             scores[rows] = 0.0

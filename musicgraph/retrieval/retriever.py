@@ -131,6 +131,9 @@ class HybridRetriever:
         self._audio_va = (audio_v, audio_a, 1.0)
         pop = cat.feature("popularity").astype(np.float64)
         self._popularity = np.where(np.isnan(pop), 0.0, pop / 100.0)
+        # last-resort tie order: popularity, then a fixed pseudo-random order of the rows (not the
+        # alphabetical row order, which would put "A..." artists first among equals)
+        self._tie_order = np.random.default_rng(0).permutation(len(cat.keys)).astype(np.float64)
 
     @property
     def encoder(self) -> Any:
@@ -222,7 +225,10 @@ class HybridRetriever:
         mask = self._mask(q, filters)
         seed_index: dict[int, float] = {}
         if use_graph or (user is not None and exclude_known):
-            seed_index = self.graph.seed_indexes(q.seeds, user=user, moods=q.moods)
+            # With named entities, the mood steers through the emotion rerank: a mood node links
+            # thousands of songs and would drown the entities' neighbourhood in the walk.
+            walk_moods = q.moods if not (q.seeds or user) else ()
+            seed_index = self.graph.seed_indexes(q.seeds, user=user, moods=walk_moods)
         if exclude_known and seed_index:
             for r in self.graph.known_rows({i: w for i, w in seed_index.items()
                                             if self._is_user_or_song(i)}):
@@ -256,7 +262,7 @@ class HybridRetriever:
             if len(nz) > pool:
                 nz = nz[np.argpartition(-gscores[nz], pool - 1)[:pool]]
             if len(nz):
-                top = nz[np.lexsort((nz, -gscores[nz]))]
+                top = nz[np.lexsort((self._tie_order[nz], -self._popularity[nz], -gscores[nz]))]
                 comps["graph"] = _Component(top.tolist(), {int(r): float(gscores[r]) for r in top})
 
         if "bm25" not in comps and not seed_index and q.mood_target is None and not q.features and not filters:
@@ -314,7 +320,7 @@ class HybridRetriever:
                 emotion_weight=cfg.emotion_weight,
                 audio_weight=cfg.audio_weight,
             )
-        order = sorted(final, key=lambda r: (-final[r], r))
+        order = sorted(final, key=lambda r: (-final[r], -self._popularity[r], self._tie_order[r]))
         order = artist_cap(order, self.catalog.artist_keys, cfg.per_artist)
         vectors = self.bundle.dense.vectors if self.bundle.dense is not None else None
         chosen = mmr(order, final, vectors, k, cfg.mmr_lambda)

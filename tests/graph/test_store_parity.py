@@ -8,7 +8,6 @@ Every Neo4j case is compared with a reference built in a fresh embedded store.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,24 +22,10 @@ FIXTURE_DATA = Path(__file__).resolve().parents[1] / "fixtures" / "data"
 
 
 def neo4j_session_store(request: pytest.FixtureRequest) -> Any:
-    """A cleared Neo4j test database; fails loudly when Neo4j cannot run (skip: MUSICGRAPH_SKIP_NEO4J=1)."""
-    if os.environ.get("MUSICGRAPH_SKIP_NEO4J") == "1":
-        pytest.skip("MUSICGRAPH_SKIP_NEO4J=1: Neo4j tests skipped on request")
-    from musicgraph.config import Settings
-    from musicgraph.graph.neo4j_server import Neo4jServerError, open_test_store
-    from musicgraph.graph.store import StoreError
-
-    try:
-        store, server, started = open_test_store(
-            Settings(), wipe=os.environ.get("MUSICGRAPH_NEO4J_TEST_WIPE") == "1"
-        )
-    except Neo4jServerError as exc:
-        pytest.fail(f"Neo4j could not be installed/started (set MUSICGRAPH_SKIP_NEO4J=1 to skip): {exc}")
-    except StoreError as exc:
-        pytest.fail(str(exc))
-    if started and server is not None and os.environ.get("MUSICGRAPH_NEO4J_KEEP") != "1":
-        request.session.addfinalizer(server.stop)
-    return store
+    """A cleared Neo4j test database owned by ``request``'s fixture (or test) until its teardown; fails
+    loudly when Neo4j cannot run (skip: MUSICGRAPH_SKIP_NEO4J=1) or when another owner still holds it
+    (``neo4j_tests`` in tests/conftest.py)."""
+    return request.getfixturevalue("neo4j_tests").claim(request)
 
 
 def fill(store: GraphStore, dataset: str) -> None:
