@@ -20,6 +20,8 @@ def register(app: typer.Typer) -> None:
         out: Path = typer.Option(Path("eval-report"), "--out", "-o", help="Report directory."),
         seeds: int = typer.Option(3, "--seeds", min=1, help="Training seeds of seeded systems (full run)."),
         store: Path = typer.Option(None, "--store", help="Ingested embedded store (default: MUSICGRAPH_HOME's)."),
+        index: Path = typer.Option(None, "--index", help="Retrieval index (default: indexes/<store name> beside the store)."),
+        cache: Path = typer.Option(None, "--cache", help="Cache of re-encoded dense vectors (default MUSICGRAPH_HOME/cache/eval)."),
     ) -> None:
         """Evaluate every system on the chosen tasks: tables, report.md, results.json and plots."""
         from musicgraph.config import get_settings
@@ -38,6 +40,8 @@ def register(app: typer.Typer) -> None:
             quick=quick,
             seeds=tuple(range(seeds)),
             out_dir=out,
+            index_dir=index,
+            cache_dir=cache,
         )
         results = run_eval(names, cfg, argv=sys.argv)
         print_tables(results)

@@ -5,9 +5,10 @@ one :class:`SystemResult` per system (per-query values averaged over training se
 seed, bootstrap CIs), slices (e.g. cold users), paired tests, and the systems it could not run with
 the reason (a component that has not landed yet, a missing store): never a made-up number.
 
-Tasks: ``recommendation`` (HetRec user -> artist) and ``playlists`` (continuation on the 300 Spotify
-and 40 MPD playlists). Mood queries, multi-hop questions with gold paths and the RAG metrics are not
-implemented yet (see docs/evaluation.md).
+Tasks: ``recommendation`` (HetRec user -> artist), ``playlists`` (continuation on the 300 Spotify
+and 40 MPD playlists), ``mood`` (mood and situation requests judged by held-out mood labels),
+``multihop`` (questions generated from the graph with exact answers and gold paths) and ``rag``
+(hallucination, citation precision, faithfulness and latency of ``musicgraph.rag.ask``).
 """
 
 from __future__ import annotations
@@ -160,6 +161,9 @@ def run_seeds(
 TASKS: dict[str, str] = {
     "recommendation": "musicgraph.evaluation.tasks.recommendation:run",
     "playlists": "musicgraph.evaluation.tasks.playlists:run",
+    "mood": "musicgraph.evaluation.tasks.mood:run",
+    "multihop": "musicgraph.evaluation.tasks.multihop:run",
+    "rag": "musicgraph.evaluation.tasks.rag:run",
 }
 
 
@@ -175,6 +179,10 @@ class EvalConfig:
         split_seed: seed of the HetRec 80/10/10 split.
         boot_seed / n_boot: bootstrap of the CIs.
         out_dir: report directory (split files are written there too).
+        index_dir: the retrieval index (default: ``indexes/<store name>`` beside the store).
+        cache_dir: cache of expensive intermediates such as re-encoded dense vectors
+            (default ``MUSICGRAPH_HOME/cache/eval``).
+        encoder: a query/text encoder replacing MiniLM (tests); None = MiniLM.
     """
 
     data_dir: Any
@@ -185,6 +193,9 @@ class EvalConfig:
     boot_seed: int = 0
     n_boot: int = 1000
     out_dir: Any = None
+    index_dir: Any = None
+    cache_dir: Any = None
+    encoder: Any = None
 
     def training_seeds(self) -> tuple[int, ...]:
         return self.seeds[:1] if self.quick else self.seeds

@@ -131,6 +131,10 @@ def run(cfg: EvalConfig) -> TaskResult:
     t0 = time.perf_counter()
     playlists = load_playlists(cfg.data_dir)
     pkeys, skeys, train, hidden, rows = build_matrices(playlists)
+    if len(rows) == 0:
+        res = TaskResult(task="playlists", protocol={"name": PROTOCOL, "version": PROTOCOL_VERSION})
+        res.missing["*"] = f"no playlist has >= {MIN_TRACKS} distinct songs in {cfg.data_dir}"
+        return res
     names = [playlists[p]["name"] for p in pkeys]
     sources = np.array([playlists[p]["source"] for p in pkeys])
     seeds = list(cfg.training_seeds())

@@ -136,7 +136,8 @@ def graph_ranking(
         deg = np.maximum(scorer.degree[item_to_node[valid_item]], 1e-12)
         scores[:, valid_item] = node_scores / np.power(deg, 0.3)[None, :]
         scores[nodes < 0] = -np.inf
-        out[start : start + len(bu)] = M.top_k_from_scores(scores, k, known[bu])
+        top = M.top_k_from_scores(scores, k, known[bu])  # fewer than k columns on a tiny catalog
+        out[start : start + len(bu), : top.shape[1]] = top
     return out
 
 
