@@ -72,6 +72,10 @@ class SongCatalog:
     mood_names: list[str] = field(default_factory=list)
     store_version: str = ""
     hidden_moods: int = 0
+    #: per row: the audio features are graph estimates (``features_estimated``), not measurements
+    estimated: np.ndarray | None = None
+    #: per row: 1 explicit, 0 clean, -1 unknown (Song ``explicit``)
+    explicit: np.ndarray | None = None
     _row: dict[str, int] | None = None
     _by_artist: dict[str, np.ndarray] | None = None
 
@@ -94,6 +98,18 @@ class SongCatalog:
                 groups[a].append(i)
             self._by_artist = {a: np.asarray(r, dtype=np.int64) for a, r in groups.items()}
         return self._by_artist.get(artist_key, np.empty(0, dtype=np.int64))
+
+    def explicit_flags(self) -> np.ndarray:
+        """Per row: 1 explicit, 0 clean, -1 unknown."""
+        if self.explicit is None:
+            return np.full(len(self.keys), -1, dtype=np.int8)
+        return self.explicit
+
+    def estimated_flags(self) -> np.ndarray:
+        """Per row: whether the audio features are graph estimates."""
+        if self.estimated is None:
+            return np.zeros(len(self.keys), dtype=bool)
+        return self.estimated
 
     def feature(self, name: str) -> np.ndarray:
         """One feature column (NaN = unknown)."""
@@ -159,12 +175,17 @@ class SongCatalog:
         n = len(order)
         feats = np.full((n, len(FEATURES)), np.nan, dtype=np.float32)
         alive = np.zeros(n, dtype=bool)
+        estimated = np.zeros(n, dtype=bool)
+        explicit = np.full(n, -1, dtype=np.int8)
         cols: dict[str, list[Any]] = {c: [] for c in ("titles", "artists", "artist_keys", "albums", "genres",
                                                        "tags", "moods", "lyrics_refs")}
         for i, key in enumerate(order):
             node = songs.get(key)
             props = node.props if node is not None else {}
             alive[i] = node is not None
+            estimated[i] = bool(props.get("features_estimated"))
+            if isinstance(props.get("explicit"), (bool, int)):
+                explicit[i] = int(bool(props["explicit"]))
             akey = main_artist.get(key) or key.split("|", 1)[0]
             anode = artists.get(akey)
             aname = str(props.get("artist") or (anode.name if anode else akey))
@@ -189,6 +210,8 @@ class SongCatalog:
             keys=order,
             features=feats,
             alive=alive,
+            estimated=estimated,
+            explicit=explicit,
             artist_names={k: a.name for k, a in artists.items()},
             artist_aliases={k: [str(x) for x in (a.props.get("aliases") or [])] for k, a in artists.items()
                             if a.props.get("aliases")},
@@ -231,6 +254,10 @@ class SongCatalog:
         tmp.replace(directory / "catalog.json")
         np.save(directory / "features.npy", self.features)
         np.save(directory / "alive.npy", self.alive)
+        if self.estimated is not None:
+            np.save(directory / "estimated.npy", self.estimated)
+        if self.explicit is not None:
+            np.save(directory / "explicit.npy", self.explicit)
 
     @classmethod
     def load(cls, directory: Path) -> SongCatalog:
@@ -243,4 +270,10 @@ class SongCatalog:
         if data.get("format") != FORMAT:
             raise ValueError(f"{path}: catalog format {data.get('format')} != {FORMAT}; rebuild the index")
         data.pop("format")
-        return cls(features=np.load(directory / "features.npy"), alive=np.load(directory / "alive.npy"), **data)
+        est = directory / "estimated.npy"
+        estimated = np.load(est) if est.is_file() else None
+        exp = directory / "explicit.npy"
+        explicit = np.load(exp) if exp.is_file() else None
+        return cls(features=np.load(directory / "features.npy"), alive=np.load(directory / "alive.npy"),
+                   estimated=estimated,
+            explicit=explicit, **data)

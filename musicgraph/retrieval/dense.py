@@ -31,6 +31,8 @@ IndexKind = Literal["auto", "flat", "hnsw", "ivfpq"]
 
 #: Catalog size from which ``auto`` picks HNSW over exact search.
 HNSW_THRESHOLD = 50_000
+#: Extra neighbours fetched so that equal scores at the cut are ordered by catalog row.
+TIE_SLACK = 8
 
 
 def _level(value: float, words_: Sequence[tuple[float, str]]) -> str:
@@ -187,20 +189,50 @@ class DenseIndex:
         self.use_gpu = use_gpu
         self.index: Any = None
         self.vectors: np.ndarray | None = None
+        #: FAISS position -> catalog row (-1: tombstone, a deleted or replaced vector).
+        self.labels: np.ndarray = np.empty(0, dtype=np.int64)
+        self._row_pos: dict[int, int] | None = None
         self.single_query_threads = 1
+        #: Filtered searches allowing at most this many rows are answered by exact brute force.
+        self.brute_force_below = 20_000
 
     @property
     def size(self) -> int:
         return 0 if self.index is None else int(self.index.ntotal)
 
-    def build(self, vectors: np.ndarray) -> DenseIndex:
-        """Index ``vectors`` (n x d, unit length); row i is catalog row i."""
+    @property
+    def live_count(self) -> int:
+        """Vectors searchable now (FAISS entries minus tombstones)."""
+        return int(np.count_nonzero(self.labels >= 0))
+
+    @property
+    def dim(self) -> int:
+        return 0 if self.index is None else int(self.index.d)
+
+    @property
+    def row_pos(self) -> dict[int, int]:
+        """Catalog row -> FAISS position of its live vector."""
+        if self._row_pos is None:
+            live = np.flatnonzero(self.labels >= 0)
+            self._row_pos = dict(zip(self.labels[live].tolist(), live.tolist(), strict=True))
+        return self._row_pos
+
+    def build(self, vectors: np.ndarray, rows: np.ndarray | None = None) -> DenseIndex:
+        """Index ``vectors`` (n x d, unit length); row i is catalog row i.
+
+        Args:
+            rows: the catalog rows to put into FAISS (default all); the others (tombstones) are kept
+                in :attr:`vectors` only, so row numbers stay aligned.
+        """
         import faiss
 
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         if vectors.ndim != 2 or len(vectors) == 0:
             raise ValueError(f"DenseIndex.build: expected a non-empty (n, d) matrix, got shape {vectors.shape}")
-        n, d = vectors.shape
+        rows = np.arange(len(vectors), dtype=np.int64) if rows is None else np.asarray(rows, dtype=np.int64)
+        if len(rows) == 0:
+            raise ValueError("DenseIndex.build: no live rows to index")
+        n, d = len(rows), vectors.shape[1]
         kind = self.kind
         if kind == "auto":
             kind = "flat" if n < HNSW_THRESHOLD else "hnsw"
@@ -215,16 +247,72 @@ class DenseIndex:
             pq_m = self.pq_m if d % self.pq_m == 0 else 8
             quantizer = faiss.IndexFlatIP(d)
             index = faiss.IndexIVFPQ(quantizer, d, nlist, pq_m, 8, faiss.METRIC_INNER_PRODUCT)
-            index.train(vectors)
+            index.train(vectors[rows])
             index.nprobe = min(self.nprobe, nlist)
         else:
             raise ValueError(f"unknown dense index kind {kind!r}; expected auto, flat, hnsw or ivfpq")
         self.kind = kind
-        index.add(vectors)
+        index.add(np.ascontiguousarray(vectors[rows]))
         self.index = self._maybe_gpu(index)
         self.vectors = vectors
+        self.labels = rows.copy()
+        self._row_pos = None
         log.debug("FAISS %s index: %d x %d", kind, n, d)
         return self
+
+    # ------------------------------------------------------------ incremental
+    def upsert(self, rows: np.ndarray, vectors: np.ndarray) -> None:
+        """Add or replace the vectors of catalog ``rows`` (replaced ones become tombstones)."""
+        if self.index is None:
+            raise RuntimeError("DenseIndex: not built or loaded yet")
+        rows = np.asarray(rows, dtype=np.int64)
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        if len(rows) == 0:
+            return
+        if vectors.shape != (len(rows), self.dim):
+            raise ValueError(f"DenseIndex.upsert: expected vectors of shape ({len(rows)}, {self.dim}), "
+                             f"got {vectors.shape}")
+        self.remove(rows)
+        need = int(rows.max()) + 1
+        base = np.asarray(self.vectors) if self.vectors is not None else np.zeros((0, self.dim), np.float32)
+        if need > len(base):
+            grown = np.zeros((need, self.dim), dtype=np.float32)
+            grown[: len(base)] = base
+            base = grown
+        elif not base.flags.writeable:
+            base = np.array(base)
+        base[rows] = vectors
+        self.vectors = base
+        start = self.size
+        self.index.add(vectors)
+        self.labels = np.concatenate([self.labels, rows])
+        pos = self.row_pos
+        for i, r in enumerate(rows.tolist()):
+            pos[r] = start + i
+
+    def remove(self, rows: np.ndarray) -> int:
+        """Tombstone the vectors of catalog ``rows`` (filtered out at search time); returns how many."""
+        pos = self.row_pos
+        n = 0
+        for r in np.asarray(rows, dtype=np.int64).tolist():
+            p = pos.pop(r, None)
+            if p is not None:
+                self.labels[p] = -1
+                n += 1
+        return n
+
+    @property
+    def tombstones(self) -> int:
+        return self.size - self.live_count
+
+    def compact(self) -> None:
+        """Rebuild FAISS from the live vectors only (drops every tombstone)."""
+        live = np.sort(self.labels[self.labels >= 0])
+        if self.vectors is None:
+            raise RuntimeError("DenseIndex.compact: the raw vectors are not available")
+        kind = self.kind
+        self.build(np.asarray(self.vectors), rows=live)
+        self.kind = kind
 
     def _maybe_gpu(self, index: Any) -> Any:
         if self.use_gpu is False or self.kind == "hnsw" or not gpu_available():
@@ -235,24 +323,107 @@ class DenseIndex:
         self._gpu_res = faiss.StandardGpuResources()
         return faiss.index_cpu_to_gpu(self._gpu_res, 0, index)
 
-    def search(self, queries: np.ndarray, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
-        """(scores, rows) of the top-``k`` vectors per query row; rows are -1 where fewer exist."""
+    def search(self, queries: np.ndarray, k: int = 10, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(scores, rows) of the top-``k`` live vectors per query row; rows are -1 where fewer exist.
+
+        ``mask`` (a boolean array over catalog rows) restricts the search to the rows it allows; the
+        answer is then the exact top-``k`` of the allowed rows for flat indexes (a FAISS ID selector,
+        or brute force over the allowed vectors when they are few) and for any index kind when
+        fewer than :attr:`brute_force_below` rows are allowed.
+        """
         if self.index is None:
             raise RuntimeError("DenseIndex: not built or loaded yet")
+        q = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
+        allowed_pos = None
+        if mask is not None or self.tombstones:
+            ok = self.labels >= 0
+            if mask is not None:
+                mask = np.asarray(mask, dtype=bool)
+                lab = np.where(ok, self.labels, 0)
+                inside = lab < len(mask)
+                ok &= inside & mask[np.minimum(lab, len(mask) - 1)]
+            allowed_pos = np.flatnonzero(ok)
+            if len(allowed_pos) == 0:
+                return (np.full((len(q), k), -np.inf, dtype=np.float32), np.full((len(q), k), -1, dtype=np.int64))
+            on_gpu = "Gpu" in type(self.index).__name__  # GPU indexes take no ID selector
+            if self.vectors is not None and (len(allowed_pos) < self.brute_force_below or on_gpu):
+                return self._brute_force(q, self.labels[allowed_pos], k)
+        # a few extra candidates so that rows tied at the k-th score are ordered by row, not by position
+        kk = max(1, min(k + TIE_SLACK, self.size))
+        if allowed_pos is None:
+            scores, pos = self._faiss_search(q, kk, None)
+        else:
+            scores, pos = self._faiss_search(q, kk, allowed_pos)
+            if self.kind != "flat" and self.vectors is not None:
+                want = min(k, len(allowed_pos))
+                short = (pos >= 0).sum(axis=1) < want
+                if short.any():  # approximate search with a selector missed some: answer exactly
+                    bs, br = self._brute_force(q[short], self.labels[allowed_pos], kk)
+                    rows = np.where(pos >= 0, self.labels[np.maximum(pos, 0)], -1)
+                    rows[short], scores[short] = br, bs
+                    return self._pad(*self._tie_sort(scores, rows), k)
+        rows = np.where(pos >= 0, self.labels[np.maximum(pos, 0)], -1)
+        scores = np.where(rows >= 0, scores, -np.inf).astype(np.float32)
+        return self._pad(*self._tie_sort(scores, rows), k)
+
+    @staticmethod
+    def _tie_sort(scores: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Order each result list by score, then row (FAISS orders ties by insertion position)."""
+        big = np.where(rows >= 0, rows, np.iinfo(np.int64).max)
+        order = np.lexsort((big, -scores), axis=-1) if scores.ndim == 1 else np.stack(
+            [np.lexsort((big[i], -scores[i])) for i in range(len(scores))])
+        return np.take_along_axis(scores, order, axis=1), np.take_along_axis(rows, order, axis=1)
+
+    @staticmethod
+    def _pad(scores: np.ndarray, rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        if rows.shape[1] >= k:
+            return scores[:, :k], rows[:, :k]
+        pad = k - rows.shape[1]
+        return (np.pad(scores, ((0, 0), (0, pad)), constant_values=-np.inf),
+                np.pad(rows, ((0, 0), (0, pad)), constant_values=-1))
+
+    def _faiss_search(self, q: np.ndarray, k: int, allowed_pos: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         import faiss
 
-        q = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
-        k = max(1, min(k, self.size))
-        if len(q) == 1 and self.single_query_threads:
+        params = None
+        if allowed_pos is not None:
+            bitmap = np.zeros(self.size, dtype=bool)
+            bitmap[allowed_pos] = True
+            packed = np.packbits(bitmap, bitorder="little")
+            sel = faiss.IDSelectorBitmap(self.size, faiss.swig_ptr(packed))
+            if self.kind == "hnsw":
+                params = faiss.SearchParametersHNSW(sel=sel, efSearch=max(self.ef_search, k))
+            elif self.kind == "ivfpq":
+                params = faiss.SearchParametersIVF(sel=sel, nprobe=self.nprobe)
+            else:
+                params = faiss.SearchParameters(sel=sel)
+            params._keep = (sel, packed)  # keep the buffers alive during the search
+        one = len(q) == 1 and self.single_query_threads
+        before = faiss.omp_get_max_threads() if one else 0
+        if one:
             # one query: OpenMP fan-out costs more than it saves (and oversubscribes a busy CPU)
-            before = faiss.omp_get_max_threads()
             faiss.omp_set_num_threads(self.single_query_threads)
-            try:
+        try:
+            if params is None:
                 return self.index.search(q, k)
-            finally:
+            return self.index.search(q, k, params=params)
+        finally:
+            if one:
                 faiss.omp_set_num_threads(before)
-        scores, rows = self.index.search(q, k)
-        return scores, rows
+
+    def _brute_force(self, q: np.ndarray, rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Exact top-``k`` inner products of ``q`` against the vectors of ``rows`` (ties by row)."""
+        vecs = np.asarray(self.vectors[rows], dtype=np.float32)
+        sims = q @ vecs.T
+        kk = min(k, len(rows))
+        out_s = np.full((len(q), k), -np.inf, dtype=np.float32)
+        out_r = np.full((len(q), k), -1, dtype=np.int64)
+        for i in range(len(q)):
+            part = np.argpartition(-sims[i], kk - 1)[:kk] if kk < len(rows) else np.arange(len(rows))
+            order = part[np.lexsort((rows[part], -sims[i, part]))]
+            out_s[i, :kk] = sims[i, order]
+            out_r[i, :kk] = rows[order]
+        return out_s, out_r
 
     def save(self, path: Path) -> None:
         """Write the FAISS index (CPU form) and the raw vectors beside it."""
@@ -265,7 +436,12 @@ class DenseIndex:
             index = faiss.index_gpu_to_cpu(index)
         faiss.write_index(index, str(path))
         if self.vectors is not None:
-            np.save(path.with_suffix(".vectors.npy"), self.vectors)
+            # copy first: the vectors may be a memory map of the very file being replaced
+            vec_path = path.with_suffix(".vectors.npy")
+            tmp = vec_path.with_name(vec_path.name + ".tmp.npy")
+            np.save(tmp, np.array(self.vectors, dtype=np.float32))
+            tmp.replace(vec_path)
+        np.save(path.with_suffix(".labels.npy"), self.labels)
 
     @classmethod
     def load(cls, path: Path, use_gpu: bool | None = None) -> DenseIndex:
@@ -285,4 +461,6 @@ class DenseIndex:
         vec_path = path.with_suffix(".vectors.npy")
         if vec_path.is_file():
             out.vectors = np.load(vec_path, mmap_mode="r")
+        lab_path = path.with_suffix(".labels.npy")
+        out.labels = np.load(lab_path) if lab_path.is_file() else np.arange(out.size, dtype=np.int64)
         return out

@@ -47,7 +47,7 @@ class IndexBundle:
 
     directory: Path
     catalog: SongCatalog
-    sparse: SparseIndex | None
+    sparse: Any  # IncrementalBM25 (exact, updatable; the default) or SparseIndex (bm25s; older bundles)
     dense: Any  # DenseIndex | None (kept untyped so importing this module never imports faiss)
     emotions: np.ndarray
     emotion_words: list[list[str]]
@@ -64,7 +64,13 @@ class IndexBundle:
         if manifest.get("format") != INDEX_FORMAT:
             raise ValueError(f"{mpath}: index format {manifest.get('format')} != {INDEX_FORMAT}; rebuild it")
         catalog = SongCatalog.load(directory)
-        sparse = SparseIndex.load(directory / "bm25") if (directory / "bm25").is_dir() else None
+        sparse: Any = None
+        if (directory / "bm25inc").is_dir():
+            from musicgraph.retrieval.incremental import IncrementalBM25
+
+            sparse = IncrementalBM25.load(directory / "bm25inc")
+        elif (directory / "bm25").is_dir():
+            sparse = SparseIndex.load(directory / "bm25")
         dense_index = None
         if dense and (directory / "dense.faiss").is_file():
             from musicgraph.retrieval.dense import DenseIndex
@@ -159,8 +165,11 @@ def build_indexes(
             tokens.append(tokenize(catalog.document(i, lyrics[i])) if catalog.alive[i] else [])
             if prog is not None and (i % 1000 == 0 or i == n - 1):
                 prog.update(task, completed=i + 1)
-        sparse = SparseIndex().build(tokens)
-        sparse.save(directory / "bm25")
+        from musicgraph.retrieval.incremental import BM25_DIR, IncrementalBM25
+
+        SparseIndex().build(tokens).save(directory / "bm25")  # bm25s copy (benchmarks, older readers)
+        sparse = IncrementalBM25.build((i, tokens[i]) for i in range(n) if catalog.alive[i])
+        sparse.save(directory / BM25_DIR)
         timings["bm25"] = time.perf_counter() - t0
 
         dense_index = None
@@ -180,11 +189,14 @@ def build_indexes(
             vectors = np.concatenate(chunks) if chunks else np.zeros((0, 384), dtype=np.float32)
             timings["encode"] = time.perf_counter() - t0
             t0 = time.perf_counter()
-            dense_index = DenseIndex(kind=dense_kind).build(vectors)  # type: ignore[arg-type]
+            dense_index = DenseIndex(kind=dense_kind).build(  # type: ignore[arg-type]
+                vectors, rows=np.flatnonzero(catalog.alive))
             dense_index.save(directory / "dense.faiss")
             timings["faiss"] = time.perf_counter() - t0
         elif (directory / "dense.faiss").is_file():
             (directory / "dense.faiss").unlink()
+            for extra in ("dense.vectors.npy", "dense.labels.npy"):
+                (directory / extra).unlink(missing_ok=True)
     finally:
         if prog is not None:
             prog.stop()
@@ -212,7 +224,8 @@ def build_indexes(
         "songs": n,
         "with_lyrics": len(with_lyrics),
         "hidden_moods": len(hidden_moods),
-        "dense": None if dense_index is None else {"kind": dense_index.kind, "size": dense_index.size},
+        "dense": None if dense_index is None else {"kind": dense_index.kind, "size": dense_index.size,
+                                                   "live": dense_index.live_count, "dim": dense_index.dim},
         "seconds": {k: round(v, 3) for k, v in timings.items()},
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }

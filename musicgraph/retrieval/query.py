@@ -69,6 +69,10 @@ class ParsedQuery:
     reasons: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     parser: str = "lexicon"
+    #: hard filters read from the request (:mod:`musicgraph.retrieval.filters`): ``year`` from a
+    #: decade, ``exclude_artists`` from "no <artist>", ``instrumentalness`` from "instrumental" or
+    #: "no vocals", ``explicit: False`` from "clean" or "no explicit"
+    filters: dict[str, Any] = field(default_factory=dict)
 
     @property
     def mood_target(self) -> tuple[float, float] | None:
@@ -164,6 +168,10 @@ LEXICON: dict[str, tuple[tuple[str, ...], dict[str, Range]]] = {
 
 _DECADE = re.compile(r"^(?:19|20)?([0-9])0s$")
 _DECADE_WORDS = {"sixties": 1960, "seventies": 1970, "eighties": 1980, "nineties": 1990}
+#: Lexicon phrases that are hard filters as well as soft feature targets.
+FILTER_PHRASES = frozenset({"instrumental"})
+EXPLICIT_WORDS = frozenset({"explicit", "profanity", "swearing", "cursing"})
+CLEAN_WORDS = frozenset({"clean", "radio-friendly", "family-friendly"})
 NEGATIONS = frozenset({"no", "not", "without", "except", "excluding", "minus", "avoid", "nothing", "none", "dont", "never"})
 _SCOPE_END = frozenset({"and", "or", "but", "just", "only", "please", "for", "with", "that", "to", "like", ",", ".", ";", "!", "?"})
 VOCAL_WORDS = frozenset({"vocals", "vocal", "singing", "singer", "lyrics", "words", "voice", "voices"})
@@ -247,6 +255,11 @@ class LexiconParser:
                 if dec is not None and i not in in_neg:
                     q.features["year"] = (float(dec[0]), float(dec[1]))
                     q.reasons["year"] = toks[i]
+                    q.filters["year"] = (float(dec[0]), float(dec[1]))
+                    used.add(i)
+                elif toks[i] in EXPLICIT_WORDS and i in in_neg or toks[i] in CLEAN_WORDS and i not in in_neg:
+                    q.filters["explicit"] = False
+                    q.reasons["explicit"] = toks[i]
                     used.add(i)
                 i += 1
                 continue
@@ -264,6 +277,8 @@ class LexiconParser:
                 for feat, rng in feats.items():
                     q.features[feat] = _merge_range(q.features.get(feat), rng)
                     q.reasons[feat] = phrase
+                    if phrase in FILTER_PHRASES:
+                        q.filters[feat] = rng
                 q.mood_words.append(phrase)
             used.update(span)
             i += n
@@ -272,6 +287,7 @@ class LexiconParser:
             if any(t in VOCAL_WORDS for t in toks[s:e]):
                 q.features["instrumentalness"] = (0.5, None)
                 q.reasons["instrumentalness"] = "no " + next(t for t in toks[s:e] if t in VOCAL_WORDS)
+                q.filters["instrumentalness"] = (0.5, None)
                 used.update(j for j in range(s, e) if toks[j] in VOCAL_WORDS)
         # 3. entities
         if self.linker is not None:
@@ -282,6 +298,8 @@ class LexiconParser:
             for s, e in negated:
                 for seed in self.linker.link(toks, list(range(s, e)), skip=used):
                     q.exclude.append(seed)
+                    if seed.label == "Artist":
+                        q.filters.setdefault("exclude_artists", []).append(seed.key)
         # 4. mood target: canonical moods (weight 2) and other emotional words via NRC-VAD
         pairs: list[tuple[float, float]] = []
         for mood in q.moods:

@@ -28,7 +28,6 @@ import numpy as np
 
 from musicgraph.graph.results import Result
 from musicgraph.graph.store import GraphStore
-from musicgraph.retrieval.catalog import FEATURES
 from musicgraph.retrieval.emotion import EMOTION_FIELDS, MOOD_VA, EmotionAnalyzer, calibrate
 from musicgraph.retrieval.fusion import (
     FusionConfig,
@@ -47,6 +46,8 @@ from musicgraph.retrieval.text import tokenize
 log = logging.getLogger(__name__)
 
 MAX_K = 1000
+#: Weight of graph-estimated audio features (``features_estimated``) relative to measured ones.
+ESTIMATED_WEIGHT = 0.5
 COMPONENTS: tuple[str, ...] = ("bm25", "dense", "graph", "emotion", "audio")
 
 
@@ -129,6 +130,12 @@ class HybridRetriever:
                 tag_v[i], tag_a[i] = va
         self._emotion_sources = [(text_v, text_a, 1.0), (label_v, label_a, 1.5), (tag_v, tag_a, 0.5)]
         self._audio_va = (audio_v, audio_a, 1.0)
+        est = cat.estimated_flags()
+        nan = np.float32(np.nan)
+        self._audio_va_sources = [
+            (np.where(est, nan, audio_v), np.where(est, nan, audio_a), 1.0),
+            (np.where(est, audio_v, nan), np.where(est, audio_a, nan), ESTIMATED_WEIGHT),
+        ]
         pop = cat.feature("popularity").astype(np.float64)
         self._popularity = np.where(np.isnan(pop), 0.0, pop / 100.0)
         # last-resort tie order: popularity, then a fixed pseudo-random order of the rows (not the
@@ -202,9 +209,10 @@ class HybridRetriever:
             k: number of results, 1..1000 (larger values are capped at 1000 and at the catalog size).
             user: a user key (``hetrec:2``) whose listening seeds the graph walk.
             exclude_known: leave out the user's known songs and songs named as seeds.
-            filters: hard filters: ``keys`` (song keys to choose from), ``artist`` (name or key),
-                ``genre``/``tag``/``mood`` (names),
-                and feature ranges such as ``{"year": (1990, 1999), "energy": (0.5, None)}``.
+            filters: hard filters applied inside every component (:mod:`musicgraph.retrieval.filters`):
+                ``keys``, ``artists``/``exclude_artists``, ``genres``/``tags``/``moods``, ranges such
+                as ``{"year": (1990, 1999), "energy": (0.5, None)}``, ``explicit``, ``duplicates``,
+                ``not_known_by`` (a user key), ``estimated``.
             use_bm25, use_dense, use_graph, use_emotion, use_audio: component switches.
             explain: add ``evidence["explain"]`` lines per result (parsed request, component ranks).
             config: fusion settings for this call (default: the retriever's).
@@ -223,6 +231,15 @@ class HybridRetriever:
         q = query if isinstance(query, ParsedQuery) else self.parse(query)
         notes += q.notes
         mask = self._mask(q, filters)
+        if q.filters:
+            # filters the parser read from the request ("90s", "no Coldplay", "instrumental");
+            # explicit ``filters`` win on the same name, and parsed ones that empty the catalog are dropped
+            parsed = {k: v for k, v in q.filters.items() if k not in (filters or {})}
+            pmask = mask & self._filter_mask(parsed)
+            if parsed and pmask.any():
+                mask = pmask
+            elif parsed:
+                notes.append("the filters read from the request (" + ", ".join(parsed) + ") match no song: ignored")
         seed_index: dict[int, float] = {}
         if use_graph or (user is not None and exclude_known):
             # With named entities, the mood steers through the emotion rerank: a mood node links
@@ -249,8 +266,9 @@ class HybridRetriever:
             text = q.dense_text or q.text
             enc = self.encoder
             qvec = enc.encode_query(text) if hasattr(enc, "encode_query") else enc.encode([text])[0]
-            scores, rows = self.bundle.dense.search(qvec[None, :], k=min(self.bundle.dense.size, pool * 4))
-            ranking = [int(r) for r in rows[0] if r >= 0 and mask[r]][:pool]
+            # exact top-k among the allowed rows (ID selection / brute force inside DenseIndex)
+            scores, rows = self.bundle.dense.search(qvec[None, :], k=pool, mask=mask)
+            ranking = [int(r) for r in rows[0] if r >= 0]
             if ranking:
                 smap = dict(zip(rows[0].tolist(), scores[0].tolist(), strict=True))
                 comps["dense"] = _Component(ranking, {r: float(smap[r]) for r in ranking})
@@ -297,11 +315,16 @@ class HybridRetriever:
         if use_emotion and (q.mood_target is not None or q.exclude_moods):
             sources = [(v[cand], a[cand], w) for v, a, w in self._emotion_sources]
             if not use_audio or not q.features:
-                sources.append((self._audio_va[0][cand], self._audio_va[1][cand], self._audio_va[2]))
+                for v, a, w in self._audio_va_sources:
+                    sources.append((v[cand], a[cand], w))
             excl = [MOOD_VA[m] for m in q.exclude_moods if m in MOOD_VA]
             emo = emotion_match(q.mood_target, sources, excl)
         if use_audio and q.features:
             aud, feat_ev = feature_match(self.catalog.features[cand], q.features)
+            est = self.catalog.estimated_flags()[cand]
+            if est.any():  # graph estimates count, with less weight than measured features
+                aud = np.where(est, 0.5 + ESTIMATED_WEIGHT * (aud - 0.5), aud).astype(np.float32)
+                feat_ev = [[f + " (estimated)" for f in ev] if e else ev for ev, e in zip(feat_ev, est, strict=True)]
         if fused is None:
             # fallback: fit to mood/features, then popularity
             base = np.zeros(len(cand))
@@ -405,38 +428,19 @@ class HybridRetriever:
                 r = cat.row(s.key)
                 if r is not None:
                     mask[r] = False
-        for name, value in (filters or {}).items():
-            mask &= self._filter(name, value)
+        if filters:
+            mask &= self._filter_mask(filters)
         return mask
 
-    def _filter(self, name: str, value: Any) -> np.ndarray:
-        cat = self.catalog
-        n = len(cat)
-        if name == "keys":
-            wanted = set(value)
-            return np.array([k in wanted for k in cat.keys], dtype=bool)
-        if name == "artist":
-            from musicgraph.retrieval.text import normalize_name
+    def _filter_mask(self, filters: Mapping[str, Any]) -> np.ndarray:
+        from musicgraph.retrieval.filters import filter_mask
 
-            want = normalize_name(str(value))
-            return np.array([normalize_name(a) == want or ak == str(value) for a, ak in
-                             zip(cat.artists, cat.artist_keys, strict=True)], dtype=bool)
-        if name in ("genre", "tag", "mood"):
-            field_ = {"genre": cat.genres, "tag": cat.tags, "mood": cat.moods}[name]
-            want = str(value).lower()
-            return np.array([want in (x.lower() for x in field_[i]) for i in range(n)], dtype=bool)
-        if name in FEATURES:
-            if not (isinstance(value, (tuple, list)) and len(value) == 2):
-                raise ValueError(f"filter {name!r}: expected a (min, max) pair, got {value!r}")
-            col = cat.feature(name)
-            lo, hi = value
-            ok = ~np.isnan(col)
-            if lo is not None:
-                ok &= col >= float(lo)
-            if hi is not None:
-                ok &= col <= float(hi)
-            return ok
-        raise ValueError(f"unknown filter {name!r}; expected keys, artist, genre, tag, mood or one of {', '.join(FEATURES)}")
+        return filter_mask(self.catalog, filters, known_rows=self.known_rows_of_user)
+
+    def known_rows_of_user(self, user: str) -> set[int]:
+        """Catalog rows of songs a user already knows (by artists they listened to)."""
+        idx = self.graph.seed_indexes([], user=user)
+        return self.graph.known_rows(idx)
 
     @staticmethod
     def _fallback_reason(q: ParsedQuery, use_bm25: bool, use_dense: bool, use_graph: bool) -> str:

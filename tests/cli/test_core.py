@@ -36,11 +36,11 @@ def test_ingest_stats_recommend_json(env):
     res = run("ingest")
     assert res.exit_code == 0, res.output
     res = run("stats", "--json")
-    stats = json.loads(res.output)
+    stats = json.loads(res.stdout)
     assert stats["nodes"]["User"] > 0 and stats["relationships"]["LISTENED_TO"] > 0
     res = run("recommend", "--user", "2", "--kind", "artist", "--k", "3", "--json")
     assert res.exit_code == 0, res.output
-    items = json.loads(res.output)
+    items = json.loads(res.stdout)
     assert 1 <= len(items) <= 3
     assert [i["rank"] for i in items] == list(range(1, len(items) + 1))
     assert all(i["kind"] == "artist" and i["paths"] for i in items)
