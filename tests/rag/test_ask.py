@@ -1,0 +1,134 @@
+from __future__ import annotations
+
+import pytest
+
+from musicgraph.rag.ask import ask, refine_results, unknown_names
+from musicgraph.rag.base import Generator
+from musicgraph.rag.context import Context
+from musicgraph.rag.grounding import Catalog
+
+from .conftest import SONGS, song_result
+
+
+class InventingGenerator(Generator):
+    """Names the first candidate and an invented song (every time, strict or not)."""
+
+    name = "fake"
+
+    def __init__(self) -> None:
+        self.calls: list[bool] = []
+
+    def generate(self, request: str, context: Context, *, strict: bool = False) -> str:
+        self.calls.append(strict)
+        first = context.candidates[0].result
+        return (
+            f"1. {first.artist} - {first.title}: a fine pick.\n"
+            "2. The Zorblatts - Moon Custard: invented, not in the catalog.\n"
+            'You will also love "Purple Velvet Rain" by Nobody Real.'
+        )
+
+
+class OnlyInventsGenerator(Generator):
+    name = "liar"
+
+    def generate(self, request: str, context: Context, *, strict: bool = False) -> str:
+        return "1. The Zorblatts - Moon Custard: perfect for rain."
+
+
+class TinyBudgetGenerator(InventingGenerator):
+    name = "tiny"
+    max_input_tokens = 120
+
+
+def test_template_answer_cites_retrieved_songs(store, retriever):
+    answer = ask("sad songs for a rainy night", k=3, backend="template", retriever=retriever, store=store)
+    retrieved = [r.id for r in retriever(answer.query, 3)]
+    assert answer.cited_ids == retrieved
+    assert [r.result.id for r in answer.recommendations] == retrieved
+    for rec in answer.recommendations:
+        assert rec.result.display() in answer.text
+        assert any(r.startswith("graph path:") for r in rec.reasons)
+    assert answer.backend == "template" and not answer.fallback
+    assert set(answer.timings) >= {"retrieve", "context", "generate", "ground", "total"}
+    assert answer.grounding is not None and not answer.grounding.hallucinated
+    assert answer.to_dict()["cited_ids"] == retrieved
+
+
+def test_fake_generator_inventing_a_song_has_it_removed(store, retriever):
+    gen = InventingGenerator()
+    answer = ask("sad songs", k=3, retriever=retriever, store=store, generator=gen)
+    assert answer.grounding is not None and answer.grounding.hallucinated
+    assert answer.regenerated and gen.calls == [False, True]
+    assert "Zorblatts" not in answer.text and "Moon Custard" not in answer.text
+    assert "Purple Velvet Rain" not in answer.text and "Nobody Real" not in answer.text
+    top = retriever("sad songs", 1)[0]
+    assert answer.cited_ids == [top.id]
+    assert set(answer.cited_ids) <= {r.id for r in retriever("sad songs", 3)}
+    assert not answer.fallback and answer.backend == "fake"
+
+
+def test_answer_with_nothing_grounded_falls_back_to_template(store, retriever):
+    answer = ask("sad songs", k=2, retriever=retriever, store=store, generator=OnlyInventsGenerator())
+    assert answer.fallback and answer.backend == "liar→template"
+    assert "Zorblatts" not in answer.text
+    assert len(answer.cited_ids) == 2
+
+
+def test_bad_input(store, retriever):
+    with pytest.raises(ValueError, match="empty"):
+        ask("   ", retriever=retriever, store=store, backend="template")
+    with pytest.raises(ValueError, match="k must be"):
+        ask("sad songs", k=0, retriever=retriever, store=store, backend="template")
+
+
+def test_nothing_in_catalog_says_so(store, retriever):
+    answer = ask("nothing like The Zorblatts please", retriever=retriever, store=store, backend="template")
+    assert answer.cited_ids == [] and answer.recommendations == []
+    assert "found nothing in the catalog" in answer.text
+    assert '"The Zorblatts" is not in the catalog' in answer.text
+
+
+def test_unknown_names_checks_catalog(store):
+    cat = Catalog.from_store(store)
+    assert unknown_names("sad songs like Quiet Engines", cat) == []
+    assert unknown_names("songs like The Zorblatts and by Moonlit Harbor", cat) == ["The Zorblatts"]
+
+
+def test_context_too_long_is_truncated_by_rank(store, make_retriever):
+    keys = [s[0] for s in SONGS]
+    retr = make_retriever(order=keys)
+    gen = TinyBudgetGenerator()
+    answer = ask("songs", k=9, retriever=retr, store=store, generator=gen)
+    assert answer.evidence is not None and answer.evidence.truncated
+    included = [c.id for c in answer.evidence.candidates]
+    assert included == keys[: len(included)] and len(included) < 9
+    assert set(answer.cited_ids) <= set(included)
+
+
+def test_exclusion_filters_and_feature_targets(store, retriever):
+    answer = ask("sad songs", k=3, retriever=retriever, store=store, backend="template",
+                 filters={"exclude_artists": ["the velvet foxes"]})  # fmt: skip
+    assert answer.cited_ids and all(not cid.startswith("velvet foxes|") for cid in answer.cited_ids)
+    results = [song_result(i, s[0]) for i, s in enumerate(SONGS, start=1)]
+    happy = refine_results(results, 2, feature_targets={"valence": 0.9, "energy": 0.9}, store=store)
+    assert [r.id for r in happy] == ["sunny side up|golden hour", "sunny side up|jump the puddles"]
+    assert [r.rank for r in happy] == [1, 2]
+
+
+def test_retriever_receiving_filters(store):
+    seen = {}
+
+    def retr(query, k, filters=None):
+        seen.setdefault("filters", []).append(filters)
+        if filters and "bogus" in filters:
+            raise ValueError("unknown filter 'bogus'")
+        return [song_result(1, "velvet foxes|rain on glass"), song_result(2, "quiet engines|static hearts")]
+
+    answer = ask("sad", k=2, retriever=retr, store=store, backend="template",
+                 filters={"energy": (0.2, None), "exclude_artists": ["Quiet Engines"]})  # fmt: skip
+    assert seen["filters"] == [{"energy": (0.2, None)}]  # exclusions are applied locally
+    assert answer.cited_ids == ["velvet foxes|rain on glass"]
+    seen.clear()
+    answer = ask("sad", k=2, retriever=retr, store=store, backend="template", filters={"bogus": 1})
+    assert seen["filters"] == [{"bogus": 1}, None]  # rejected filters: asked again without them
+    assert len(answer.cited_ids) == 2
