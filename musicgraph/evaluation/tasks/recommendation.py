@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -90,7 +91,6 @@ def graph_ranking(
     keys with :func:`musicgraph.graph.resolve.artist_key` of their ``artists.dat`` name.
     """
     from musicgraph.graph.multihop import MultiHopScorer
-    from musicgraph.graph.projection import Projection
 
     proj = store.projection()
     u0, u1 = proj.label_ranges["User"]
@@ -103,22 +103,17 @@ def graph_ranking(
     user_nodes = np.array(
         [_or_minus_one(proj.index("User", str(key))) for key in split.user_keys], dtype=np.int64
     )
+    # Hide held-out listening AND the users' own tag assignments on held-out artists: HetRec tags
+    # are (user, artist, tag) triples, and USED_TAG/TAGGED would otherwise lead to the answers.
     held = (split.matrix("valid") + split.matrix("test")).tocoo()
-    rows = user_nodes[held.row]
-    cols = item_to_node[held.col]
-    ok = (rows >= 0) & (cols >= 0)
-    mask = sp.csr_matrix((np.ones(ok.sum()), (rows[ok], cols[ok])), shape=listened.shape)
-    kept = listened - listened.multiply(mask > 0)
-    kept.eliminate_zeros()
-    matrices = dict(proj.matrices)
-    matrices["LISTENED_TO"] = kept.tocsr()
-    masked = Projection(
-        keys=proj.keys,
-        names=proj.names,
-        label_ranges=proj.label_ranges,
-        matrices=matrices,
-        version=proj.version + "-heldout",
-    )
+    pairs = [
+        (str(proj.keys[user_nodes[u]]), str(proj.keys[item_to_node[i]]))
+        for u, i in zip(held.row.tolist(), held.col.tolist(), strict=True)
+        if user_nodes[u] >= 0 and item_to_node[i] >= 0
+    ]
+    from musicgraph.graph.heldout import heldout_projection
+
+    masked = heldout_projection(proj, pairs, data_dir if data_dir is not None and Path(data_dir).is_dir() else None)
     scorer = MultiHopScorer(masked)
     known = split.known_before("test")
     n_items = split.num_items
