@@ -296,11 +296,36 @@ class GraphComponent:
             out[idx] = out.get(idx, 0.0) + SEED_WEIGHTS[Label.USER]
         return out
 
-    def score(self, seed_index: Mapping[int, float]) -> GraphScores:
-        """Damped PPR score of every catalog row from ``seed_index``."""
+    def _groups(self, seed_index: Mapping[int, float]) -> list[dict[int, float]]:
+        """Seeds split into constraint groups: entities (artists, songs, users...), tags/genres, moods."""
+        groups: dict[str, dict[int, float]] = {}
+        ranges = self.projection.label_ranges
+        for idx, w in seed_index.items():
+            label = next((lab for lab, (lo, hi) in ranges.items() if lo <= idx < hi), "")
+            kind = "attr" if label in (Label.TAG, Label.GENRE) else "mood" if label == Label.MOOD else "entity"
+            groups.setdefault(kind, {})[idx] = w
+        return list(groups.values())
+
+    def score(self, seed_index: Mapping[int, float], conjunctive: bool = True) -> GraphScores:
+        """Damped PPR score of every catalog row from ``seed_index``.
+
+        With seeds of several kinds (an artist and a tag, say) and ``conjunctive``, each kind gets its
+        own walk and a row's score is the geometric mean of its damped scores: an answer must be close
+        to the artist *and* to the tag or mood, instead of close to either (one walk restarting at all
+        seeds is dominated by whichever seed fans out least).
+        """
         n = len(self.row_to_node)
         if not seed_index:
             return GraphScores(np.zeros(n, dtype=np.float32), None, {})
+        groups = self._groups(seed_index) if conjunctive else [dict(seed_index)]
+        if len(groups) > 1:
+            parts = [self.score(g, conjunctive=False) for g in groups]
+            combined = np.ones(n, dtype=np.float64)
+            for part in parts:
+                combined *= np.maximum(part.scores.astype(np.float64), 0.0)
+            combined = np.power(combined, 1.0 / len(parts))
+            ppr = np.mean([p.ppr for p in parts if p.ppr is not None], axis=0)
+            return GraphScores(combined.astype(np.float32), ppr, dict(seed_index))
         r = self._ppr(seed_index)
         node = self.row_to_node
         scores = np.zeros(n, dtype=np.float64)
@@ -344,6 +369,16 @@ class GraphComponent:
         node = int(self.row_to_node[row])
         if node < 0 or not gs.seed_index or gs.scores[row] <= 0:
             return []
+        groups = self._groups(gs.seed_index)
+        if len(groups) > 1:
+            # conjunctive scores: explain each constraint (the artist side and the tag/mood side)
+            out: list[Path] = []
+            for group in groups:
+                g_seeds = sorted(group, key=lambda i: -group[i])[:4]
+                found = self.scorer.paths(g_seeds, node, max_hops=2, top=1, relevance=gs.ppr) or \
+                    self.scorer.paths(g_seeds, node, max_hops=3, top=1, relevance=gs.ppr)
+                out += found
+            return out[: max(top, len(groups))]
         seeds = sorted(gs.seed_index, key=lambda i: -gs.seed_index[i])[:4]
         # short paths first: the 3-hop search is the expensive one and rarely needed
         found = self.scorer.paths(seeds, node, max_hops=2, top=top, relevance=gs.ppr)

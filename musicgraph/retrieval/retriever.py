@@ -242,10 +242,10 @@ class HybridRetriever:
                 notes.append("the filters read from the request (" + ", ".join(parsed) + ") match no song: ignored")
         seed_index: dict[int, float] = {}
         if use_graph or (user is not None and exclude_known):
-            # With named entities, the mood steers through the emotion rerank: a mood node links
-            # thousands of songs and would drown the entities' neighbourhood in the walk.
-            walk_moods = q.moods if not (q.seeds or user) else ()
-            seed_index = self.graph.seed_indexes(q.seeds, user=user, moods=walk_moods)
+            # Entities, tags/genres and moods are walked separately and combined conjunctively
+            # (GraphComponent.score), so a mood node linking thousands of songs cannot drown the
+            # neighbourhood of a named artist.
+            seed_index = self.graph.seed_indexes(q.seeds, user=user, moods=q.moods)
         if exclude_known and seed_index:
             for r in self.graph.known_rows({i: w for i, w in seed_index.items()
                                             if self._is_user_or_song(i)}):

@@ -32,7 +32,8 @@ REQUEST_WORDS: frozenset[str] = frozenset(
     """
     song songs music track tracks tune tunes play playlist playlists something some give me want need
     find recommend recommendations please listen listening good great best kind sort type stuff
-    list lot any anything similar like sounds sound sounding
+    list lot any anything similar like sounds sound sounding artist artists band bands singer singers
+    fans fan also
     """.split()
 )
 
