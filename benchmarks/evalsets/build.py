@@ -13,46 +13,15 @@ Only the generator and the phrasings are committed; the sets are derived from th
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
 
+# One definition of the phrasings, the stable half-split and the query types, shared with
+# `musicgraph eval` (musicgraph/evaluation/tasks/evalsets.py).
+from musicgraph.evaluation.tasks.evalsets import MOOD_QUERIES, EvalQuery, EvalSets  # noqa: E402
+from musicgraph.evaluation.tasks.evalsets import half as _half  # noqa: E402
 from musicgraph.graph.store import GraphStore
 
-MOOD_QUERIES: dict[str, list[str]] = {
-    "sad": ["sad songs", "songs to cry to", "melancholic music for a rainy night", "heartbreak songs after a breakup",
-            "depressing lonely songs"],
-    "happy": ["happy songs", "feel good music to smile", "cheerful upbeat songs", "joyful songs for a sunny day",
-              "happy party songs"],
-    "angry": ["angry songs", "aggressive music full of rage", "furious loud songs", "songs for when I am mad",
-              "rage music"],
-    "relaxed": ["relaxing music", "chill songs to unwind", "mellow relaxed tunes", "soothing songs for the evening",
-                "laid back chill music"],
-    "calm": ["calm music", "peaceful quiet songs", "calm songs to study to", "soft calm music for sleep",
-             "tranquil gentle songs"],
-    "energetic": ["energetic songs", "high energy workout music", "pump up songs for the gym",
-                  "energetic songs for running", "hype songs"],
-}
-
-
-def _half(key: str, salt: str = "eval") -> int:
-    return int(hashlib.sha1(f"{salt}:{key}".encode()).hexdigest(), 16) % 2
-
-
-@dataclass(slots=True)
-class EvalQuery:
-    kind: str
-    text: str
-    relevant: set[str]
-    pool: set[str] | None = None  # judged candidates (None: the whole catalog)
-    target: str = ""
-
-
-@dataclass(slots=True)
-class EvalSets:
-    queries: list[EvalQuery] = field(default_factory=list)
-    hidden_moods: set[str] = field(default_factory=set)
-    hidden_users: set[str] = field(default_factory=set)
+__all__ = ["MOOD_QUERIES", "EvalQuery", "EvalSets", "build"]
 
 
 def build(store: GraphStore, like_artists: int = 60, top_co: int = 20, min_listeners: int = 8) -> EvalSets:

@@ -29,21 +29,12 @@ import scipy.sparse as sp
 
 from musicgraph.graph.projection import Projection
 from musicgraph.graph.store import GraphStore
+from musicgraph.loaders.records import AUDIO_FEATURES
 
 log = logging.getLogger(__name__)
 
-#: Features estimated (continuous ones; key and mode are categorical and left alone).
-ESTIMATED_FEATURES: tuple[str, ...] = (
-    "danceability",
-    "energy",
-    "valence",
-    "tempo",
-    "acousticness",
-    "instrumentalness",
-    "speechiness",
-    "liveness",
-    "loudness",
-)
+#: Features estimated: the continuous audio features (key and mode are categorical and left alone).
+ESTIMATED_FEATURES: tuple[str, ...] = tuple(f for f in AUDIO_FEATURES if f not in ("key", "mode"))
 
 DEFAULT_WEIGHTS: dict[str, float] = {
     "artist": 3.0,
