@@ -18,14 +18,16 @@ from pathlib import Path
 MODELS: dict[str, list[str]] = {
     "MF-BPR": ["--model", "mf", "--lr", "0.002", "--reg", "1e-3", "--batch-size", "2048", "--eval-every", "5",
                "--patience", "5"],
-    "LightGCN": ["--model", "lightgcn", "--layers", "3", "--lr", "0.005", "--reg", "1e-4", "--batch-size", "4096",
-                 "--eval-every", "5", "--patience", "5"],
-    "GraphSAGE (bipartite)": ["--model", "sage-bipartite", "--aggr", "sym", "--layers", "2", "--lr", "0.005",
-                              "--transform-lr", "0.02", "--reg", "1e-4", "--batch-size", "4096",
-                              "--eval-every", "2", "--patience", "5", "--no-features"],
-    "GraphSAGE + KG (tags, friends)": ["--model", "sage", "--aggr", "sym", "--rel-aggr", "sum", "--layers", "2",
-                                       "--lr", "0.005", "--transform-lr", "0.02", "--reg", "1e-4", "--batch-size",
-                                       "4096", "--eval-every", "2", "--patience", "5", "--no-features"],
+    # fast full-batch settings (docs/gnn.md, "Speed"): 5 BPR steps per epoch, Adam lr 0.01
+    "LightGCN": ["--model", "lightgcn", "--layers", "3", "--lr", "0.01", "--reg", "1e-4", "--batch-size", "16384",
+                 "--eval-every", "5", "--patience", "4"],
+    "GraphSAGE (bipartite)": ["--model", "sage-bipartite", "--aggr", "sym", "--layers", "3", "--lr", "0.01",
+                              "--transform-lr", "0.05", "--reg", "1e-4", "--batch-size", "16384",
+                              "--eval-every", "5", "--patience", "4", "--no-features"],
+    "GraphSAGE + KG (tags, friends)": ["--model", "sage", "--aggr", "sym", "--rel-aggr", "sum", "--layers", "3",
+                                       "--lr", "0.01", "--transform-lr", "0", "--rel-scale", "--rel-scale-init", "0.1",
+                                       "--reg", "1e-4", "--batch-size", "16384", "--eval-every", "5",
+                                       "--patience", "4", "--no-features"],
 }
 PUBLISHED = {  # RecBole-GNN, HetRec Last.fm, same protocol: R@10, NDCG@10, Hit@10
     "BPR (RecBole)": (0.1761, 0.1674, 0.5573),
@@ -85,7 +87,8 @@ def _capped(result: dict) -> bool:
 
 def report(seeds: list[int], runs: Path) -> str:
     rows = [("MostPop", "mostpop"), ("ItemKNN (cosine, k=100)", "itemknn")] + [(n, slug(n)) for n in MODELS]
-    lines = ["| model | Recall@10 | NDCG@10 | Hit@10 | train s (mean) | seeds |", "|---|---|---|---|---|---|"]
+    lines = ["| model | Recall@10 | NDCG@10 | Hit@10 | train+valid wall s (mean) | CPU s (mean) | seeds |",
+             "|---|---|---|---|---|---|---|"]
     for name, prefix in rows:
         res = [json.loads(p.read_text()) for s in seeds if (p := runs / f"{prefix}-s{s}" / "result.json").exists()]
         if not res:
@@ -98,18 +101,20 @@ def report(seeds: list[int], runs: Path) -> str:
         capped = sum(1 for r in res if _capped(r))
         ts = [r["train_s"] for r in res if "train_s" in r]
         t = f"{statistics.mean(ts):.0f}" if ts else "-"
+        cs = [r["cpu_s"] for r in res if "cpu_s" in r]
+        c = f"{statistics.mean(cs):.0f}" if cs else "-"
         note = f" ({capped} stopped by the time budget)" if capped else ""
-        lines.append(f"| {name} | {' | '.join(cells)} | {t} | {len(res)}{note} |")
+        lines.append(f"| {name} | {' | '.join(cells)} | {t} | {c} | {len(res)}{note} |")
     for name, vals in PUBLISHED.items():
         cells = [f"{v:.4f}" if v is not None else "-" for v in vals]
-        lines.append(f"| *{name}, published* | {' | '.join(cells)} | | |")
+        lines.append(f"| *{name}, published* | {' | '.join(cells)} | | | |")
     return "\n".join(lines)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[2020, 2021, 2022])
-    ap.add_argument("--runs", type=Path, default=Path("/tmp/gnn-table"))
+    ap.add_argument("--runs", type=Path, default=Path("/tmp/gnn-table-v2"))
     ap.add_argument("--source", default="hetrec")
     ap.add_argument("--models", nargs="+", default=list(MODELS))
     ap.add_argument("--threads", type=int, default=1)

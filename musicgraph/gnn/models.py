@@ -59,6 +59,15 @@ def bpr_loss(pos: Tensor, neg: Tensor) -> Tensor:
     return F.softplus(neg - pos).mean()
 
 
+def softmax_loss(pos: Tensor, neg: Tensor, temperature: float = 0.2) -> Tensor:
+    """Sampled softmax: cross-entropy of the positive among itself and its ``K`` negatives.
+
+    ``pos`` has shape ``(B,)``, ``neg`` ``(B, K)``; scores are divided by ``temperature``.
+    """
+    logits = torch.cat([pos[:, None], neg], dim=1) / temperature
+    return (torch.logsumexp(logits, dim=1) - logits[:, 0]).mean()
+
+
 def bce_loss(pos: Tensor, neg: Tensor) -> Tensor:
     """Binary cross-entropy with positives labelled 1 and sampled negatives 0."""
     return F.softplus(-pos).mean() + F.softplus(neg).mean()
@@ -252,6 +261,12 @@ class HeteroSAGE(nn.Module):
         combine: layer combination.
         activation: apply a non-linearity between layers (``none``, ``relu``, ``tanh``).
         dropout: dropout on hidden layers during training.
+        rel_scale: learn one scalar per relation type that multiplies its messages (shared by the
+            layers), so side relations (friends, tags) can be weighed against the interactions.
+        rel_scale_init: initial scalar of the relations other than ``interaction`` (and its
+            reverse), whose scalars start at 1.
+        interaction: the user -> item edge type (default: the edge type from ``user_type`` to
+            ``item_type``).
     """
 
     def __init__(
@@ -269,6 +284,9 @@ class HeteroSAGE(nn.Module):
         dropout: float = 0.0,
         rel_aggr: str = "mean",
         init: str = "identity",
+        rel_scale: bool = False,
+        rel_scale_init: float = 1.0,
+        interaction: EdgeType | None = None,
     ):
         super().__init__()
         from torch_geometric.nn import HeteroConv
@@ -319,6 +337,20 @@ class HeteroSAGE(nn.Module):
                         lin.weight.zero_()
         elif init != "default":
             raise ValueError(f"init must be identity or default, got {init!r}")
+        if interaction is None:
+            interaction = next((et for et in self.edge_types if et[0] == user_type and et[2] == item_type), None)
+        inter = {interaction, (item_type, f"rev_{interaction[1]}", user_type)} if interaction else set()
+        self.rel_scale = (
+            nn.ParameterDict(
+                {
+                    "__".join(et): nn.Parameter(torch.tensor(1.0 if et in inter else float(rel_scale_init)))
+                    for et in self.edge_types
+                }
+            )
+            if rel_scale
+            else None
+        )
+        self.rel_aggr = rel_aggr
         self._adj_cache: dict[tuple[Any, ...], Tensor] = {}
         self.out = nn.Linear(dim * (num_layers + 1), dim) if combine == "cat" else None
         # split user / item index -> node index of user_type / item_type (identity until set)
@@ -367,7 +399,7 @@ class HeteroSAGE(nn.Module):
                 need = need | {et[0] for et in ei if et[2] in need}
         for layer, conv in enumerate(self.convs):
             keep = needed[layer]
-            out = conv(h, {et: e for et, e in ei.items() if et[2] in keep})
+            out = self._relations(conv, h, {et: e for et, e in ei.items() if et[2] in keep})
             new = {}
             for t, v in h.items():
                 if t not in keep:
@@ -393,6 +425,27 @@ class HeteroSAGE(nn.Module):
             return {t: torch.stack(layers[t]).mean(0) for t in h}
         assert self.out is not None
         return {t: self.out(torch.cat(layers[t], dim=-1)) for t in h}
+
+    def _relations(self, conv: nn.Module, h: dict[str, Tensor], ei: dict[EdgeType, Any]) -> dict[str, Tensor]:
+        """One ``HeteroConv`` step (per-relation SAGE messages, aggregated per receiving node type),
+        with each relation's messages multiplied by its learned scalar when ``rel_scale`` is on."""
+        if self.rel_scale is None:
+            return conv(h, ei)
+        per_dst: dict[str, list[Tensor]] = {}
+        for et, e in ei.items():
+            if et[0] not in h or et[2] not in h:
+                continue
+            o = conv.convs[et]((h[et[0]], h[et[2]]), e) * self.rel_scale["__".join(et)]
+            per_dst.setdefault(et[2], []).append(o)
+        if self.rel_aggr == "sum":
+            return {t: torch.stack(v).sum(0) for t, v in per_dst.items()}
+        if self.rel_aggr == "mean":
+            return {t: torch.stack(v).mean(0) for t, v in per_dst.items()}
+        raise ValueError(f"rel_scale needs rel_aggr sum or mean, got {self.rel_aggr!r}")
+
+    def relation_scales(self) -> dict[str, float]:
+        """Current per-relation scalars (empty without ``rel_scale``)."""
+        return {} if self.rel_scale is None else {k: float(v.detach()) for k, v in self.rel_scale.items()}
 
     def _adjacency(self, et: EdgeType, e: Tensor, n_id: dict[str, Tensor], cache: bool) -> Tensor:
         n_src, n_dst = n_id[et[0]].numel(), n_id[et[2]].numel()
@@ -446,6 +499,9 @@ def build_model(name: str, graph: Any, **kw: Any) -> nn.Module:
             dropout=float(kw.get("dropout", 0.0)),
             rel_aggr=str(kw.get("rel_aggr", "mean")),
             init=str(kw.get("init", "identity")),
+            rel_scale=bool(kw.get("rel_scale", False)),
+            rel_scale_init=float(kw.get("rel_scale_init", 1.0)),
+            interaction=graph.interaction,
         )
         model.set_maps(graph.user_map, graph.item_map)
         return model

@@ -40,7 +40,7 @@ from musicgraph.gnn.data import (
     tables_to_hetero,
 )
 from musicgraph.gnn.metrics import format_metrics, full_sort_metrics
-from musicgraph.gnn.models import LinkPredictor, bce_loss, bpr_loss, build_model, l2_reg
+from musicgraph.gnn.models import LinkPredictor, bce_loss, bpr_loss, build_model, l2_reg, softmax_loss
 from musicgraph.gnn.splits import Split, hetrec_split, interactions_from_hetrec
 
 log = logging.getLogger(__name__)
@@ -60,11 +60,17 @@ class TrainConfig:
     aggr: str = "mean"
     rel_aggr: str = "mean"
     init: str = "identity"
+    rel_scale: bool = False  # sage: learn one scalar per relation type (weighs friends/tags vs listening)
+    rel_scale_init: float = 1.0  # initial scalar of the non-interaction relations
     combine: str = "mean"
     activation: str = "none"
     dropout: float = 0.0
     predictor: str = "dot"
+    # bpr | bce | softmax (sampled softmax over the positive and its --num-neg negatives) |
+    # multinomial (softmax over all items per user; --batch-size counts users, full-batch only)
     loss: str = "bpr"
+    num_neg: int = 1  # negatives drawn per positive pair
+    temperature: float = 0.2  # softmax loss only (scores are divided by it)
     features: bool = True
     text_features: bool = False
     edge_types: list[str] | None = None  # relation names to keep besides the interactions
@@ -149,25 +155,56 @@ def load_graph(cfg: TrainConfig, split_seed: int) -> tuple[TrainGraph, Split]:
 class Recommender(nn.Module):
     """Model + link predictor; ``forward`` returns the loss of a (user, pos, neg) batch (DDP-friendly)."""
 
-    def __init__(self, model: nn.Module, predictor: LinkPredictor, loss: str, reg: float):
+    def __init__(self, model: nn.Module, predictor: LinkPredictor, loss: str, reg: float, temperature: float = 0.2):
         super().__init__()
+        if loss not in ("bpr", "bce", "softmax", "multinomial"):
+            raise ValueError(f"loss must be bpr, bce, softmax or multinomial, got {loss!r}")
         self.model, self.predictor, self.loss_name, self.reg = model, predictor, loss, reg
+        self.temperature = temperature
 
     def embeddings(self, graph: Any) -> tuple[Tensor, Tensor]:
         return self.model(graph)
 
     def forward(self, graph: Any, u: Tensor, p: Tensor, n: Tensor, sub: Any = None) -> Tensor:
+        """Loss of positives ``(u[k], p[k])`` against negatives ``n[k]`` (shape ``(B,)`` or ``(B, K)``).
+
+        With the ``multinomial`` loss, ``u`` holds the batch's users, ``p`` their training items and
+        ``n`` the row in ``u`` of each of those items: every item competes with all items.
+        """
+        if self.loss_name == "multinomial":
+            return self.multinomial(graph, u, p, n)
         if sub is None:
             users, items = self.model(graph)
             eu, ep, en = users[u], items[p], items[n]
         else:  # mini-batch: ``sub`` is a SampledGraph, u/p/n are local seed positions already mapped
             out = self.model.encode(sub.n_id, sub.edge_index, sub.x, targets={self.model.user_type, self.model.item_type})
             eu, ep, en = out[self.model.user_type][u], out[self.model.item_type][p], out[self.model.item_type][n]
-        pos, neg = self.predictor(eu, ep), self.predictor(eu, en)
-        loss = bpr_loss(pos.float(), neg.float()) if self.loss_name == "bpr" else bce_loss(pos.float(), neg.float())
+        pos = self.predictor(eu, ep).float()
+        neg = (self.predictor(eu[:, None, :].expand_as(en), en) if en.dim() == 3 else self.predictor(eu, en)).float()
+        if self.loss_name == "bpr":
+            loss = bpr_loss(pos[:, None] if neg.dim() == 2 else pos, neg)
+        elif self.loss_name == "bce":
+            loss = bce_loss(pos, neg)
+        else:
+            loss = softmax_loss(pos, neg if neg.dim() == 2 else neg[:, None], self.temperature)
         if self.reg > 0:
-            ego = self.model.ego(u, p) + self.model.ego(u, n)[1:] if sub is None else [eu, ep, en]
+            ego = self.model.ego(u, p) + self.model.ego(u, n.reshape(-1))[1:] if sub is None else [eu, ep, en]
             loss = loss + self.reg * l2_reg([e.float() for e in ego], len(u))
+        return loss
+
+
+    def multinomial(self, graph: Any, u: Tensor, items_pos: Tensor, row: Tensor) -> Tensor:
+        """Softmax over all items per user (Mult-VAE's likelihood), averaged over positive pairs.
+
+        One score matrix per batch of users (a dense matrix product) instead of gathered negatives:
+        on a small catalogue this is cheaper than sampling and uses every item as a negative.
+        """
+        users, items = self.model(graph)
+        scores = self.predictor.all_items(users[u], items).float() / self.temperature
+        lse = torch.logsumexp(scores, dim=1)
+        loss = (lse[row] - scores[row, items_pos]).mean()
+        if self.reg > 0:
+            loss = loss + self.reg * l2_reg([e.float() for e in self.model.ego(u[row], items_pos)], len(row))
         return loss
 
 
@@ -180,7 +217,7 @@ def param_groups(task: nn.Module, lr: float, transform_scale: float) -> list[dic
     emb, other = [], []
     for name, p in task.named_parameters():
         (emb if ".emb." in f".{name}" or name.endswith("embedding.weight") or ".user." in name or ".item." in name
-         else other).append(p)
+         or ".rel_scale." in name else other).append(p)
     groups = [{"params": emb, "lr": lr}]
     if other:
         groups.append({"params": other, "lr": lr * transform_scale})
@@ -260,11 +297,14 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     graph = graph.to(device)
     model = build_model(
         cfg.model, graph, dim=cfg.dim, layers=cfg.layers, aggr=cfg.aggr, rel_aggr=cfg.rel_aggr, init=cfg.init, combine=cfg.combine,
-        activation=cfg.activation, dropout=cfg.dropout, features=cfg.features,
+        activation=cfg.activation, dropout=cfg.dropout, features=cfg.features, rel_scale=cfg.rel_scale,
+        rel_scale_init=cfg.rel_scale_init,
     )
-    task = Recommender(model, LinkPredictor(cfg.dim, cfg.predictor), cfg.loss, cfg.reg).to(device)
+    task = Recommender(model, LinkPredictor(cfg.dim, cfg.predictor), cfg.loss, cfg.reg, cfg.temperature).to(device)
     opt = torch.optim.Adam(param_groups(task, cfg.lr, cfg.transform_lr), lr=cfg.lr)
-    state = {"epoch": 0, "best": -1.0, "best_epoch": -1, "bad": 0, "train_s": 0.0}
+    # train_s: wall seconds of training + validation; cpu_s: this process's CPU seconds over the same
+    # work (all threads), which does not grow with other jobs' load on a shared machine
+    state = {"epoch": 0, "best": -1.0, "best_epoch": -1, "bad": 0, "train_s": 0.0, "cpu_s": 0.0}
     if cfg.resume and (out / "last.pt").exists():
         ck = torch.load(out / "last.pt", map_location=device, weights_only=False)
         task.load_state_dict(ck["model"])
@@ -296,7 +336,12 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
 
     tu, ti = split.train
     train_codes = np.unique(tu.astype(np.int64) * split.num_items + ti)
-    pairs = torch.utils.data.TensorDataset(torch.arange(len(tu)))
+    listwise = cfg.loss == "multinomial"
+    if listwise and sampler is not None:
+        raise ValueError("--loss multinomial scores every item, so it needs --mode full")
+    train_csr = split.matrix("train") if listwise else None
+    # the sampler draws training pairs (BPR/BCE/softmax) or users (multinomial)
+    pairs = torch.utils.data.TensorDataset(torch.arange(split.num_users if listwise else len(tu)))
     dsampler = torch.utils.data.distributed.DistributedSampler(
         pairs, num_replicas=world, rank=rank, shuffle=True, seed=cfg.seed
     )
@@ -313,14 +358,26 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     bar = tqdm(range(state["epoch"], cfg.epochs), desc=f"{cfg.model}", disable=not (cfg.progress and is_main))
     stop = False
     for epoch in bar:
-        te = time.perf_counter()
+        te, ce = time.perf_counter(), time.process_time()
         dsampler.set_epoch(epoch)
         idx = np.fromiter(iter(dsampler), np.int64)
         total, steps = 0.0, 0
         for start in range(0, len(idx), per_rank_batch):
             b = idx[start : start + per_rank_batch]
+            if train_csr is not None:
+                rows = train_csr[b]
+                row = np.repeat(np.arange(len(b)), np.diff(rows.indptr))
+                loss = net(graph, *(torch.as_tensor(a, device=device) for a in (b, rows.indices.astype(np.int64), row)))
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                total += float(loss.detach())
+                steps += 1
+                continue
             bu, bp = tu[b], ti[b]
-            bn = sample_negatives(bu, split.num_items, train_codes, rng)
+            bn = sample_negatives(np.repeat(bu, cfg.num_neg), split.num_items, train_codes, rng)
+            if cfg.num_neg > 1:
+                bn = bn.reshape(len(bu), cfg.num_neg)
             with torch.autocast(device_type=device.type, dtype=amp_dtype, enabled=use_amp):
                 if sampler is None:
                     loss = net(graph, *(torch.as_tensor(a, device=device) for a in (bu, bp, bn)))
@@ -328,7 +385,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
                     um = cpu_graph.user_map.numpy()
                     im = cpu_graph.item_map.numpy()
                     sub = sampler.sample(
-                        {graph.user_type: um[bu], graph.item_type: np.concatenate([im[bp], im[bn]])}, cpu_graph.x
+                        {graph.user_type: um[bu], graph.item_type: np.concatenate([im[bp], im[bn.reshape(-1)]])}, cpu_graph.x
                     )
                     n = len(b)
                     su = sub.seed_pos[graph.user_type].to(device)
@@ -336,7 +393,8 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
                     sub.n_id = {t: v.to(device) for t, v in sub.n_id.items()}
                     sub.edge_index = {t: v.to(device) for t, v in sub.edge_index.items()}
                     sub.x = None if sub.x is None else {t: v.to(device) for t, v in sub.x.items()}
-                    loss = net(graph, su, si[:n], si[n:], sub)
+                    sn = si[n:] if cfg.num_neg == 1 else si[n:].reshape(n, cfg.num_neg)
+                    loss = net(graph, su, si[:n], sn, sub)
             opt.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(opt)
@@ -372,11 +430,14 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
             log.info("time budget of %.1f min reached", cfg.max_minutes)
             state["stop_reason"] = "time budget"
             stop = True
+        state["cpu_s"] = state.get("cpu_s", 0.0) + time.process_time() - ce
         row["elapsed_s"] = round(state["train_s"], 3)
+        row["cpu_s"] = round(state["cpu_s"], 3)
         if is_main:
             with log_path.open("a") as fh:
                 fh.write(json.dumps(row) + "\n")
-            torch.save({"model": task.state_dict(), "opt": opt.state_dict(), "state": state}, out / "last.pt")
+            if "eval_s" in row or stop or epoch + 1 == cfg.epochs:  # resume points: evaluated epochs
+                torch.save({"model": task.state_dict(), "opt": opt.state_dict(), "state": state}, out / "last.pt")
         if stop:
             break
     bar.close()
@@ -396,6 +457,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
             "epochs_run": state["epoch"],
             "stop_reason": state.get("stop_reason", "max epochs"),
             "train_s": round(state["train_s"], 2),
+            "cpu_s": round(state.get("cpu_s", 0.0), 2),
             "load_s": round(load_s, 2),
             "device": str(device),
             "world_size": world,
