@@ -122,12 +122,18 @@ def standardize(raw: np.ndarray) -> np.ndarray:
     return np.concatenate([z, missing.mean(1, keepdims=True)], axis=1).astype(np.float32)
 
 
-def tables_from_hetrec(data_dir: str | Path) -> GraphTables:
+def tables_from_hetrec(
+    data_dir: str | Path, exclude_pairs: set[tuple[str, str]] | None = None
+) -> GraphTables:
     """HetRec Last.fm read straight from its files (users, artists, tags; listens, tagging, friends).
 
     Keys are source ids (``hetrec:<id>`` for users and artists, the tag text for tags), matching
     :func:`musicgraph.gnn.splits.interactions_from_hetrec`. For fast experiments and protocol checks;
     the product path is :func:`tables_from_store`.
+
+    ``exclude_pairs``: (user key, artist key) pairs whose tag assignments are left out. HetRec tags are
+    (user, artist, tag) triples, so a user's own tags on a held-out artist would otherwise lead to it
+    through ``USED_TAG``/``TAGGED``: pass the validation and test pairs of the split.
     """
     from musicgraph.loaders import hetrec
 
@@ -136,6 +142,8 @@ def tables_from_hetrec(data_dir: str | Path) -> GraphTables:
     friends = [(f"hetrec:{r.user_id}", f"hetrec:{r.friend_id}") for r in hetrec.iter_friends(data_dir)]
     tag_names = {r.tag_id: r.name.strip().lower() for r in hetrec.iter_tags(data_dir)}
     assigns = list(hetrec.iter_tag_assignments(data_dir))
+    if exclude_pairs:
+        assigns = [a for a in assigns if (f"hetrec:{a.user_id}", f"hetrec:{a.artist_id}") not in exclude_pairs]
     artist_ids = {f"hetrec:{r.source_id}" for r in hetrec.iter_artists(data_dir)}
     users = sorted({u for u, _, _ in listens} | {u for p in friends for u in p} | {f"hetrec:{a.user_id}" for a in assigns})
     artists = sorted(artist_ids | {a for _, a, _ in listens})

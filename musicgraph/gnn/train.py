@@ -128,7 +128,12 @@ def load_graph(cfg: TrainConfig, split_seed: int) -> tuple[TrainGraph, Split]:
     if cfg.source == "hetrec":
         data_dir = Path(cfg.data_dir) if cfg.data_dir else settings.data_dir
         split = hetrec_split(interactions_from_hetrec(data_dir), seed=split_seed)
-        tables = tables_from_hetrec(data_dir)
+        held = {
+            (str(split.user_keys[u]), str(split.item_keys[i]))
+            for users, items in ((split.valid_user, split.valid_item), (split.test_user, split.test_item))
+            for u, i in zip(users.tolist(), items.tolist(), strict=True)
+        }
+        tables = tables_from_hetrec(data_dir, exclude_pairs=held)  # no tag leak to held-out artists
         data, keys = tables_to_hetero(tables), tables.keys
     elif cfg.source == "store":
         from musicgraph.graph.embedded import EmbeddedStore

@@ -84,3 +84,32 @@ def test_edge_type_filter_and_missing_keys(store, tmp_path):
     split.item_keys[0] = "no such artist"
     with pytest.raises(ValueError, match="missing from the graph"):
         make_train_graph(data, keys, split)
+
+
+def test_tables_from_hetrec_can_hide_the_tags_of_held_out_pairs(fixture_data_dir):
+    """HetRec tags are (user, artist, tag) triples: a held-out pair's tags must not reach message passing."""
+    from musicgraph.gnn.data import tables_from_hetrec
+    from musicgraph.loaders import hetrec
+
+    known = {f"hetrec:{a.source_id}" for a in hetrec.iter_artists(fixture_data_dir)}
+    tag_names = {t.tag_id: t.name.strip().lower() for t in hetrec.iter_tags(fixture_data_dir)}
+    triples = [(f"hetrec:{a.user_id}", f"hetrec:{a.artist_id}", tag_names[a.tag_id])
+               for a in hetrec.iter_tag_assignments(fixture_data_dir)
+               if a.tag_id in tag_names and f"hetrec:{a.artist_id}" in known]
+    user, artist, tag = triples[0]
+    full = tables_from_hetrec(fixture_data_dir)
+    hidden = tables_from_hetrec(fixture_data_dir, exclude_pairs={(user, artist)})
+
+    def weight(tables, rel, src_type, src_key):
+        et = next(e for e in tables.edges if e[1] == rel)
+        s, t, w = tables.edges[et]
+        if tag not in list(tables.keys["Tag"]):
+            return 0.0  # the tag's only assignments were hidden
+        si = list(tables.keys[src_type]).index(src_key)
+        ti = list(tables.keys["Tag"]).index(tag)
+        hits = [float(x) for a, b, x in zip(s, t, w, strict=True) if a == si and b == ti]
+        return hits[0] if hits else 0.0
+
+    own = sum(1 for u, a, t in triples if u == user and a == artist and t == tag)
+    assert weight(hidden, "USED_TAG", "User", user) == weight(full, "USED_TAG", "User", user) - own
+    assert weight(hidden, "TAGGED", "Artist", artist) == weight(full, "TAGGED", "Artist", artist) - own
