@@ -75,14 +75,11 @@ def test_empty_corpus_is_an_error() -> None:
 
 
 @pytest.mark.integration
-def test_identical_top10_with_rank_bm25_on_real_lyrics() -> None:
+def test_identical_top10_with_rank_bm25_on_real_lyrics(real_data_dir) -> None:
     """The engine and the oracle rank the real lyrics identically (same tokenizer and parameters)."""
-    from musicgraph.config import get_settings
     from musicgraph.loaders.lyrics import iter_metallica, iter_poplyrics
 
-    data = get_settings().data_dir
-    if not (data / "lyrics").is_dir():
-        pytest.skip(f"shared lyrics not found under {data}")
+    data = real_data_dir
     texts = [r.lyrics for it in (iter_poplyrics(data), iter_metallica(data)) for r in it if r.lyrics]
     assert len(texts) > 900
     toks = [tokenize(t) for t in texts]
