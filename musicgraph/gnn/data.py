@@ -228,6 +228,30 @@ def tables_to_hetero(tables: GraphTables, degree: bool = True) -> HeteroData:
     return data
 
 
+def replace_edges_from_projection(data: HeteroData, projection: Any, rel: str, matrix: Any) -> None:
+    """Replace one relationship type of ``data`` (and its reverse) by ``matrix`` (projection index space).
+
+    ``data`` must come from :func:`store_to_hetero` of the same store version (node ids = positions of
+    the keys within each label's projection range). Used to swap in leak-free tag edges for training.
+    """
+    import torch
+
+    for src, dst in sorted(ENDPOINTS[rel]):
+        et = (str(src), str(rel), str(dst))
+        if et not in data.edge_types:
+            continue
+        s0, s1 = projection.label_ranges[src]
+        d0, d1 = projection.label_ranges[dst]
+        sub = matrix.tocsr()[s0:s1, d0:d1].tocoo()
+        order = np.lexsort((sub.col, sub.row))
+        ei = torch.from_numpy(np.stack([sub.row[order], sub.col[order]]).astype(np.int64))
+        ew = torch.from_numpy(np.log1p(np.maximum(sub.data[order], 0)).astype(np.float32))
+        data[et].edge_index = ei
+        data[et].edge_weight = ew
+        data[reverse_type(et)].edge_index = ei.flip(0)
+        data[reverse_type(et)].edge_weight = ew
+
+
 def _cache_paths(cache_dir: Path, token: str) -> tuple[Path, Path]:
     return cache_dir / f"hetero-{token}.pt", cache_dir / f"hetero-{token}.keys.npz"
 

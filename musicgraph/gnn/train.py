@@ -145,6 +145,7 @@ def load_graph(cfg: TrainConfig, split_seed: int) -> tuple[TrainGraph, Split]:
         try:
             split = hetrec_split(store, seed=split_seed)
             data, keys = store_to_hetero(store, text=cfg.text_features)
+            _hide_heldout_tags(store, data, split, Path(cfg.data_dir) if cfg.data_dir else settings.data_dir)
         finally:
             store.close()
     else:
@@ -154,6 +155,29 @@ def load_graph(cfg: TrainConfig, split_seed: int) -> tuple[TrainGraph, Split]:
         ets = [et for et in data.edge_types if et[1] in cfg.edge_types or et[1].removeprefix("rev_") in cfg.edge_types]
     graph = make_train_graph(data, keys, split, edge_types=ets, features=cfg.features)
     return graph, split
+
+
+def _hide_heldout_tags(store: Any, data: Any, split: Split, data_dir: Path) -> None:
+    """Rebuild TAGGED/USED_TAG without the tag assignments of held-out (user, artist) pairs.
+
+    HetRec tags are (user, artist, tag) triples: a user's own tags on a held-out artist would lead to it.
+    Needs the HetRec files; without them the store's aggregated tag edges are kept (with a warning).
+    """
+    from musicgraph.gnn.data import replace_edges_from_projection
+    from musicgraph.graph.heldout import tag_matrices_without
+
+    if not (data_dir / "hetrec_lastfm2k").is_dir():
+        log.warning("no HetRec files in %s: tag edges keep held-out users' tags (a small leak)", data_dir)
+        return
+    held = {
+        (str(split.user_keys[u]), str(split.item_keys[i]))
+        for users, items in ((split.valid_user, split.valid_item), (split.test_user, split.test_item))
+        for u, i in zip(users.tolist(), items.tolist(), strict=True)
+    }
+    proj = store.projection()
+    tagged, used = tag_matrices_without(proj, data_dir, held)
+    replace_edges_from_projection(data, proj, "TAGGED", tagged)
+    replace_edges_from_projection(data, proj, "USED_TAG", used)
 
 
 # --------------------------------------------------------------------------------- the task

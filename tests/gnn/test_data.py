@@ -113,3 +113,24 @@ def test_tables_from_hetrec_can_hide_the_tags_of_held_out_pairs(fixture_data_dir
     own = sum(1 for u, a, t in triples if u == user and a == artist and t == tag)
     assert weight(hidden, "USED_TAG", "User", user) == weight(full, "USED_TAG", "User", user) - own
     assert weight(hidden, "TAGGED", "Artist", artist) == weight(full, "TAGGED", "Artist", artist) - own
+
+
+def test_store_training_view_hides_the_tags_of_held_out_pairs(fixture_store, fixture_data_dir, tmp_path):
+    """The store path swaps in tag edges rebuilt without held-out pairs (same as graph.heldout)."""
+    from musicgraph.gnn.data import store_to_hetero
+    from musicgraph.gnn.splits import hetrec_split
+    from musicgraph.gnn.train import _hide_heldout_tags
+    from musicgraph.graph.heldout import tag_matrices_without
+
+    split = hetrec_split(fixture_store, seed=1)
+    data, keys = store_to_hetero(fixture_store, cache_dir=tmp_path)
+    before = int(data[("User", "USED_TAG", "Tag")].edge_weight.sum().round())
+    _hide_heldout_tags(fixture_store, data, split, fixture_data_dir)
+    held = {(str(split.user_keys[u]), str(split.item_keys[i]))
+            for us, its in ((split.valid_user, split.valid_item), (split.test_user, split.test_item))
+            for u, i in zip(us.tolist(), its.tolist(), strict=True)}
+    _, used = tag_matrices_without(fixture_store.projection(), fixture_data_dir, held)
+    et = ("User", "USED_TAG", "Tag")
+    assert data[et].edge_index.shape[1] == used.nnz
+    assert data[("Tag", "rev_USED_TAG", "User")].edge_index.shape[1] == used.nnz
+    assert before >= int(data[et].edge_weight.sum().round())
