@@ -27,6 +27,7 @@ from musicgraph.loaders.http_cache import (
     MalformedResponseError,
     MissingCredentialError,
     RetryPolicy,
+    service_client,
 )
 from musicgraph.loaders.matching import name_similarity, title_similarity
 from musicgraph.loaders.ratelimit import Clock, RateLimiter
@@ -239,17 +240,10 @@ class GeniusClient:
             )
         if http is None:
             from musicgraph import __version__
-            from musicgraph.loaders.musicbrainz import default_cache
 
-            http = HttpClient(
-                SERVICE,
-                RateLimiter(RATE_PER_SECOND, burst=1, clock=clock, name=SERVICE),
-                cache if cache is not None else default_cache(settings.cache_dir),
-                session=session,
-                user_agent=f"musicgraph/{__version__} ( {settings.contact} )",
-                timeout=timeout,
-                offline=offline,
-                retry=retry,
+            http = service_client(
+                SERVICE, RATE_PER_SECOND, user_agent=f"musicgraph/{__version__} ( {settings.contact} )",
+                cache=cache, session=session, clock=clock, retry=retry, offline=offline, timeout=timeout,
             )
         if token:
             http.headers["Authorization"] = f"Bearer {token}"

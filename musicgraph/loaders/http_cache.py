@@ -397,3 +397,38 @@ class HttpClient:
         except MalformedResponseError:
             self.forget(url, params)
             raise
+
+
+def default_cache(cache_dir: Path) -> HttpCache:
+    """The shared on-disk response cache of all API clients (``<cache_dir>/http.sqlite``)."""
+    return HttpCache(Path(cache_dir) / "http.sqlite")
+
+
+def service_client(
+    service: str,
+    rate_per_second: float,
+    *,
+    user_agent: str,
+    cache: HttpCache | None = None,
+    session: Any = None,
+    clock: Clock | None = None,
+    retry: RetryPolicy | None = None,
+    offline: bool | None = None,
+    timeout: float | None = None,
+) -> HttpClient:
+    """The :class:`HttpClient` an API client uses by default: its own rate limiter (burst 1), the shared
+    cache under ``MUSICGRAPH_HOME/cache`` and the offline setting, unless given."""
+    from musicgraph.config import get_settings
+
+    settings = get_settings()
+    extra: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
+    return HttpClient(
+        service,
+        RateLimiter(rate_per_second, burst=1, clock=clock, name=service),
+        cache if cache is not None else default_cache(settings.cache_dir),
+        session=session,
+        user_agent=user_agent,
+        offline=settings.offline if offline is None else offline,
+        retry=retry,
+        **extra,
+    )

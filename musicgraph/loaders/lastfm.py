@@ -29,6 +29,7 @@ from musicgraph.loaders.http_cache import (
     NotFoundError,
     RateLimitedError,
     RetryPolicy,
+    service_client,
 )
 from musicgraph.loaders.musicbrainz import TagCount
 from musicgraph.loaders.ratelimit import Clock, RateLimiter
@@ -214,16 +215,10 @@ class LastFmClient:
             )
         if http is None:
             from musicgraph import __version__
-            from musicgraph.loaders.musicbrainz import default_cache
 
-            http = HttpClient(
-                SERVICE,
-                RateLimiter(RATE_PER_SECOND, burst=1, clock=clock, name=SERVICE),
-                cache if cache is not None else default_cache(settings.cache_dir),
-                session=session,
-                user_agent=f"musicgraph/{__version__} ( {settings.contact} )",
-                offline=offline,
-                retry=retry,
+            http = service_client(
+                SERVICE, RATE_PER_SECOND, user_agent=f"musicgraph/{__version__} ( {settings.contact} )",
+                cache=cache, session=session, clock=clock, retry=retry, offline=offline,
             )
         http.offline = offline
         self.http = http

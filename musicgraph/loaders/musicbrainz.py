@@ -23,10 +23,15 @@ import logging
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from musicgraph.loaders.http_cache import HttpCache, HttpClient, MalformedResponseError, RetryPolicy
+from musicgraph.loaders.http_cache import (
+    HttpCache,
+    HttpClient,
+    MalformedResponseError,
+    RetryPolicy,
+    service_client,
+)
 from musicgraph.loaders.matching import name_similarity, title_similarity, year_of
 from musicgraph.loaders.ratelimit import Clock, RateLimiter
 
@@ -436,15 +441,9 @@ class MusicBrainzClient:
         if http is None:
             from musicgraph.config import get_settings
 
-            settings = get_settings()
-            http = HttpClient(
-                SERVICE,
-                RateLimiter(RATE_PER_SECOND, burst=1, clock=clock, name=SERVICE),
-                cache if cache is not None else default_cache(settings.cache_dir),
-                session=session,
-                user_agent=user_agent(contact if contact is not None else settings.contact),
-                offline=settings.offline if offline is None else offline,
-                retry=retry,
+            http = service_client(
+                SERVICE, RATE_PER_SECOND, user_agent=user_agent(contact if contact is not None else get_settings().contact),
+                cache=cache, session=session, clock=clock, retry=retry, offline=offline,
             )
         self.http = http
         self.base_url = base_url.rstrip("/")
@@ -502,11 +501,6 @@ class MusicBrainzClient:
         """Recording lookup with credits, releases (dates), ISRCs, genres and tags."""
         inc = check_includes("recording", includes)
         return parse_recording(self._get(f"recording/{mbid}", {"inc": "+".join(inc)}))
-
-
-def default_cache(cache_dir: Path) -> HttpCache:
-    """The shared on-disk response cache of all API clients."""
-    return HttpCache(Path(cache_dir) / "http.sqlite")
 
 
 def best_artist_match(
