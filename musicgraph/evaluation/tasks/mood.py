@@ -57,22 +57,11 @@ def run(cfg: EvalConfig) -> TaskResult:
         protocol={"name": PROTOCOL, "version": PROTOCOL_VERSION},
         main_metrics=[f"precision@{K}", f"ndcg@{K}", f"tag_precision@{K}", f"hit@{K}"],
     )
-    store = cfg.open_store()
-    if store is None:
-        result.missing["*"] = f"no ingested store at {cfg.store_dir} (run `musicgraph ingest`)"
+    opened = R.open_store_and_index(cfg, result)
+    if opened is None:
         return result
+    store, bundle = opened
     index_dir = R.default_index_dir(cfg)
-    try:
-        from musicgraph.retrieval.index import IndexBundle
-
-        bundle = IndexBundle.load(index_dir)
-    except (FileNotFoundError, TypeError) as exc:
-        result.missing["*"] = f"no retrieval index ({exc}); run `musicgraph index build`"
-        store.close()
-        return result
-    bundle, note = R.ensure_dense(bundle)
-    if note:
-        result.notes.append(note)
     sets = build_mood_sets(store, phrasings=QUICK_PHRASINGS if cfg.quick else None,
                            situations=True)
     if not sets.queries:

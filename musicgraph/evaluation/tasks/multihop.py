@@ -222,22 +222,11 @@ def run(cfg: EvalConfig) -> TaskResult:
     t0 = time.perf_counter()
     result = TaskResult(task="multihop", protocol={"name": PROTOCOL, "version": PROTOCOL_VERSION},
                         main_metrics=[f"hit@{K}", f"map@{K}", f"path_recall@{K}", f"ndcg@{K}"])
-    store = cfg.open_store()
-    if store is None:
-        result.missing["*"] = f"no ingested store at {cfg.store_dir} (run `musicgraph ingest`)"
+    opened = R.open_store_and_index(cfg, result)
+    if opened is None:
         return result
+    store, bundle = opened
     index_dir = R.default_index_dir(cfg)
-    try:
-        from musicgraph.retrieval.index import IndexBundle
-
-        bundle = IndexBundle.load(index_dir)
-    except (FileNotFoundError, TypeError) as exc:
-        result.missing["*"] = f"no retrieval index ({exc}); run `musicgraph index build`"
-        store.close()
-        return result
-    bundle, note = R.ensure_dense(bundle)
-    if note:
-        result.notes.append(note)
     catalog_keys = set(bundle.catalog.keys)
     facts = GraphFacts.from_store(store, songs=catalog_keys)
     n_per = QUESTIONS_PER_TYPE["quick" if cfg.quick else "full"]

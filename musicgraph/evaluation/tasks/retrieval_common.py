@@ -106,3 +106,27 @@ def ensure_dense(bundle: Any) -> tuple[Any, str | None]:
 
     bundle.dense = DenseIndex(kind="flat").build(vecs.astype(np.float32))
     return bundle, f"dense index rebuilt (flat) from {vec_path} ({vecs.shape[0]} rows)"
+
+
+def open_store_and_index(cfg: Any, result: Any) -> tuple[Any, Any] | None:
+    """The ingested store and its retrieval index bundle (dense restored by :func:`ensure_dense`).
+
+    Records why in ``result.missing["*"]`` and returns None when either is missing (the store is
+    closed again then); otherwise the caller closes the store.
+    """
+    store = cfg.open_store()
+    if store is None:
+        result.missing["*"] = f"no ingested store at {cfg.store_dir} (run `musicgraph ingest`)"
+        return None
+    try:
+        from musicgraph.retrieval.index import IndexBundle
+
+        bundle = IndexBundle.load(default_index_dir(cfg))
+    except (FileNotFoundError, TypeError) as exc:
+        result.missing["*"] = f"no retrieval index ({exc}); run `musicgraph index build`"
+        store.close()
+        return None
+    bundle, note = ensure_dense(bundle)
+    if note:
+        result.notes.append(note)
+    return store, bundle
