@@ -13,25 +13,12 @@ every song, which is what incremental updates avoid).
 from __future__ import annotations
 
 import argparse
-import hashlib
 import shutil
 import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
-
-class HashEncoder:
-    dim = 384
-
-    def encode(self, texts, batch_size: int = 64, progress: bool = False) -> np.ndarray:
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        for i, t in enumerate(texts):
-            for w in t.lower().split():
-                out[i, int(hashlib.md5(w.encode()).hexdigest(), 16) % self.dim] += 1.0
-            out[i] /= max(float(np.linalg.norm(out[i])), 1e-9)
-        return out
+from musicgraph.retrieval.dense import HashingEncoder
 
 
 def main() -> None:
@@ -51,7 +38,7 @@ def main() -> None:
     try:
         shutil.copytree(a.store, tmp / "store")
         store = EmbeddedStore(tmp / "store")
-        enc = None if a.minilm else HashEncoder()
+        enc = None if a.minilm else HashingEncoder(dim=384)
         dense = not a.no_dense
         if a.index:
             shutil.copytree(a.index, tmp / "idx")

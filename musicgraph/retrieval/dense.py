@@ -98,6 +98,34 @@ def textualize(catalog: SongCatalog, i: int, lyrics: str | None = None, emotion_
     return " ".join(parts)
 
 
+class HashingEncoder:
+    """A deterministic, model-free stand-in for the MiniLM encoder: a hashed bag of words, unit length.
+
+    Same interface as :class:`Encoder` (``dim``, ``encode``); for tests, benchmarks of index mechanics,
+    and machines without the model. It captures shared words only, not meaning. A text without words
+    maps to the first basis vector, so every vector has unit length.
+    """
+
+    def __init__(self, dim: int = 64):
+        self.dim = dim
+        self.calls = 0
+
+    def encode(self, texts: Sequence[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
+        import hashlib
+
+        self.calls += 1
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for i, text in enumerate(texts):
+            for w in words(text):
+                out[i, int(hashlib.md5(w.encode()).hexdigest(), 16) % self.dim] += 1.0
+            norm = float(np.linalg.norm(out[i]))
+            if norm:
+                out[i] /= norm
+            else:
+                out[i, 0] = 1.0
+        return out
+
+
 class Encoder:
     """all-MiniLM-L6-v2 sentence encoder from the offline PyPI package (loaded on first use)."""
 

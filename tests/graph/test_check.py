@@ -4,7 +4,6 @@ the real-data variant is marked ``integration``)."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -13,20 +12,7 @@ import numpy as np
 import pytest
 
 from musicgraph.graph.check import Issue, check_graph, run_check
-
-
-class TinyEncoder:
-    """Deterministic hashed bag of words (32 dims), unit length: a stand-in for MiniLM."""
-
-    dim = 32
-
-    def encode(self, texts, batch_size: int = 64, progress: bool = False) -> np.ndarray:
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        for i, t in enumerate(texts):
-            for w in t.lower().split():
-                out[i, int(hashlib.md5(w.encode()).hexdigest(), 16) % self.dim] += 1.0
-            out[i] /= max(float(np.linalg.norm(out[i])), 1e-9)
-        return out
+from musicgraph.retrieval.dense import HashingEncoder
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +25,7 @@ def built(tmp_path_factory, fixture_data_dir):
     base = tmp_path_factory.mktemp("check")
     store = EmbeddedStore(base / "store")
     ingest(store, fixture_data_dir, progress=False)
-    build_indexes(store, base / "idx", encoder=TinyEncoder(), data_dir=fixture_data_dir, progress=False,
+    build_indexes(store, base / "idx", encoder=HashingEncoder(dim=32), data_dir=fixture_data_dir, progress=False,
                   dense_kind="flat")
     store.close()
     return base
@@ -53,7 +39,7 @@ def work(built, tmp_path, fixture_data_dir):
     shutil.copytree(built / "store", tmp_path / "store")
     shutil.copytree(built / "idx", tmp_path / "idx")
     store = EmbeddedStore(tmp_path / "store")
-    idx = RetrievalIndexes(tmp_path / "idx", encoder=TinyEncoder(), data_dir=fixture_data_dir)
+    idx = RetrievalIndexes(tmp_path / "idx", encoder=HashingEncoder(dim=32), data_dir=fixture_data_dir)
     yield store, idx, tmp_path / "idx"
     store.close()
 

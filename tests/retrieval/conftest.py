@@ -6,14 +6,12 @@ copied from the shared datasets.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from musicgraph.graph.embedded import EmbeddedStore
-from musicgraph.retrieval.text import words
+from musicgraph.retrieval.dense import HashingEncoder
 
 VAD: dict[str, tuple[float, float, float]] = {
     "sad": (0.10, 0.30, 0.20), "tears": (0.15, 0.50, 0.30), "cry": (0.10, 0.60, 0.20),
@@ -101,26 +99,11 @@ def populate(store: EmbeddedStore) -> None:
                        [(f"hetrec:{u}", a, {"weight": w}) for u, ls in LISTENS.items() for a, w in ls])
 
 
-class HashEncoder:
+class HashEncoder(HashingEncoder):
     """A deterministic stand-in for MiniLM: hashed bag of words, L2-normalized (64 dims)."""
 
-    dim = 64
-
     def __init__(self) -> None:
-        self.calls = 0
-
-    def encode(self, texts, batch_size: int = 64, progress: bool = False) -> np.ndarray:
-        self.calls += 1
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        for i, t in enumerate(texts):
-            for w in words(t):
-                h = int(hashlib.md5(w.encode()).hexdigest(), 16)
-                out[i, h % self.dim] += 1.0
-            norm = np.linalg.norm(out[i])
-            out[i] = out[i] / norm if norm else out[i]
-            if not norm:
-                out[i, 0] = 1.0
-        return out
+        super().__init__(dim=64)
 
 
 @pytest.fixture(scope="session")
