@@ -36,7 +36,7 @@ from musicgraph.graph.resolve import (
     title_featured,
 )
 from musicgraph.graph.schema import SONG_FEATURES
-from musicgraph.graph.store import GraphStore
+from musicgraph.graph.store import GraphStore, merge_props
 from musicgraph.loaders import hetrec, lyrics, moodylyrics, msd, playlists, spotify
 from musicgraph.loaders.base import DataNotFoundError
 from musicgraph.loaders.records import LoadReport, MoodLabel, SongRecord
@@ -56,13 +56,9 @@ class GraphBuffer:
         self.texts: dict[str, str] = {}
 
     def node(self, label: str, key: str, props: Mapping[str, Any]) -> None:
-        from musicgraph.graph.store import merge_props
-
         self.nodes[label][key] = merge_props(self.nodes[label].get(key), props)
 
     def edge(self, rel: str, src_label: str, src: str, dst_label: str, dst: str, props: Mapping[str, Any]) -> None:
-        from musicgraph.graph.store import merge_props
-
         bucket = self.edges[(rel, src_label, dst_label)]
         bucket[(src, dst)] = merge_props(bucket.get((src, dst)), props)
 

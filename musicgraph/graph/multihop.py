@@ -125,6 +125,13 @@ class MultiHopScorer:
         self._labels = projection.labels_array()
         self._user_range = projection.label_ranges.get("User", (0, 0))
 
+    def songs_by_artist(self) -> sp.csr_matrix:
+        """PERFORMED_BY transposed (artist row → song columns), built once per scorer."""
+        if getattr(self, "_songs_by_artist", None) is None:
+            performed = self.projection.matrices["PERFORMED_BY"]
+            self._songs_by_artist = performed.T.tocsr()
+        return self._songs_by_artist
+
     # ------------------------------------------------------------------ scoring
     def ppr(self, seeds: Mapping[int, float] | np.ndarray) -> np.ndarray:
         """Personalized PageRank vector (sums to 1) for restart distribution ``seeds``.
@@ -404,7 +411,7 @@ def known_items(scorer: MultiHopScorer, seeds: Iterable[int], kind: str) -> set[
             artists.add(s)
     known |= artists
     if kind == "song" and performed is not None and artists:
-        by_artist = performed.T.tocsr()
+        by_artist = scorer.songs_by_artist()
         for a in artists:
             known.update(by_artist.getrow(a).indices.tolist())
     return known
