@@ -8,6 +8,8 @@
 * ``neo4j_tests``: the session's Neo4j test server; ``neo4j_tests.claim(request)`` hands the cleared test
   database to one owner (fixture or test) at a time (``neo4j_session_store`` in test_store_parity.py and
   tests/cypher/conftest.py wrap it).
+* Hypothesis: the ``ci`` profile (selected by ``.ci/run`` via HYPOTHESIS_PROFILE=ci) draws the same
+  examples every run, so CI is reproducible; local runs keep drawing new ones.
 * MUSICGRAPH_HOME points at a per-session temporary directory so tests never touch ~/.musicgraph.
 """
 
@@ -20,6 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
+
+settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 FIXTURE_DATA = Path(__file__).resolve().parent / "fixtures" / "data"
 
