@@ -14,21 +14,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-#: Model name -> training arguments (the settings reported in docs/gnn.md).
-MODELS: dict[str, list[str]] = {
-    "MF-BPR": ["--model", "mf", "--lr", "0.002", "--reg", "1e-3", "--batch-size", "2048", "--eval-every", "5",
-               "--patience", "5"],
-    # fast full-batch settings (docs/gnn.md, "Speed"): 5 BPR steps per epoch, Adam lr 0.01
-    "LightGCN": ["--model", "lightgcn", "--layers", "3", "--lr", "0.01", "--reg", "1e-4", "--batch-size", "16384",
-                 "--eval-every", "5", "--patience", "4"],
-    "GraphSAGE (bipartite)": ["--model", "sage-bipartite", "--aggr", "sym", "--layers", "3", "--lr", "0.01",
-                              "--transform-lr", "0.05", "--reg", "1e-4", "--batch-size", "16384",
-                              "--eval-every", "5", "--patience", "4", "--no-features"],
-    "GraphSAGE + KG (tags, friends)": ["--model", "sage", "--aggr", "sym", "--rel-aggr", "sum", "--layers", "3",
-                                       "--lr", "0.01", "--transform-lr", "0", "--rel-scale", "--rel-scale-init", "0.1",
-                                       "--reg", "1e-4", "--batch-size", "16384", "--eval-every", "5",
-                                       "--patience", "4", "--no-features"],
-}
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from musicgraph.gnn.presets import PRESETS, slug  # noqa: E402
+
+MODELS = PRESETS  # Model name -> training arguments (musicgraph.gnn.presets)
 PUBLISHED = {  # RecBole-GNN, HetRec Last.fm, same protocol: R@10, NDCG@10, Hit@10
     "BPR (RecBole)": (0.1761, 0.1674, 0.5573),
     "LightGCN (RecBole)": (0.2064, 0.1972, 0.6322),
@@ -36,10 +26,6 @@ PUBLISHED = {  # RecBole-GNN, HetRec Last.fm, same protocol: R@10, NDCG@10, Hit@
     "MHCN (RecBole-GNN)": (0.2123, 0.2068, None),
 }
 KEYS = ("recall@10", "ndcg@10", "hit@10")
-
-
-def slug(name: str) -> str:
-    return "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-")
 
 
 def run_all(seeds: list[int], runs: Path, source: str, models: list[str], threads: int, max_minutes: float) -> None:

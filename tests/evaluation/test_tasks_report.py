@@ -80,6 +80,11 @@ def hetrec_dir(tmp_path):
     (d / "artists.dat").write_text(
         "id\tname\turl\tpictureURL\n" + "".join(f"{a}\tBand {a}\t\t\n" for a in range(1, 41))
     )
+    # friends within a taste group, and one tag per group (the knowledge-graph side of the GNN)
+    (d / "user_friends.dat").write_text("userID\tfriendID\n" + "".join(f"{u}\t{u + 2}\n" for u in range(1, 59)))
+    (d / "tags.dat").write_text("tagID\ttagValue\n1\tjazz\n2\tmetal\n")
+    (d / "user_taggedartists.csv").write_text("userID,artistID,tagID,day,month,year\n" + "".join(
+        f"{u},{a},{1 + (a > 20)},1,1,2010\n" for u in (1, 2) for a in range(1, 41)))
     return tmp_path / "data"
 
 
@@ -95,6 +100,11 @@ def test_recommendation_task_end_to_end(hetrec_dir, tmp_path):
     assert sys["itemknn"]["metrics"]["recall@10"]["mean"] > 2 * sys["random"]["metrics"]["recall@10"]["mean"]
     assert sys["ease"]["metrics"]["ndcg@10"]["ci_lo"] <= sys["ease"]["metrics"]["ndcg@10"]["mean"]
     assert "graph" in task["missing_systems"]
+    # the GNN preset trains on the same split and ranks the same users: it learns the two blocks
+    assert "lightgcn" in sys, task["missing_systems"]
+    assert sys["lightgcn"]["metrics"]["recall@10"]["mean"] > 2 * sys["random"]["metrics"]["recall@10"]["mean"]
+    assert sys["lightgcn"]["params"]["preset"] == "LightGCN"
+    assert "full run only" in task["missing_systems"]["graphsage-kg"]
     on_disk = json.loads((tmp_path / "rep" / "results.json").read_text())
     assert on_disk["tasks"]["recommendation"]["systems"]["mostpop"]["seeds"] == [0]
     report = (tmp_path / "rep" / "report.md").read_text()

@@ -209,7 +209,8 @@ def run(cfg: EvalConfig) -> TaskResult:
     if store is not None:
         store.close()
     result.missing.setdefault("hybrid", "musicgraph.retrieval.retriever.retrieve has not landed")
-    result.missing.setdefault("gnn", "musicgraph.gnn has no trainer API yet")
+    result.missing.setdefault("gnn", "not run: the GNN presets train on HetRec user -> artist listening; training on "
+                              "playlist -> song membership is not implemented")
     best = result.best("r_precision")
     second = result.best("r_precision", exclude=[best]) if best else None
     if best and second:

@@ -13,7 +13,12 @@ Systems: the classic baselines of :mod:`musicgraph.evaluation.baselines` (seeded
 training seeds), and the graph recommender (personalized PageRank of
 :class:`musicgraph.graph.multihop.MultiHopScorer`) when an ingested store is available: the store's
 projection is copied with every validation and test ``LISTENED_TO`` edge removed, so the walk never
-sees held-out listening. GNN models join when :mod:`musicgraph.gnn` provides a trainer.
+sees held-out listening. GNN systems (when torch is installed): the presets of
+:mod:`musicgraph.gnn.presets` trained by :func:`musicgraph.gnn.train.train` on the same split (the
+split seed is shared; the training seeds vary the initialization): LightGCN, and in the full run also
+GraphSAGE over the knowledge graph (tags, friends; the held-out pairs' tag assignments hidden). Each
+run's final embeddings rank the same users as every other system. ``--quick`` trains LightGCN only,
+on a time budget of :data:`QUICK_GNN_MINUTES` minutes.
 """
 
 from __future__ import annotations
@@ -37,6 +42,10 @@ PROTOCOL_VERSION = 1
 KS: tuple[int, ...] = (5, 10, 20)
 COLD_MAX_TRAIN = 40
 QUICK_GRAPH_USERS = 200
+#: GNN systems -> preset name (musicgraph.gnn.presets); the full run trains all, --quick the first.
+GNN_SYSTEMS: dict[str, str] = {"lightgcn": "LightGCN", "graphsage-kg": "GraphSAGE + KG (tags, friends)"}
+QUICK_GNN_MINUTES = 1.5
+FULL_GNN_MINUTES = 20.0
 
 #: Baselines and hyper-parameters (chosen on the validation part; see docs/evaluation.md).
 FULL_BASELINES: dict[str, dict[str, Any]] = {
@@ -280,12 +289,10 @@ def run(cfg: EvalConfig) -> TaskResult:
                     f"--quick: the graph system was scored on {len(sample)} sampled users (slice quick_sample)."
                 )
         store.close()
-    result.missing.setdefault(
-        "gnn", "musicgraph.gnn has no trainer API yet (LightGCN/HeteroSAGE training lands with the GNN issue)"
-    )
+    _gnn_systems(cfg, split, users, target, seeds, add, result)
 
     best = result.best("ndcg@10")
-    project = [s for s in ("graph", "gnn") if s in result.systems]
+    project = [s for s in ("graph", *GNN_SYSTEMS) if s in result.systems]
     baseline_best = result.best("ndcg@10", exclude=project)
     if project and baseline_best:
         top_project = max(project, key=lambda s: result.systems[s].mean("ndcg@10"))
@@ -296,3 +303,79 @@ def run(cfg: EvalConfig) -> TaskResult:
             result.add_paired("ndcg@10", best, second, cfg.boot_seed)
     result.seconds = time.perf_counter() - t0
     return result
+
+
+def _gnn_systems(cfg: EvalConfig, split: Any, users: np.ndarray, target: sp.csr_matrix, seeds: list[int],
+                 add: Any, result: TaskResult) -> None:
+    """Train the GNN presets on the task's split and score their embeddings' rankings."""
+    try:
+        import torch  # noqa: F401
+
+        from musicgraph.gnn.presets import PRESETS, slug
+        from musicgraph.gnn.train import parse_args, train
+    except ImportError as exc:
+        for name in GNN_SYSTEMS:
+            result.missing[name] = f"the gnn extra is not installed ({exc}); pip install 'musicgraph[gnn]'"
+        return
+    import tempfile
+
+    names = list(GNN_SYSTEMS)[:1] if cfg.quick else list(GNN_SYSTEMS)
+    minutes = QUICK_GNN_MINUTES if cfg.quick else FULL_GNN_MINUTES
+    known = split.known_before("test")
+    base = Path(cfg.out_dir) / "gnn" if cfg.out_dir is not None else Path(tempfile.mkdtemp(prefix="musicgraph-gnn-"))
+    for name in names:
+        preset = GNN_SYSTEMS[name]
+        ranked_first: dict[str, np.ndarray] = {}
+
+        def one(seed: int, name: str = name, preset: str = preset, ranked_first=ranked_first) -> dict[str, np.ndarray]:
+            out = base / f"{slug(preset)}-s{seed}"
+            argv = ["--source", "hetrec", "--data-dir", str(cfg.data_dir), "--seed", str(seed),
+                    "--split-seed", str(cfg.split_seed), "--epochs", "400", "--out", str(out), "--no-progress",
+                    "--threads", "1", "--max-minutes", str(minutes), "--device", "auto", *PRESETS[preset]]
+            summary = train(parse_args(argv))
+            ranked = embedding_ranking(out / "embeddings.pt", split, users, known, max(KS))
+            ranked_first.setdefault("r", ranked)
+            log.info("recommendation: %s seed %d trained %d epochs (%s)", name, seed, summary.get("epochs_run", 0),
+                     summary.get("stop_reason", ""))
+            return _metrics(ranked, target)
+
+        params = {"preset": preset, "args": " ".join(PRESETS[preset]), "max_minutes": minutes}
+        try:
+            sysres = run_seeds(name, seeds, one, params)
+        except (RuntimeError, ValueError, FileNotFoundError) as exc:
+            result.missing[name] = f"training failed: {exc}"
+            continue
+        add(name, sysres, ranked_first["r"])
+    if cfg.quick:
+        for name in list(GNN_SYSTEMS)[1:]:
+            result.missing[name] = "full run only (minutes of training per seed on CPU)"
+
+
+def embedding_ranking(path: Path, split: Any, users: np.ndarray, known: sp.csr_matrix, k: int) -> np.ndarray:
+    """Top-``k`` items per user by dot product of a training run's saved user and item embeddings.
+
+    ``path`` is the ``embeddings.pt`` of :func:`musicgraph.gnn.train.save_embeddings`; its user and
+    item key lists must be the split's (same data, same split seed), else ``ValueError``.
+    """
+    import torch
+
+    blob = torch.load(path, map_location="cpu", weights_only=False)
+    if blob.get("predictor", "dot") != "dot":
+        raise ValueError(f"{path}: predictor {blob.get('predictor')!r}; only dot-product embeddings rank here")
+    want_u = [str(x) for x in split.user_keys]
+    want_i = [str(x) for x in split.item_keys]
+    found: dict[str, np.ndarray] = {}
+    for keys, vec in blob["embeddings"].values():
+        if list(keys) == want_u:
+            found["user"] = vec.numpy()
+        elif list(keys) == want_i:
+            found["item"] = vec.numpy()
+    if len(found) != 2:
+        raise ValueError(f"{path}: no user/item embeddings keyed like the evaluation split")
+    k = min(k, len(want_i))
+    scores = found["user"][users].astype(np.float32) @ found["item"].T.astype(np.float32)
+    kn = known[users].tocoo()
+    scores[kn.row, kn.col] = -np.inf
+    top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    order = np.take_along_axis(scores, top, axis=1).argsort(axis=1)[:, ::-1]
+    return np.take_along_axis(top, order, axis=1)
