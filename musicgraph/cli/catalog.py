@@ -1,7 +1,8 @@
 """``musicgraph catalog add|update|delete`` and ``musicgraph check [--repair]``.
 
 Catalog edits go to the graph store, then to every derived index found for it (the retrieval
-bundle in ``MUSICGRAPH_HOME/indexes/<store name>``), incrementally. ``check`` compares the store
+bundle in ``MUSICGRAPH_HOME/indexes/<store name>``, and the GNN embedding index ``gnn.faiss`` there
+when ``musicgraph gnn embed`` wrote one: new nodes get inductive fold-in vectors), incrementally. ``check`` compares the store
 with those indexes and, with ``--repair``, rebuilds only the parts that are wrong.
 """
 
@@ -25,7 +26,15 @@ def derived_indexes(index_dir: Path | None = None, dense_encoder: Any = None) ->
     from musicgraph.retrieval.incremental import RetrievalIndexes
     from musicgraph.retrieval.index import default_index_dir
 
-    return [RetrievalIndexes(index_dir or default_index_dir(), encoder=dense_encoder)]
+    d = index_dir or default_index_dir()
+    out: list[Any] = [RetrievalIndexes(d, encoder=dense_encoder)]
+    # GNN embeddings (gnn.faiss from `musicgraph gnn embed`): new nodes get fold-in vectors; needs no torch
+    from musicgraph.gnn.inductive import GnnEmbeddings
+
+    gnn = GnnEmbeddings(d)
+    if gnn.exists():
+        out.append(gnn)
+    return out
 
 
 def _edit(op: str, file: Path | None, keys: list[str] | None, store: str | None, index_dir: Path | None,

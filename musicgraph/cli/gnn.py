@@ -1,4 +1,4 @@
-"""``musicgraph gnn train|embed|eval``: GNN training, publishing embeddings, evaluation.
+"""``musicgraph gnn train|embed|fold-in|eval``: GNN training, publishing embeddings, fold-in, evaluation.
 
 Heavy imports (torch, torch_geometric, faiss) happen inside the commands.
 """
@@ -60,6 +60,35 @@ def embed_cmd(
         store.close()
     typer.echo(json.dumps({"nodes": report.nodes, "skipped": report.skipped, "dim": report.dim,
                            "index": str(report.index_path) if report.index_path else None}, indent=2))
+
+
+@gnn_app.command("fold-in")
+def fold_in_cmd(
+    store_dir: Path = typer.Option(None, "--store", help="Embedded store directory (default: HOME/stores/<name>)."),
+    index: Path = typer.Option(None, "--index-dir", help="Directory of gnn.faiss (default: HOME/indexes/<store>)."),
+) -> None:
+    """Give every store node of an embedded label that has no GNN vector an inductive (fold-in) one.
+
+    New users, artists and songs added since `musicgraph gnn embed` get the normalized sum of their
+    neighbours' vectors (no retraining); the catalog commands do this on every change already.
+    """
+    from musicgraph.config import get_settings
+    from musicgraph.gnn.inductive import GnnEmbeddings
+    from musicgraph.graph.embedded import EmbeddedStore
+
+    settings = get_settings()
+    path = store_dir or settings.store_dir
+    if not (path / "graph.sqlite").exists():
+        raise typer.BadParameter(f"no embedded store at {path}", param_hint="--store")
+    gnn = GnnEmbeddings(index or (settings.home / "indexes" / path.name))
+    if not gnn.exists():
+        raise typer.BadParameter(f"no GNN index in {gnn.directory} (run: musicgraph gnn embed)", param_hint="--index-dir")
+    store = EmbeddedStore(path)
+    try:
+        report = gnn.apply(store, None)
+    finally:
+        store.close()
+    typer.echo(json.dumps(report, indent=2))
 
 
 @gnn_app.command("eval")

@@ -174,8 +174,20 @@ def build_index(vectors: np.ndarray, ids: Sequence[Sequence[str]], out_dir: Path
     return path
 
 
+def _ref_key(ref: NodeRef | tuple[str, str]) -> tuple[str, str]:
+    """``(label, key)`` of a :class:`NodeRef` or a pair."""
+    if isinstance(ref, NodeRef):
+        return (ref.label, ref.key)
+    return (str(ref[0]), str(ref[1]))
+
+
 class GnnIndex:
     """The FAISS index of GNN embeddings with its ``(label, key)`` id map.
+
+    Entries can be upserted and deleted in place (:meth:`upsert`, :meth:`delete`, then
+    :meth:`save`): a replaced or deleted vector stays in FAISS as a tombstone (``None`` in
+    ``ids``, ``null`` in ``gnn.ids.json``) that searches skip; :meth:`compact` rebuilds without
+    them once they pass a quarter of the index.
 
     Example::
 
@@ -183,10 +195,12 @@ class GnnIndex:
         idx.similar([NodeRef("Artist", "radiohead")], k=10, label="Artist")
     """
 
-    def __init__(self, index: Any, ids: list[tuple[str, str]]):
+    COMPACT_FRACTION = 0.25
+
+    def __init__(self, index: Any, ids: list[tuple[str, str] | None]):
         self.index = index
         self.ids = ids
-        self.pos = {(lab, key): i for i, (lab, key) in enumerate(ids)}
+        self.pos = {ref: i for i, ref in enumerate(ids) if ref is not None}
 
     @classmethod
     def load(cls, directory: str | Path | None = None) -> GnnIndex:
@@ -196,11 +210,20 @@ class GnnIndex:
         path = d / INDEX_FILE
         if not path.exists():
             raise FileNotFoundError(f"no GNN index at {path} (run: musicgraph gnn embed)")
-        ids = [(str(a), str(b)) for a, b in json.loads((d / IDS_FILE).read_text())]
+        ids = [None if i is None else (str(i[0]), str(i[1])) for i in json.loads((d / IDS_FILE).read_text())]
         return cls(faiss.read_index(str(path)), ids)
 
     def __len__(self) -> int:
-        return len(self.ids)
+        """Live (non-tombstoned) entries."""
+        return len(self.pos)
+
+    @property
+    def tombstones(self) -> int:
+        return sum(1 for i in self.ids if i is None)
+
+    def labels(self) -> set[str]:
+        """Labels that have at least one live vector."""
+        return {lab for lab, _ in self.pos}
 
     def vector(self, ref: NodeRef) -> np.ndarray | None:
         """The normalized vector of a node, or None when it has no embedding."""
@@ -208,16 +231,75 @@ class GnnIndex:
         return None if i is None else self.index.reconstruct(i)
 
     def search(self, query: np.ndarray, k: int = 10) -> list[list[tuple[NodeRef, float]]]:
-        """Nearest nodes (cosine) of each query row."""
+        """Nearest nodes (cosine) of each query row (tombstones skipped)."""
         import faiss
 
         q = np.ascontiguousarray(np.atleast_2d(query), dtype=np.float32).copy()
         faiss.normalize_L2(q)
-        scores, idx = self.index.search(q, min(k, len(self.ids)))
+        want = min(k + self.tombstones, self.index.ntotal)
+        if want <= 0:
+            return [[] for _ in range(len(q))]
+        scores, idx = self.index.search(q, want)
         return [
-            [(NodeRef(*self.ids[j]), float(s)) for j, s in zip(row_i, row_s, strict=True) if j >= 0]
+            [(NodeRef(*self.ids[j]), float(s)) for j, s in zip(row_i, row_s, strict=True)
+             if j >= 0 and self.ids[j] is not None][:k]
             for row_i, row_s in zip(idx, scores, strict=True)
         ]
+
+    def upsert(self, refs: Sequence[NodeRef | tuple[str, str]], vectors: np.ndarray) -> int:
+        """Add or replace the vectors of ``refs`` (L2-normalized here); old ones become tombstones."""
+        import faiss
+
+        x = np.ascontiguousarray(np.atleast_2d(vectors), dtype=np.float32).copy()
+        if len(refs) != len(x):
+            raise ValueError(f"{len(refs)} node refs but {len(x)} vectors")
+        if len(x) and x.shape[1] != self.index.d:
+            raise ValueError(f"vectors of dimension {x.shape[1]} do not fit the GNN index (dimension {self.index.d})")
+        faiss.normalize_L2(x)
+        self.delete(refs)
+        start = self.index.ntotal
+        self.index.add(x)
+        for n, ref in enumerate(refs):
+            key = _ref_key(ref)
+            self.ids.append(key)
+            self.pos[key] = start + n
+        return len(x)
+
+    def delete(self, refs: Iterable[NodeRef | tuple[str, str]]) -> int:
+        """Tombstone the vectors of ``refs`` (absent ones are ignored); returns how many went."""
+        n = 0
+        for ref in refs:
+            i = self.pos.pop(_ref_key(ref), None)
+            if i is not None:
+                self.ids[i] = None
+                n += 1
+        return n
+
+    def compact(self) -> None:
+        """Rebuild the FAISS index without tombstones."""
+        import faiss
+
+        live = [i for i, ref in enumerate(self.ids) if ref is not None]
+        index = faiss.IndexFlatIP(self.index.d)
+        if live:
+            index.add(np.stack([self.index.reconstruct(i) for i in live]).astype(np.float32))
+        self.ids = [self.ids[i] for i in live]
+        self.pos = {ref: i for i, ref in enumerate(self.ids) if ref is not None}
+        self.index = index
+
+    def save(self, directory: str | Path) -> None:
+        """Write ``gnn.faiss`` and ``gnn.ids.json`` (compacting first when tombstones pass 25%)."""
+        import faiss
+
+        if self.ids and self.tombstones > self.COMPACT_FRACTION * len(self.ids):
+            self.compact()
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        tmp = d / (INDEX_FILE + ".tmp")
+        faiss.write_index(self.index, str(tmp))
+        (d / (IDS_FILE + ".tmp")).write_text(json.dumps([None if r is None else list(r) for r in self.ids]))
+        tmp.replace(d / INDEX_FILE)
+        (d / (IDS_FILE + ".tmp")).replace(d / IDS_FILE)
 
     def similar(
         self, seeds: Sequence[NodeRef], k: int = 10, label: str | None = None, exclude_seeds: bool = True
@@ -232,6 +314,6 @@ class GnnIndex:
         while True:
             res = self.search(np.mean(vecs, axis=0), want)[0]
             hits = [(r, s) for r, s in res if r not in seen and (label is None or r.label == label)]
-            if len(hits) >= k or want >= len(self.ids):
+            if len(hits) >= k or want >= len(self):
                 return hits[:k]
-            want = min(len(self.ids), want * 4)
+            want = min(len(self), want * 4)
