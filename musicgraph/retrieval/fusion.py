@@ -194,10 +194,13 @@ def rerank(
     return out
 
 
-def artist_cap(order: Sequence[int], artist_of: Sequence[str], cap: int) -> list[int]:
-    """``order`` with at most ``cap`` rows per artist (later ones dropped); 0 keeps everything."""
+def artist_cap(order: Sequence[int], artist_of: Sequence[str], cap: int, limit: int | None = None) -> list[int]:
+    """``order`` with at most ``cap`` rows per artist (later ones dropped); 0 keeps everything.
+
+    ``limit``: stop once this many rows are kept (the caller only reads that many).
+    """
     if cap <= 0:
-        return list(order)
+        return list(order if limit is None else order[:limit])
     seen: dict[str, int] = {}
     out = []
     for row in order:
@@ -205,6 +208,8 @@ def artist_cap(order: Sequence[int], artist_of: Sequence[str], cap: int) -> list
         if seen.get(a, 0) < cap:
             out.append(row)
             seen[a] = seen.get(a, 0) + 1
+            if limit is not None and len(out) >= limit:
+                break
     return out
 
 

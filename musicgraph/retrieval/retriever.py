@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Collection, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -57,6 +59,21 @@ class _Component:
     scores: dict[int, float]
 
 
+class _StageClock:
+    """Wall seconds per pipeline stage (``HybridRetriever.last_timings``)."""
+
+    __slots__ = ("stages", "_t")
+
+    def __init__(self) -> None:
+        self.stages: dict[str, float] = {}
+        self._t = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.stages[stage] = self.stages.get(stage, 0.0) + now - self._t
+        self._t = now
+
+
 class HybridRetriever:
     """The hybrid retriever over one store and its index bundle.
 
@@ -71,6 +88,13 @@ class HybridRetriever:
         hidden_users: user keys whose LISTENED_TO edges the graph must not see (held-out evaluation).
         vad: NRC-VAD table (default: read from ``MUSICGRAPH_DATA_DIR``).
         parser: a request parser (default :class:`LexiconParser`; see :class:`LLMParser`).
+        parallel_encode: encode the dense query on a worker thread while BM25 and the graph walk
+            run (same results; lower latency when a second core is free).
+
+    After each :meth:`retrieve`, ``last_timings`` holds the wall seconds of its stages (``parse``,
+    ``mask``, ``bm25``, ``graph``, ``dense_encode`` (the wait for the encoder; its own time is
+    ``dense_encode_worker``), ``dense_search``, ``fusion``, ``results``; a stage that did not run is
+    absent), for latency breakdowns (``benchmarks/bench_retrieve.py``).
     """
 
     def __init__(
@@ -85,6 +109,7 @@ class HybridRetriever:
         vad: Any = None,
         data_dir: Path | None = None,
         parser: Any = None,
+        parallel_encode: bool = True,
     ):
         self.store = store
         self.bundle = bundle or IndexBundle.load(index_dir or default_index_dir())
@@ -98,6 +123,10 @@ class HybridRetriever:
         self._linker: Any = None
         self._parser = parser
         self._lock = threading.Lock()
+        self.last_timings: dict[str, float] = {}
+        #: encode the dense query on a worker thread while BM25 and the graph walk run
+        self.parallel_encode = parallel_encode
+        self._pool: ThreadPoolExecutor | None = None
         if self.bundle.manifest.get("store_version") not in (None, store.version()):
             log.warning("retrieval index in %s was built from store version %s, the store is now at %s: "
                         "run `musicgraph index build` to refresh it", self.bundle.directory,
@@ -176,11 +205,35 @@ class HybridRetriever:
             self._parser = LexiconParser(self.linker, self.emotion)
         return self._parser
 
-    def warm_up(self, dense: bool = True) -> None:
-        """Load the projection, linker, PPR operator and (optionally) the encoder ahead of queries."""
+    def warm_up(self, dense: bool = True, freeze_gc: bool = True) -> None:
+        """Load the projection, linker, PPR operator and (optionally) the encoder ahead of queries.
+
+        Also walks every mood node once (the walks are cached), builds the explanation tables, the
+        filter indexes and the dense prefilter, and traces the single-query encoder.
+
+        Args:
+            dense: also load the query encoder and prepare the dense index.
+            freeze_gc: ``gc.freeze()`` once everything is loaded: the catalog, linker and indexes
+                are close to a million Python objects, and a full cyclic collection walking them
+                stalls a query for ~0.7 s every few hundred queries; frozen objects are skipped by
+                the collector (and still freed by reference counting). Process-wide; unfrozen at exit.
+        """
+        from musicgraph.retrieval.filters import warm_indexes
+
         _ = self.graph, self.parser
+        if hasattr(self.graph, "warm_up"):
+            self.graph.warm_up()
+        warm_indexes(self.catalog)
         if dense and self.bundle.dense is not None:
-            self.encoder.encode(["warm up"])
+            enc = self.encoder
+            if hasattr(enc, "encode_query"):
+                enc.encode_query("warm up")  # also traces the single-query fast path
+            else:
+                enc.encode(["warm up"])
+            if hasattr(self.bundle.dense, "prepare"):
+                self.bundle.dense.prepare()
+        if freeze_gc:
+            _freeze_gc()
 
     # ---------------------------------------------------------------- public
     def parse(self, query: str) -> ParsedQuery:
@@ -228,7 +281,13 @@ class HybridRetriever:
         if k > MAX_K or k > alive_n:
             notes.append(f"k={k} capped at {min(MAX_K, alive_n)}")
             k = min(MAX_K, alive_n)
+        clock = _StageClock()
         q = query if isinstance(query, ParsedQuery) else self.parse(query)
+        clock.lap("parse")
+        dense_text = (q.dense_text or q.text) if use_dense and self.bundle.dense is not None else ""
+        dense_job = self._start_encoding(dense_text) if dense_text.strip() else None
+        if dense_job is not None and not self.parallel_encode:
+            clock.lap("dense_encode")
         notes += q.notes
         mask = self._mask(q, filters)
         if q.filters:
@@ -252,6 +311,7 @@ class HybridRetriever:
                 mask[r] = False
         if not mask.any():
             raise QueryError("the filters and exclusions leave no song in the catalog")
+        clock.lap("mask")
 
         comps: dict[str, _Component] = {}
         pool = max(cfg.pool, k * 3)
@@ -261,19 +321,11 @@ class HybridRetriever:
             if hits:
                 comps["bm25"] = _Component([h.row for h in hits], {h.row: h.score for h in hits})
                 bm25_terms = {h.row: h.terms for h in hits}
+        clock.lap("bm25")
         qvec = None
-        if use_dense and self.bundle.dense is not None and (q.dense_text or q.text).strip():
-            text = q.dense_text or q.text
-            enc = self.encoder
-            qvec = enc.encode_query(text) if hasattr(enc, "encode_query") else enc.encode([text])[0]
-            # exact top-k among the allowed rows (ID selection / brute force inside DenseIndex)
-            scores, rows = self.bundle.dense.search(qvec[None, :], k=pool, mask=mask)
-            ranking = [int(r) for r in rows[0] if r >= 0]
-            if ranking:
-                smap = dict(zip(rows[0].tolist(), scores[0].tolist(), strict=True))
-                comps["dense"] = _Component(ranking, {r: float(smap[r]) for r in ranking})
         gs = None
-        if use_graph and seed_index:
+        graph_comp = None
+        if use_graph and seed_index:  # (the query encoder runs meanwhile, see _start_encoding)
             gs = self.graph.score(seed_index)
             gscores = np.where(mask, gs.scores, 0.0)
             nz = np.flatnonzero(gscores > 0)
@@ -281,7 +333,21 @@ class HybridRetriever:
                 nz = nz[np.argpartition(-gscores[nz], pool - 1)[:pool]]
             if len(nz):
                 top = nz[np.lexsort((self._tie_order[nz], -self._popularity[nz], -gscores[nz]))]
-                comps["graph"] = _Component(top.tolist(), {int(r): float(gscores[r]) for r in top})
+                graph_comp = _Component(top.tolist(), {int(r): float(gscores[r]) for r in top})
+            clock.lap("graph")
+        if dense_job is not None:
+            qvec, enc_seconds = dense_job.result()
+            clock.lap("dense_encode")
+            clock.stages["dense_encode_worker"] = enc_seconds
+            # exact top-k among the allowed rows (ID selection / brute force inside DenseIndex)
+            scores, rows = self.bundle.dense.search(qvec[None, :], k=pool, mask=mask)
+            ranking = [int(r) for r in rows[0] if r >= 0]
+            if ranking:
+                smap = dict(zip(rows[0].tolist(), scores[0].tolist(), strict=True))
+                comps["dense"] = _Component(ranking, {r: float(smap[r]) for r in ranking})
+            clock.lap("dense_search")
+        if graph_comp is not None:
+            comps["graph"] = graph_comp
 
         if "bm25" not in comps and not seed_index and q.mood_target is None and not q.features and not filters:
             # nothing in the request is known to the catalog: dense neighbours of gibberish are noise
@@ -343,10 +409,15 @@ class HybridRetriever:
                 emotion_weight=cfg.emotion_weight,
                 audio_weight=cfg.audio_weight,
             )
-        order = sorted(final, key=lambda r: (-final[r], -self._popularity[r], self._tie_order[r]))
-        order = artist_cap(order, self.catalog.artist_keys, cfg.per_artist)
+        # by score, then popularity, then the fixed tie order (a permutation: a total order)
+        rows_f = np.fromiter(final.keys(), dtype=np.int64, count=len(final))
+        vals_f = np.fromiter(final.values(), dtype=np.float64, count=len(final))
+        order = rows_f[np.lexsort((self._tie_order[rows_f], -self._popularity[rows_f], -vals_f))].tolist()
+        # MMR looks at the first 5k rows only (the order itself without vectors)
+        order = artist_cap(order, self.catalog.artist_keys, cfg.per_artist, limit=max(k * 5, k))
         vectors = self.bundle.dense.vectors if self.bundle.dense is not None else None
         chosen = mmr(order, final, vectors, k, cfg.mmr_lambda)
+        clock.lap("fusion")
 
         pos = {int(r): i for i, r in enumerate(cand.tolist())}
         comp_ranks = {c: {r: i + 1 for i, r in enumerate(comp.ranking)} for c, comp in comps.items()}
@@ -385,13 +456,38 @@ class HybridRetriever:
             if explain:
                 res.evidence["explain"] = self._explain_lines(q, res, notes)
             results.append(res)
+        clock.lap("results")
         if notes:
             log.info("retrieve(%r): %s", q.text[:80], "; ".join(notes))
         self.last_query = q
         self.last_notes = notes
+        self.last_timings = clock.stages
         return results
 
     # ------------------------------------------------------------- helpers
+    def _start_encoding(self, text: str) -> Any:
+        """Encode the dense query text, on the worker thread when ``parallel_encode`` (else now).
+
+        The returned object's ``result()`` is ``(vector, seconds)``. Torch and scipy release the GIL
+        in their kernels, so the encoder (one thread) overlaps the BM25 search and the graph walk
+        on a second core; on a single free core it costs the same as running it inline.
+        """
+        enc = self.encoder
+
+        def job() -> tuple[np.ndarray, float]:
+            t0 = time.perf_counter()
+            vec = enc.encode_query(text) if hasattr(enc, "encode_query") else enc.encode([text])[0]
+            return vec, time.perf_counter() - t0
+
+        if not self.parallel_encode:
+            done: Future[tuple[np.ndarray, float]] = Future()
+            done.set_result(job())
+            return done
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="musicgraph-encode")
+        return self._pool.submit(job)
+
     def _is_user_or_song(self, idx: int) -> bool:
         proj = self.graph.projection
         for label in ("User", "Song"):
@@ -410,11 +506,11 @@ class HybridRetriever:
                 r = cat.row(seed.key)
                 if r is not None:
                     mask[r] = False
-            else:
-                name = seed.name.lower()
-                for i in range(len(cat)):
-                    if name in (t.lower() for t in (*cat.tags[i], *cat.genres[i], *cat.moods[i])):
-                        mask[i] = False
+            else:  # a tag, genre or mood name on the song (case-insensitive)
+                from musicgraph.retrieval.filters import rows_with_any
+
+                for column in (cat.tags, cat.genres, cat.moods):
+                    mask &= ~rows_with_any(column, [seed.name])
         by = [s for s in q.seeds if s.role == "by" and s.label == "Artist"]
         if by:
             keep = np.zeros_like(mask)
@@ -451,14 +547,28 @@ class HybridRetriever:
         fit = [x for x, on in (("mood", q.mood_target is not None), ("features", bool(q.features))) if on]
         return f"{what}: songs ranked by fit to the parsed {' and '.join(fit) or 'request'}, then popularity"
 
+    def _meta_tokens(self, row: int) -> dict[str, set[str]]:
+        """Title/artist/album, tag/genre and mood tokens of a catalog row (a bounded cache per catalog)."""
+        cat = self.catalog
+        cache = self.__dict__.get("_meta_cache")
+        if cache is None or cache[0] is not cat:
+            cache = self.__dict__["_meta_cache"] = (cat, {})
+        hit = cache[1].get(row)
+        if hit is None:
+            hit = {
+                "title": set(tokenize(cat.titles[row])) | set(tokenize(cat.artists[row])) | set(tokenize(cat.albums[row])),
+                "tags": {t for tag in (*cat.tags[row], *cat.genres[row]) for t in tokenize(tag)},
+                "moods": {t for m in cat.moods[row] for t in tokenize(m)},
+            }
+            if len(cache[1]) >= 20_000:
+                cache[1].clear()
+            cache[1][row] = hit
+        return hit
+
     def _evidence(self, q: ParsedQuery, row: int, terms: list[str], feats: list[str]) -> dict[str, list[str]]:
         cat = self.catalog
         ev: dict[str, list[str]] = {}
-        meta_tokens = {
-            "title": set(tokenize(cat.titles[row])) | set(tokenize(cat.artists[row])) | set(tokenize(cat.albums[row])),
-            "tags": {t for tag in (*cat.tags[row], *cat.genres[row]) for t in tokenize(tag)},
-            "moods": {t for m in cat.moods[row] for t in tokenize(m)},
-        }
+        meta_tokens = self._meta_tokens(row) if terms else {}
         for t in terms:
             if t in meta_tokens["moods"]:
                 ev.setdefault("moods", []).append(t)
@@ -492,6 +602,22 @@ class HybridRetriever:
             if c in res.scores:
                 lines.append(f"{c}: rank {res.ranks.get(c, '-')}, score {res.scores[c]:.4g}")
         return lines
+
+
+_GC_FROZEN = False
+
+
+def _freeze_gc() -> None:
+    """Collect once, then move every live object out of the cyclic collector's view (see ``warm_up``)."""
+    import atexit
+    import gc
+
+    global _GC_FROZEN
+    gc.collect()
+    gc.freeze()
+    if not _GC_FROZEN:
+        _GC_FROZEN = True
+        atexit.register(gc.unfreeze)
 
 
 def describe(q: ParsedQuery) -> str:

@@ -63,3 +63,15 @@ def test_artist_cap_and_mmr() -> None:
     vecs = np.array([[1, 0], [1, 0], [0, 1]], dtype=np.float32)
     assert mmr([0, 1, 2], {0: 1.0, 1: 0.99, 2: 0.9}, vecs, k=2, lam=0.5) == [0, 2]
     assert mmr([0, 1, 2], {0: 1.0, 1: 0.99, 2: 0.9}, vecs, k=2, lam=1.0) == [0, 1]
+
+
+def test_artist_cap_limit_is_a_prefix_of_the_full_cap() -> None:
+    from musicgraph.retrieval.fusion import artist_cap
+
+    artists = ["a", "a", "b", "a", "c", "b", "b", "d", "c", "e"]
+    order = [9, 0, 1, 3, 2, 5, 6, 4, 8, 7]
+    full = artist_cap(order, artists, 2)
+    assert full == [9, 0, 1, 2, 5, 4, 8, 7]
+    for limit in range(1, 10):
+        assert artist_cap(order, artists, 2, limit=limit) == full[:limit]
+    assert artist_cap(order, artists, 0, limit=3) == order[:3]
