@@ -13,6 +13,9 @@ so the figures compare generators on identical evidence.
 Metrics per backend:
 
 * ``halluc_before``: answers whose generated text named a song/artist the evidence does not support;
+* ``invented_before``: answers whose generated text named something the catalog does not know at all
+  (an invented title or artist: caught by shape — ``Title by Artist``, Title Case names in prose,
+  list items naming nothing known);
 * ``halluc_after``: the same check on the final (grounded) text — must be 0;
 * ``mention_precision_before``: supported / all song+artist mentions in the generated text;
 * ``citation_precision``: cited ids that are retrieved candidates (after grounding);
@@ -99,6 +102,67 @@ def stated_facts(line: str, cand: Any, mood_names: set[str]) -> tuple[int, int]:
     return true, total
 
 
+def invented(report: Any) -> bool:
+    """Whether a grounding report has an unsupported mention the catalog does not know at all."""
+    return any(not x.in_catalog and x.source != "list-item-uncited" for x in report.unsupported)
+
+
+def regrade(
+    path: Path, store: Any, catalog: Any, retrieve: Any, k: int, t5_dir: str | None, baseline: Path | None = None
+) -> dict[str, Any]:
+    """Re-ground the texts of a ``--dump`` file with the current grounding code, on the same evidence
+    (retrieval is deterministic; the context is rebuilt with each backend's token budget, as ``ask``
+    does), without generating again. Returns per backend the before/after hallucination figures;
+    with ``baseline`` (another version of ``grounding.py``, e.g. ``git show HEAD~1:...``) also its
+    ``baseline_halluc_before`` on the same texts and evidence."""
+    base_mod = None
+    if baseline is not None:
+        import importlib.util
+
+        spec = importlib.util.spec_from_file_location("baseline_grounding", baseline)
+        assert spec is not None and spec.loader is not None
+        base_mod = importlib.util.module_from_spec(spec)
+        sys.modules["baseline_grounding"] = base_mod
+        spec.loader.exec_module(base_mod)
+        base_catalog = base_mod.Catalog.from_store(store)
+    from musicgraph.rag.ask import OVERFETCH, refine_results
+    from musicgraph.rag.base import load_generator
+    from musicgraph.rag.context import build_context
+    from musicgraph.rag.grounding import evidence_artists, ground
+
+    rows: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    gens: dict[str, Any] = {}
+    for line in path.read_text().splitlines():
+        rec = json.loads(line)
+        backend, query = rec["backend"], rec["request"]
+        if backend not in gens:
+            gens[backend] = load_generator(backend, model=t5_dir if backend == "t5-local" else None)
+        gen = gens[backend]
+        results = refine_results(retrieve(query, max(k * OVERFETCH, k + 10)), k, store=store)
+        ctx = build_context(results, store=store, budget=gen.context_budget(query), count_tokens=gen.count_tokens,
+                            query=query)  # fmt: skip
+        included = [c.result for c in ctx.candidates]
+        m = rows[backend]
+        if "included" in rec and [r.id for r in included] != rec["included"]:
+            m["skipped_retrieval_changed"].append(1.0)  # the retriever changed since the dump: not comparable
+            continue
+        allowed = evidence_artists(included, query, catalog)
+        before = ground(rec["generated"], included, catalog, allowed, [query])
+        after = ground(rec["final"], included, catalog, allowed, [query])
+        m["skipped_retrieval_changed"].append(0.0)
+        m["halluc_before"].append(float(before.hallucinated))
+        m["invented_before"].append(float(invented(before)))
+        if before.mentions:
+            m["mention_precision_before"].append(sum(x.supported for x in before.mentions) / len(before.mentions))
+        m["halluc_after"].append(float(after.hallucinated))
+        if base_mod is not None:
+            old = base_mod.ground(rec["generated"], included, base_catalog, allowed, [query])
+            m["baseline_halluc_before"].append(float(old.hallucinated))
+            m["caught_only_now"].append(float(before.hallucinated and not old.hallucinated))
+    return {b: {name: statistics.fmean(v) for name, v in m.items()} | {"n": len(m["halluc_before"])}
+            for b, m in rows.items()}  # fmt: skip
+
+
 def pct(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -116,6 +180,12 @@ def main() -> None:
     ap.add_argument("--limit", default="", help="per-backend request limits, e.g. smollm2=40")
     ap.add_argument("--retriever", choices=("default", "graph"), default="default")
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--dump", type=Path, default=None, help="write one JSON line per answer (texts, unsupported)")
+    ap.add_argument("--offset", type=int, default=0, help="skip the first requests (split a long run)")
+    ap.add_argument("--regrade", type=Path, default=None,
+                    help="re-ground the texts of this --dump file with the current code (no generation)")
+    ap.add_argument("--baseline-grounding", type=Path, default=None,
+                    help="with --regrade: another grounding.py to compare with on the same texts")  # fmt: skip
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: auto, 1 on a busy machine)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -158,7 +228,15 @@ def main() -> None:
         cached(r["text"], max(args.k * 4, args.k + 10))
     print(f"{len(requests)} requests, retrieval {time.perf_counter() - t:.1f}s "
           f"({sum(1 for v in cache.values() if v)} with candidates)")  # fmt: skip
+    if args.regrade:
+        graded = regrade(args.regrade, store, catalog, cached, args.k, args.t5_dir, args.baseline_grounding)
+        for name, row in graded.items():
+            print(f"{name}: " + ", ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
+        if args.out:
+            args.out.write_text(json.dumps(graded, indent=2))
+        return
     limits = dict(item.split("=") for item in args.limit.split(",") if "=" in item)
+    dump = args.dump.open("a") if args.dump else None
     report: dict[str, Any] = {"requests": len(requests), "k": args.k, "backends": {}}
     for backend in [b.strip() for b in args.backends.split(",") if b.strip()]:
         try:
@@ -168,7 +246,7 @@ def main() -> None:
         except GeneratorError as exc:
             print(f"{backend}: skipped ({exc})")
             continue
-        subset = requests[: int(limits.get(backend, len(requests)))]
+        subset = requests[args.offset :][: int(limits.get(backend, len(requests)))]
         m: dict[str, list[float]] = defaultdict(list)
         for i, req in enumerate(subset):
             ans = ask(req["text"], k=args.k, generator=gen, retriever=cached, store=store, catalog=catalog)
@@ -180,6 +258,7 @@ def main() -> None:
             allowed = evidence_artists(included, ans.query, catalog)
             g = ans.grounding
             m["halluc_before"].append(float(g.hallucinated))
+            m["invented_before"].append(float(invented(g)))
             mentions = g.mentions
             if mentions:
                 m["mention_precision_before"].append(sum(x.supported for x in mentions) / len(mentions))
@@ -205,6 +284,15 @@ def main() -> None:
                 )
             m["rouge_l"].append(rouge_l(ans.text, template_answer(ans.query, ans.evidence)))
             m["latency_ms"].append(1000 * (ans.timings["total"] - ans.timings.get("retrieve", 0.0)))
+            if dump is not None:
+                dump.write(json.dumps({
+                    "backend": backend, "request": req["text"], "generated": g.original, "final": ans.text,
+                    "included": [c.id for c in ans.evidence.candidates],
+                    "unsupported": [[x.kind, x.label(), x.in_catalog, x.source] for x in g.unsupported],
+                    "regenerated": ans.regenerated, "fallback": ans.fallback, "cited": ans.cited_ids,
+                    "latency_ms": m["latency_ms"][-1],
+                }) + "\n")  # fmt: skip
+                dump.flush()
             if (i + 1) % 20 == 0:
                 print(f"  {backend}: {i + 1}/{len(subset)}", flush=True)
         row = {k: statistics.fmean(v) for k, v in m.items() if v and k != "latency_ms"}
@@ -212,7 +300,7 @@ def main() -> None:
                    p50_ms=pct(m["latency_ms"], 0.5), p95_ms=pct(m["latency_ms"], 0.95))  # fmt: skip
         report["backends"][backend] = row
         print(f"{backend}: " + ", ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
-    cols = ["n", "answered", "halluc_before", "halluc_after", "mention_precision_before", "citation_precision",
+    cols = ["n", "answered", "halluc_before", "invented_before", "halluc_after", "mention_precision_before", "citation_precision",
             "faithfulness", "mood_match", "rouge_l", "fallback", "p50_ms", "p95_ms"]  # fmt: skip
     print("\n| backend | " + " | ".join(cols) + " |\n|" + "---|" * (len(cols) + 1))
     for name, row in report["backends"].items():

@@ -4,8 +4,11 @@
    quoted titles, and catalog names found by n-gram lookup (artist names and aliases, multi-word
    song titles; case and accents folded, fuzzy comparison with :mod:`difflib`). A numbered or
    bulleted list item that cites no candidate counts as one unsupported mention (this catches
-   invented names in any format). Limit: an invented, unquoted name in running prose that is not
-   in the catalog and not written ``Artist - Title`` is not detected.
+   invented names in any format). Names the catalog does not know are caught by their *shape*:
+   ``Title by Artist`` without quotes, and Title Case spans in running prose ("you could also try
+   Lunar Static") that are neither evidence names nor ordinary words (:data:`COMMON_WORDS`, the
+   request's words, mood and genre words, catalog tags); a single capitalised word counts only
+   after a naming cue (``like``, ``by``, ``try``...) or before ``'s``.
 2. Each mention is **resolved** against the candidates: a song is supported when it matches a
    candidate (artist and title both similar, or the title alone when no artist is named); an artist
    is supported when it is a candidate's artist or named in the evidence (a seed on a path, or the
@@ -40,6 +43,57 @@ _PAREN = re.compile(r"\s*[(\[][^)\]]*[)\]]")
 _SUFFIX = re.compile(r"\s+-\s+(?:\d{4}\s+)?(?:remaster|live|radio edit|single|mono|stereo|version).*$", re.I)
 _LIST_ITEM = re.compile(r"^\s*(?:\d+[.)]|[-*•])\s+")
 _SEP = re.compile(r"\s+[-–—]\s+")
+
+#: Words that are often capitalised in an answer without naming a song or artist: sentence starters,
+#: function words, music, mood and audio-feature vocabulary, times and places of listening. A Title
+#: Case span made only of these (or of the request's words, or mood/genre words) is not a name.
+COMMON_WORDS = frozenset(
+    """
+    a about above after again all also although always am an and another any anything are around as at
+    away back be because been before being best better between both but by can could did do does done
+    don't down during each either else enjoy enjoyed enough especially even ever every everything feel
+    feeling feels few find first for from get gets give go goes going good great had has have here
+    hope how however i i'd i'll i'm i've if in include includes including instead into is it it's its
+    just keep kind last least less let like likely listen listening look love made make many may maybe
+    me might more most much must my need never new next no nor not nothing now of off often on once one
+    only or other others our out over own perfect perhaps pick picked picks play played playing please
+    plus pretty quite rather really recommend recommendation recommendations recommended request
+    requested right same second see seem seems set she should similar simply since so some something
+    sometimes song songs still such suggest suggested sure take than thank thanks that that's the their
+    them then there these they thing things think third this those though through to together too
+    top try trying under up us use used very want was we well were what when where whether which while
+    who whom whose why will with within without would yes yet you you'll you're your yours
+    album albums artist artists band bands beat beats bpm chorus classic collection cover edit ep fans
+    favorite favourite genre genres hit hits instrumental intro key lyric lyrics major minor mix mood
+    moods music playlist playlists radio record records remix single singles singer sound sounding
+    sounds soundtrack style tempo title titles track tracks tune tunes verse version vibe vibes vocal
+    vocals voice artist's song's
+    acoustic aggressive angry beautiful bittersweet bright calm calming chill chilled cheerful cozy
+    dance danceable dancing dark deep dreamy driving emotional energetic energy euphoric fast gentle
+    gloomy groovy happy heavy high hopeful intense joyful laid lively loud low medium mellow
+    melancholic melancholy melodic moody nostalgic peaceful powerful quiet relaxed relaxing romantic
+    sad sentimental serene slow smooth soft somber soothing strong sweet tender uplifting upbeat warm
+    happiness sadness joy love peace calmness anger rage heartbreak nostalgia fun hope
+    morning afternoon evening night nights tonight today day days weekend monday tuesday wednesday
+    thursday friday saturday sunday spring summer autumn fall winter christmas rain rainy sunny
+    party workout gym study studying sleep sleeping drive road trip focus work home
+    written performed produced sung recorded released composed covered remixed inspired featured
+    english spotify youtube lastfm moodylyrics mpd billboard here's there's let's
+    first second third fourth fifth one two three four five six seven eight nine ten
+    """.split()
+)
+#: Lower-case words allowed inside a Title Case name ("Rain on Glass", "Hounds of Love").
+_CONNECTORS = frozenset("of the a an in on to for at my your me it is de la le el los las du n o".split())
+#: Words after which a single capitalised word is read as a name ("like Zorblatt", "try Zorblatt").
+_NAME_CUES = frozenset(
+    "like by try from and or hear artist artists band bands singer singers group rapper duo featuring feat "
+    "ft including such as vs with".split()
+)
+#: Leading words trimmed off a span at a sentence start ("Try Lunar Static" names "Lunar Static").
+_FILLERS = frozenset(
+    "try also listen check play maybe consider hear add then and or but so if you i we here this these that "
+    "those it for with like from another next finally lastly plus queue put start end".split()
+)
 
 
 def fold(text: str) -> str:
@@ -87,6 +141,19 @@ class Catalog:
 
     artists: dict[tuple[str, ...], list[CatalogEntry]] = field(default_factory=dict)
     titles: dict[tuple[str, ...], list[CatalogEntry]] = field(default_factory=dict)
+    #: folded mood, genre and tag names (a Title Case span equal to one is not a song or artist)
+    terms: set[str] = field(default_factory=set)
+    #: the words of mood and genre names (ordinary words when capitalised: "Indie Rock Vibes")
+    term_words: set[str] = field(default_factory=set)
+
+    def add_terms(self, names: Iterable[str], words: bool = False) -> None:
+        """Register mood/genre/tag names; with ``words`` their single words become ordinary too."""
+        for name in names:
+            folded = fold(name)
+            if folded:
+                self.terms.add(folded)
+                if words:
+                    self.term_words.update(folded.split())
 
     def add_artist(self, key: str, name: str, aliases: Iterable[str] = ()) -> None:
         entry = CatalogEntry("artist", key, name)
@@ -142,7 +209,10 @@ class Catalog:
             cat.add_song(
                 node.key, node.name, node.props.get("artist"), [str(a) for a in node.props.get("aliases") or []]
             )
-        log.info("catalog index: %d artist names, %d song titles", len(cat.artists), len(cat.titles))
+        cat.add_terms((n.name for label in ("Mood", "Genre") for n in store.iter_nodes(label)), words=True)
+        cat.add_terms(n.name for n in store.iter_nodes("Tag"))
+        log.info("catalog index: %d artist names, %d song titles, %d terms", len(cat.artists), len(cat.titles),
+                 len(cat.terms))
         _CATALOGS.clear()
         _CATALOGS[key] = cat
         return cat
@@ -156,12 +226,16 @@ class Mention:
     """A song or artist named in an answer, with where it is and what it resolved to.
 
     Attributes:
-        kind: ``"song"`` or ``"artist"``.
+        kind: ``"song"``, ``"artist"``, or ``"name"`` (a name-shaped span the catalog does not know,
+            which could be either).
         start, end: character span in the text.
         artist, title: the names as written (title is None for artist mentions).
         supported: it matches a candidate (songs) or an evidence artist (artists).
         candidate_id: the cited candidate's id, when supported by one.
         in_catalog: the catalog knows the name (for reporting hallucinations vs. unretrieved items).
+        source: the pattern that found it (``dash``, ``quoted-by``, ``by``, ``quoted``, ``catalog``,
+            ``prose``; ``list-item`` for an item naming nothing known, ``list-item-uncited`` for an
+            item naming only evidence artists or other non-candidates).
     """
 
     kind: str
@@ -172,6 +246,7 @@ class Mention:
     supported: bool = False
     candidate_id: str | None = None
     in_catalog: bool = False
+    source: str = ""
 
     def label(self) -> str:
         if self.kind == "song":
@@ -223,7 +298,11 @@ def _tokens(text: str) -> list[_Tok]:
 
 def _sentence_start(text: str, pos: int) -> bool:
     before = text[:pos].rstrip(" \t\"'“‘*")
-    return not before or before[-1] in ".!?:\n" or bool(_LIST_ITEM.match(text[text.rfind("\n", 0, pos) + 1 : pos + 1]))
+    if not before or before[-1] in ".!?:\n":
+        return True
+    prefix = text[text.rfind("\n", 0, pos) + 1 : pos]
+    item = _LIST_ITEM.match(prefix)  # right after a list marker ("1. ", "- **")
+    return bool(item) and not prefix[item.end() :].strip(" \t\"'“‘*[(")
 
 
 def _clean(part: str) -> str:
@@ -284,6 +363,56 @@ class _Resolver:
         return False, None, in_cat
 
 
+_COMMON_FOLDED = frozenset(fold(w) for w in COMMON_WORDS)
+_POSSESSIVE = re.compile(r"['’]s$", re.I)
+
+
+def _is_cap(tok: _Tok) -> bool:
+    head = tok.text.strip("'")[:1]
+    return head.isupper()
+
+
+def _joined(text: str, a: _Tok, b: _Tok) -> bool:
+    """Whether two tokens belong to one name: only spaces between them (or one ``-``/``.``)."""
+    gap = text[a.end : b.start]
+    return (bool(gap) and not gap.strip() and "\n" not in gap) or gap in ("-", ".", "")
+
+
+def _caps_runs(text: str, toks: Sequence[_Tok]) -> list[tuple[int, int]]:
+    """Token ranges ``[i, j)`` of Title Case spans: capitalised tokens joined by spaces, with lower-case
+    connectors (``of``, ``the``, ``on``, ``&``...) allowed inside but not at either end."""
+    runs: list[tuple[int, int]] = []
+    i, n = 0, len(toks)
+    while i < n:
+        if not _is_cap(toks[i]):
+            i += 1
+            continue
+        j, last = i + 1, i + 1
+        while j < n and _joined(text, toks[j - 1], toks[j]):
+            if _is_cap(toks[j]):
+                last = j + 1
+            elif toks[j].norm not in _CONNECTORS and toks[j].text != "&":
+                break
+            j += 1
+        runs.append((i, last))
+        i = last
+    return runs
+
+
+def _leading_name_words(words: Sequence[str]) -> int:
+    """How many leading words form a Title Case name (connectors inside allowed), 1 to 6."""
+    n = last = 0
+    for w in words[:6]:
+        if w[:1].isupper() or w[:1].isdigit():
+            n += 1
+            last = n
+        elif w.lower() in _CONNECTORS or w == "&":
+            n += 1
+        else:
+            break
+    return max(1, last)
+
+
 def _known_artist_suffix(words: list[str], resolver: _Resolver) -> int:
     """How many trailing words of ``words`` form a known artist name (0 if none)."""
     for n in range(min(len(words), 6), 0, -1):
@@ -338,6 +467,8 @@ def find_mentions(
         mentions.append(m)
         taken.append((m.start, m.end))
 
+    # ordinary words: never a name on their own (the request's words, mood and genre words, common words)
+    vocab = _COMMON_FOLDED | cat.term_words | {w for p in protected for w in fold(p).split()}
     offset = 0
     for line in text.splitlines(keepends=True):
         body = line.rstrip("\n")
@@ -378,7 +509,7 @@ def find_mentions(
             a_start = offset + body.find(artist_words[0], head)
             t_end = offset + sep.end() + right.find(title) + len(title)
             ok, cid, in_cat = res.song(artist, title)
-            add(Mention("song", a_start, t_end, artist, title, ok, cid, in_cat))
+            add(Mention("song", a_start, t_end, artist, title, ok, cid, in_cat, "dash"))
             if item:
                 break
         # "Title" by Artist / Title by Artist
@@ -388,11 +519,15 @@ def find_mentions(
             n = next(
                 (n for n in range(min(len(words), 6), 0, -1) if res.artist(" ".join(words[:n]))[0]
                  or cat.find_artist(" ".join(words[:n]))),
-                min(len(words), 4),
+                _leading_name_words(words),
             )
             artist = " ".join(words[:n])
             ok, cid, in_cat = res.song(artist, m.group(1))
-            add(Mention("song", offset + m.start(), offset + m.end(), artist, _clean(m.group(1)), ok, cid, in_cat))
+            add(Mention("song", offset + m.start(), offset + m.end(), artist, _clean(m.group(1)), ok, cid, in_cat, "quoted-by"))
+        # Title by Artist, unquoted (only Title Case spans on both sides)
+        for title, artist, start, end in _by_pairs(body, vocab):
+            ok, cid, in_cat = res.song(artist, title)
+            add(Mention("song", offset + start, offset + end, artist, title, ok, cid, in_cat, "by"))
         # a quoted title alone
         for m in re.finditer(r"[\"“]([^\"”\n]{1,80})[\"”]", body):
             title = _clean(m.group(1))
@@ -401,7 +536,7 @@ def find_mentions(
             ok, cid, in_cat = res.song(None, title)
             if not ok and not in_cat and not title[:1].isupper():
                 continue  # quoted lower-case words are not titles
-            add(Mention("song", offset + m.start(1), offset + m.end(1), None, title, ok, cid, in_cat))
+            add(Mention("song", offset + m.start(1), offset + m.end(1), None, title, ok, cid, in_cat, "quoted"))
         offset += len(line)
 
     # catalog names by n-gram lookup
@@ -421,21 +556,31 @@ def find_mentions(
                               for t in span) and span[0].text[:1].isupper()
             if key in cand_titles and (n > 1 or len(key[0]) >= 4):
                 ok, cid, in_cat = res.song(None, written)
-                add(Mention("song", start, end, None, written, ok, cid, in_cat))
+                add(Mention("song", start, end, None, written, ok, cid, in_cat, "catalog"))
                 found = True
-            elif key in cat.artists and capitalised and (n > 1 or not _sentence_start(text, start)):
+            elif (
+                key in cat.artists
+                and key not in cand_titles  # a candidate's one-word title ("Om") is not a new artist
+                and capitalised
+                and (n > 1 or not (_sentence_start(text, start) or key[0] in vocab or key[0] in cat.terms))
+            ):  # a one-word artist that is also an ordinary or genre word ("Electronic") needs more
                 ok, cid, in_cat = res.artist(written)
-                add(Mention("artist", start, end, written, None, ok, cid, True))
+                add(Mention("artist", start, end, written, None, ok, cid, True, "catalog"))
                 found = True
             elif n > 1 and key in cat.titles and capitalised:
                 ok, cid, in_cat = res.song(None, written)
-                add(Mention("song", start, end, None, written, ok, cid, True))
+                add(Mention("song", start, end, None, written, ok, cid, True, "catalog"))
                 found = True
             if found:
                 i += n
                 break
         if not found:
             i += 1
+    # names the catalog does not know, by their shape: Title Case spans in prose
+    evidence_names = [" " + norm_artist(n) + " " for n in names | set(allowed_artists) | res.allowed if n]
+    evidence_names += [" " + fold(n) + " " for n in names if n]
+    for m in _prose_names(text, toks, taken, vocab, cat, res, evidence_names):
+        add(m)
     # a list item must cite a candidate: an item naming none (an invented name the patterns above
     # cannot see, or filler such as "1. Relevance: ...") is itself an unsupported mention
     offset = 0
@@ -447,10 +592,124 @@ def find_mentions(
             continue
         inside = [m for m in mentions if start <= m.start < end]
         if not any(m.candidate_id for m in inside) and all(m.supported for m in inside):
-            body = _clean(re.split(r"[:(]", line[item.end() :], maxsplit=1)[0])[:80]
-            mentions.append(Mention("song", start + item.end(), end, None, body or line.strip(), False, None, False))
+            body = _clean(re.split(r"[:(]", line[item.end() :].rstrip("\n"), maxsplit=1)[0])[:80]
+            source = "list-item-uncited" if inside else "list-item"
+            name = body.strip("[]()<> ")
+            known = bool(name) and bool(cat.find_artist(name) or cat.find_title(name))
+            mentions.append(Mention("song", start + item.end(), end, None, body or line.strip(), False, None, known,
+                                    source))  # fmt: skip
     mentions.sort(key=lambda m: m.start)
     return mentions
+
+
+def _by_pairs(body: str, vocab: set[str] | frozenset[str]) -> list[tuple[str, str, int, int]]:
+    """``Title by Artist`` pairs in one line, both sides Title Case spans: (title, artist, start, end).
+
+    A leading filler at a sentence start is not part of the title ("Try Moon Custard by ..."), and a
+    title made only of ordinary words ("Songs by Radiohead", "Written by ...") is not a song.
+    """
+    toks = _tokens(body)
+    runs = _caps_runs(body, toks)
+    ending = {j: i for i, j in runs}
+    starting = {i: j for i, j in runs}
+    out = []
+    for b, tok in enumerate(toks):
+        if tok.text != "by" or b == 0 or b + 1 >= len(toks) or b not in ending or b + 1 not in starting:
+            continue
+        if not (_joined(body, toks[b - 1], tok) and _joined(body, tok, toks[b + 1])):
+            continue
+        i, j = ending[b], starting[b + 1]
+        if _sentence_start(body, toks[i].start):
+            while i < b - 1 and toks[i].norm in _FILLERS:
+                i += 1
+        j = min(j, b + 1 + 6)
+        while j > b + 1 and not _is_cap(toks[j - 1]):
+            j -= 1
+        words = [t.norm for t in toks[i:b]]
+        if all(w in vocab or w in _CONNECTORS for w in words):
+            continue
+        title = body[toks[i].start : toks[b - 1].end]
+        artist = _POSSESSIVE.sub("", body[toks[b + 1].start : toks[j - 1].end])
+        out.append((title, artist, toks[i].start, toks[j - 1].end))
+    return out
+
+
+def _prose_names(
+    text: str,
+    toks: Sequence[_Tok],
+    taken: Sequence[tuple[int, int]],
+    vocab: set[str] | frozenset[str],
+    cat: Catalog,
+    res: _Resolver,
+    evidence_names: Sequence[str],
+) -> list[Mention]:
+    """Title Case spans not yet resolved that look like a song or artist name.
+
+    A span of two or more words counts unless all its words are ordinary (``vocab``), it is a
+    mood/genre/tag name, or it is (part of) a name the evidence carries; a single word counts only
+    after a naming cue (``like``, ``by``, ``try``, ``and``...) or before ``'s``, never at a sentence
+    start. Spans that resolve to a candidate or an evidence artist come back supported.
+    """
+    out: list[Mention] = []
+
+    def covered(t: _Tok) -> bool:
+        return any(s <= t.start and t.end <= e for s, e in taken)
+
+    pieces: list[tuple[int, int]] = []
+    for i, j in _caps_runs(text, toks):
+        k = i
+        while k < j:
+            if covered(toks[k]):
+                k += 1
+                continue
+            m = k
+            while m < j and not covered(toks[m]):
+                m += 1
+            pieces.append((k, m))
+            k = m
+    for a, b in pieces:
+        while a < b and not _is_cap(toks[a]):
+            a += 1
+        while b > a and not _is_cap(toks[b - 1]):
+            b -= 1
+        if a >= b:
+            continue
+        first = a
+        if _sentence_start(text, toks[a].start):  # "Fans of Zorblatt's ..." names "Zorblatt"
+            while a < b - 1 and (toks[a].norm in _FILLERS or toks[a].norm in vocab or not _is_cap(toks[a])):
+                a += 1
+        written = _POSSESSIVE.sub("", text[toks[a].start : toks[b - 1].end])
+        words = fold(written).split()
+        if not words or all(w in vocab or w in _CONNECTORS or w.isdigit() for w in words):
+            continue
+        folded = " ".join(words)
+        if folded in cat.terms:
+            continue
+        prev = toks[a - 1].norm if a > 0 else ""
+        if b - a == 1:
+            possessive = bool(_POSSESSIVE.search(toks[a].text))
+            if (a == first and _sentence_start(text, toks[a].start)) or not (prev in _NAME_CUES or possessive):
+                continue
+        core = list(words)  # without ordinary words at either end: "Moods of Betty" → "Betty"
+        while len(core) > 1 and (core[0] in vocab or core[0] in _CONNECTORS):
+            core.pop(0)
+        while len(core) > 1 and (core[-1] in vocab or core[-1] in _CONNECTORS):
+            core.pop()
+        keys = {" " + (f[4:] if f.startswith("the ") else f) + " " for f in (folded, " ".join(core))}
+        if any(key in name for key in keys for name in evidence_names):
+            continue  # (part of) a name the evidence carries
+        start, end = toks[a].start, toks[a].start + len(written)
+        ok_a, cid_a, _ = res.artist(written)
+        ok_s, cid_s, _ = res.song(None, written)
+        in_cat = bool(cat.find_artist(written) or cat.find_title(written))
+        if ok_s or ok_a:
+            kind = "song" if ok_s else "artist"
+            out.append(Mention(kind, start, end, written if kind == "artist" else None,
+                               written if kind == "song" else None, True, cid_s or cid_a, in_cat, "prose"))  # fmt: skip
+            continue
+        kind = "artist" if prev in {"by", "like", "from", "artist", "band", "singer", "group"} else "name"
+        out.append(Mention(kind, start, end, written, None, False, None, in_cat, "prose"))
+    return out
 
 
 def _units(text: str) -> list[tuple[int, int]]:

@@ -132,3 +132,66 @@ def test_retriever_receiving_filters(store):
     answer = ask("sad", k=2, retriever=retr, store=store, backend="template", filters={"bogus": 1})
     assert seen["filters"] == [{"bogus": 1}, None]  # rejected filters: asked again without them
     assert len(answer.cited_ids) == 2
+
+
+class ShapesGenerator(Generator):
+    """Names real candidates and invents names in several shapes (quoted, unquoted 'by', a numbered
+    list item, a bare artist in prose); in strict mode it keeps inventing, so grounding must remove."""
+
+    name = "shapes"
+
+    def __init__(self) -> None:
+        self.calls: list[bool] = []
+
+    def generate(self, request: str, context: Context, *, strict: bool = False) -> str:
+        self.calls.append(strict)
+        a, b = context.candidates[0].result, context.candidates[1].result
+        return (
+            "Picks from the candidates:\n"
+            f"1. {a.artist} - {a.title}: sad mood.\n"
+            "2. Midnight Echoes, a hidden gem.\n"
+            f"3. {b.artist} - {b.title}: low energy.\n"
+            f'You could also try "Velvet Thunder" by Crimson Parade, or Midnight Echoes by The Velvet Foxes. '
+            f"If {a.title} is your thing, Lunar Static would also work. {b.title} ends the night."
+        )
+
+
+class CorrectProseGenerator(Generator):
+    """A correct answer in prose: only candidates, request words and ordinary capitalised words."""
+
+    name = "correct"
+
+    def generate(self, request: str, context: Context, *, strict: bool = False) -> str:
+        a, b = context.candidates[0].result, context.candidates[1].result
+        return (
+            f"For a Rainy Night: {a.title} by {a.artist} is Sad and Quiet. "
+            f'Then "{b.title}" by {b.artist}, a Calm, Low Energy pick. Since you like Glass Lanterns, '
+            f"both share a Melancholic mood."
+        )
+
+
+def test_invented_names_in_every_shape_are_removed(store, retriever):
+    gen = ShapesGenerator()
+    answer = ask("sad songs", k=3, retriever=retriever, store=store, generator=gen)
+    g = answer.grounding
+    assert g is not None and g.hallucinated and answer.regenerated and gen.calls == [False, True]
+    labels = {m.label() for m in g.unsupported}
+    assert {"Crimson Parade - Velvet Thunder", "The Velvet Foxes - Midnight Echoes", "Lunar Static"} <= labels
+    assert any("Midnight Echoes" in lab for lab in labels - {"The Velvet Foxes - Midnight Echoes"})  # list item
+    for invented in ("Midnight Echoes", "Velvet Thunder", "Crimson Parade", "Lunar Static"):
+        assert invented not in answer.text
+    top2 = [r.id for r in retriever("sad songs", 2)]
+    assert answer.cited_ids == top2 and not answer.fallback
+    assert "2. " in answer.text and "3. " not in answer.text  # renumbered list
+    assert answer.text.rstrip().endswith("ends the night.")
+
+
+def test_correct_prose_answer_is_left_intact(store, retriever):
+    answer = ask("sad songs like Glass Lanterns", k=3, retriever=retriever, store=store,
+                 generator=CorrectProseGenerator())  # fmt: skip
+    assert answer.grounding is not None and not answer.grounding.hallucinated, [
+        m.label() for m in answer.grounding.unsupported
+    ]
+    assert not answer.regenerated and not answer.fallback
+    assert answer.text == answer.grounding.original
+    assert answer.cited_ids == [r.id for r in retriever("sad songs like Glass Lanterns", 2)]

@@ -1,8 +1,10 @@
 """Task 5: grounded answers of :func:`musicgraph.rag.ask.ask` (protocol ``rag-grounding`` v1).
 
 Questions: the mood requests of :mod:`~musicgraph.evaluation.tasks.evalsets` (first phrasing per
-mood in ``--quick``, all in the full run) and the multi-hop questions of
-:mod:`~musicgraph.evaluation.tasks.multihop`. Each is answered with ``k = 5`` over the hybrid
+mood in ``--quick``, all in the full run), the multi-hop questions of
+:mod:`~musicgraph.evaluation.tasks.multihop`, and "<mood phrasing> like <artist>" for artists whose
+songs carry that mood label (:func:`mood_artist_questions`), filling the full run up to
+:data:`MIN_QUESTIONS` (4 of them in ``--quick``). Each is answered with ``k = 5`` over the hybrid
 retriever; metrics per question, all checked against the store, not against the generator's own
 report:
 
@@ -32,13 +34,56 @@ from musicgraph.evaluation.tasks import retrieval_common as R
 log = logging.getLogger(__name__)
 
 PROTOCOL = "rag-grounding"
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 K = 5
+#: Questions of the full run at least (filled with :func:`mood_artist_questions`).
+MIN_QUESTIONS = 100
 _YEAR = re.compile(r"\b(19[0-9]{2}|20[0-9]{2})\b")
 
 
 def _norm(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", " ", text.lower()).strip()
+
+
+def mood_artist_questions(
+    store: Any, phrasings: dict[str, list[str]], n: int, seed: int = 7
+) -> list[tuple[str, str, str]]:
+    """``n`` labelled requests "<mood phrasing> like <artist>" as (text, mood, artist).
+
+    The artist is one with at least one song carrying that mood label in ``store`` (``HAS_MOOD``
+    edges of the mood datasets); deterministic for ``seed``; no request is repeated. Fewer come
+    back when the store has too few labelled songs.
+    """
+    import random
+
+    by_mood: dict[str, list[str]] = {}
+    songs: dict[str, list[str]] = {}
+    for e in store.iter_edges("HAS_MOOD"):
+        if e.src.label == "Song":
+            songs.setdefault(e.src.key, []).append(str(e.dst.key).lower())
+    nodes = store.get_nodes("Song", list(songs)) if songs else {}
+    for key in sorted(songs):
+        node = nodes.get(key)
+        artist = node.props.get("artist") if node is not None else None
+        if not artist:
+            continue
+        for mood in songs[key]:
+            names = by_mood.setdefault(mood, [])
+            if artist not in names:
+                names.append(str(artist))
+    moods = sorted(m for m in phrasings if by_mood.get(m) and phrasings[m])
+    rng = random.Random(seed)
+    out: list[tuple[str, str, str]] = []
+    seen: set[str] = set()
+    capacity = sum(len(by_mood[m]) * len(phrasings[m]) for m in moods)
+    while len(out) < min(n, capacity):
+        mood = rng.choice(moods)
+        artist = rng.choice(by_mood[mood])
+        text = f"{rng.choice(phrasings[mood])} like {artist}"
+        if text not in seen:
+            seen.add(text)
+            out.append((text, mood, artist))
+    return out
 
 
 def score_answer(answer: Any, store: Any, candidates: set[str]) -> dict[str, float]:
@@ -95,6 +140,8 @@ def run(cfg: EvalConfig) -> TaskResult:
     questions = [t for table in (MOOD_QUERIES, SITUATION_QUERIES) for texts in table.values() for t in texts[:per]]
     facts = GraphFacts.from_store(store, songs=set(bundle.catalog.keys))
     questions += [q.text for q in generate(facts, 2 if cfg.quick else 10)]
+    extra = 4 if cfg.quick else max(0, MIN_QUESTIONS - len(questions))
+    questions += [t for t, _, _ in mood_artist_questions(store, MOOD_QUERIES, extra)]
     last: dict[str, list[str]] = {}
 
     def retriever(query: str, k: int = 10, filters: Any = None, **_: Any) -> list[Any]:
