@@ -54,6 +54,11 @@ class Settings(BaseSettings):
     genius_token: str | None = None
     lastfm_api_key: str | None = None
     offline: bool = Field(default=False, description="Serve API requests from the cache only.")
+    encoder_cache: Path | None = Field(
+        default=None,
+        description="Where exported query encoders (ONNX) are cached; default $XDG_CACHE_HOME or "
+        "~/.cache/musicgraph/encoders (derived copies of installed models, not state: outside HOME).",
+    )
 
     @property
     def store_dir(self) -> Path:

@@ -10,7 +10,8 @@
   tests/cypher/conftest.py wrap it).
 * Hypothesis: the ``ci`` profile (selected by ``.ci/run`` via HYPOTHESIS_PROFILE=ci) draws the same
   examples every run, so CI is reproducible; local runs keep drawing new ones.
-* MUSICGRAPH_HOME points at a per-session temporary directory so tests never touch ~/.musicgraph.
+* MUSICGRAPH_HOME (and the exported-encoder cache) point at a per-session temporary directory so tests
+  never touch ~/.musicgraph or ~/.cache.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ FIXTURE_DATA = Path(__file__).resolve().parent / "fixtures" / "data"
 
 _SESSION_HOME = Path(tempfile.mkdtemp(prefix="musicgraph-test-home-"))
 os.environ.setdefault("MUSICGRAPH_HOME", str(_SESSION_HOME))
+os.environ.setdefault("MUSICGRAPH_ENCODER_CACHE", str(_SESSION_HOME / "encoders"))  # not the user's ~/.cache
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

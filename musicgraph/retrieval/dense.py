@@ -289,7 +289,9 @@ class Encoder:
             h.update(p.detach().cpu().numpy().ravel()[:4096].tobytes())
         import os
 
-        base = self.onnx_dir or os.environ.get("MUSICGRAPH_ENCODER_CACHE") or None
+        from musicgraph.config import get_settings
+
+        base = self.onnx_dir or get_settings().encoder_cache
         if base is None:  # a derived copy of an installed model: the user's cache, not MUSICGRAPH_HOME
             xdg = os.environ.get("XDG_CACHE_HOME")
             base = (Path(xdg) if xdg else Path.home() / ".cache") / "musicgraph" / "encoders"
