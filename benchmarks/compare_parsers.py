@@ -16,6 +16,7 @@ import argparse
 import importlib
 import json
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -64,13 +65,18 @@ def main() -> None:
         mod, fn = args.llm.split(":")
         parsers["llm"] = LLMParser(getattr(importlib.import_module(mod), fn), r.linker, r.parser)
     for name, parser in parsers.items():
-        got = total = 0
+        got = total = fell_back = 0
+        start = time.perf_counter()
         for req in requests:
-            g, t, misses = score(parser.parse(req["text"]), req["expect"])
+            parsed = parser.parse(req["text"])
+            fell_back += any("used the lexicon parser" in n for n in parsed.notes)
+            g, t, misses = score(parsed, req["expect"])
             got, total = got + g, total + t
             if misses:
                 print(f"  [{name}] {req['text']!r}: missed {misses}")
-        print(f"{name}: {got}/{total} expected items ({got / total:.1%}) over {len(requests)} requests")
+        per = (time.perf_counter() - start) / len(requests)
+        print(f"{name}: {got}/{total} expected items ({got / total:.1%}) over {len(requests)} requests; "
+              f"{per * 1000:.0f} ms/request" + (f"; unusable output (lexicon fallback) on {fell_back}" if name != "lexicon" else ""))
 
 
 if __name__ == "__main__":

@@ -84,6 +84,20 @@ class CausalGenerator(Generator):
             user += f"\n\nOnly these songs are allowed: {names}."
         return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
 
+    def complete(self, prompt: str, max_new_tokens: int | None = None) -> str:
+        """Greedy completion of a raw ``prompt`` sent as one user message (e.g. a few-shot parser prompt)."""
+        import torch
+
+        text = self.tokenizer.apply_chat_template([{"role": "user", "content": prompt}],
+                                                  add_generation_prompt=True, tokenize=False)
+        enc: Any = self.tokenizer(text, return_tensors="pt", add_special_tokens=False)
+        ids = enc["input_ids"]
+        with torch.no_grad():
+            out = self.model.generate(ids, attention_mask=enc.get("attention_mask"), do_sample=False,
+                                      max_new_tokens=max_new_tokens or self.max_new_tokens,
+                                      pad_token_id=self.tokenizer.eos_token_id)
+        return str(self.tokenizer.decode(out[0][ids.shape[1] :], skip_special_tokens=True)).strip()
+
     def generate(self, request: str, context: Context, *, strict: bool = False) -> str:
         import torch
         from transformers import LogitsProcessorList
@@ -104,3 +118,18 @@ class CausalGenerator(Generator):
             out = self.model.generate(ids, attention_mask=enc.get("attention_mask"), **kwargs)
         text = str(self.tokenizer.decode(out[0][ids.shape[1] :], skip_special_tokens=True))
         return (PREFILL + text).strip()
+
+
+_SHARED: dict[str, CausalGenerator] = {}
+
+
+def smollm2_complete(prompt: str) -> str:
+    """``generate(prompt) -> str`` over the installed SmolLM2 (loaded once per process).
+
+    The callable form that :class:`musicgraph.retrieval.query.LLMParser` takes, e.g.
+    ``benchmarks/compare_parsers.py --llm musicgraph.rag.causal:smollm2_complete``.
+    """
+    gen = _SHARED.get("smollm2")
+    if gen is None:
+        gen = _SHARED["smollm2"] = CausalGenerator(max_new_tokens=96)
+    return gen.complete(prompt)

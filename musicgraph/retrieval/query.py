@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from musicgraph.retrieval.catalog import FEATURES
 from musicgraph.retrieval.emotion import MOOD_VA
 from musicgraph.retrieval.text import REQUEST_WORDS, STOPWORDS, fold, tokenize
 
@@ -381,6 +382,23 @@ Request: {request}
 JSON:"""
 
 
+FEATURE_NAMES = frozenset(FEATURES)  # the catalog's feature columns: anything else a model returns is dropped
+
+
+def _llm_shape_problem(data: Any) -> str | None:
+    """Why a model's parsed JSON does not have the few-shot prompt's shape (None when it does)."""
+    if not isinstance(data, dict):
+        return "was not a JSON object"
+    for key in ("seeds", "exclude", "moods"):
+        value = data.get(key)
+        if value is not None and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+            return f"had a non-list-of-strings {key!r}"
+    feats = data.get("features")
+    if feats is not None and not isinstance(feats, dict):
+        return "had 'features' that is not an object"
+    return None
+
+
 class LLMParser:
     """Optional few-shot parser: ``generate(prompt) -> str`` (a small offline model) fills a :class:`ParsedQuery`.
 
@@ -404,18 +422,20 @@ class LLMParser:
             data = json.loads(match.group(0)) if match else None
         except json.JSONDecodeError:
             data = None
-        if not isinstance(data, dict):
-            base.notes.append("LLM parser output was not JSON; used the lexicon parser")
+        problem = _llm_shape_problem(data)
+        if problem:
+            base.notes.append(f"LLM parser output {problem}; used the lexicon parser")
             return base
+        assert isinstance(data, dict)
         q = ParsedQuery(text=base.text, terms=base.terms, dense_text=base.dense_text, parser="llm")
         for name in data.get("seeds") or []:
             q.seeds += self._link(str(name))
         for name in data.get("exclude") or []:
             q.exclude += self._link(str(name))
-        q.moods = [m for m in (data.get("moods") or []) if m in MOOD_VA]
+        q.moods = [m for m in (data.get("moods") or []) if isinstance(m, str) and m in MOOD_VA]
         for feat, rng in (data.get("features") or {}).items():
-            if isinstance(rng, list) and len(rng) == 2:
-                lo, hi = (float(v) if isinstance(v, (int, float)) else None for v in rng)
+            if str(feat) in FEATURE_NAMES and isinstance(rng, list) and len(rng) == 2:
+                lo, hi = (float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None for v in rng)
                 q.features[str(feat)] = (lo, hi)
                 q.reasons[str(feat)] = "llm"
         if q.moods:

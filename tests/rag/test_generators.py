@@ -123,3 +123,11 @@ def test_smollm2_answers_grounded(store, retriever):
     answer = ask("sad songs", k=3, retriever=retriever, store=store, generator=gen)
     assert answer.cited_ids and set(answer.cited_ids) <= {r.id for r in retriever("sad songs", 3)}
     assert answer.grounding is not None
+    # the same model as a raw completer for the few-shot request parser: a string back, and the parser
+    # turns whatever it is into a ParsedQuery (the model's JSON, or the lexicon parse with a note)
+    from musicgraph.retrieval.query import LexiconParser, LLMParser
+
+    raw = gen.complete("Reply with one word: what colour is the sky?", max_new_tokens=5)
+    assert isinstance(raw, str) and raw
+    q = LLMParser(lambda p: gen.complete(p, max_new_tokens=48), fallback=LexiconParser()).parse("sad songs")
+    assert q.parser in ("llm", "lexicon") and (q.parser == "llm" or any("lexicon" in n for n in q.notes))

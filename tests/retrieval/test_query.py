@@ -64,4 +64,23 @@ def test_llm_parser_uses_model_json_and_falls_back(vad) -> None:
     q = LLMParser(good, fallback=LexiconParser()).parse("chill evening")
     assert q.parser == "llm" and q.moods == ["relaxed"] and q.features["energy"] == (None, 0.4)
     bad = LLMParser(lambda p: "I don't know", fallback=LexiconParser()).parse("chill evening")
-    assert bad.parser == "lexicon" and any("not JSON" in n for n in bad.notes)
+    assert bad.parser == "lexicon" and any("not a JSON object" in n for n in bad.notes)
+
+
+@pytest.mark.parametrize("raw", [
+    '{"seeds": ["x"], "features": [{"name": "energy"}]}',  # features as a list (SmolLM2 did this)
+    '{"seeds": "Daft Punk"}',  # a string where a list belongs
+    '{"moods": [["sad"]]}',
+    '["sad"]',
+])
+def test_llm_parser_falls_back_on_json_of_the_wrong_shape(vad, raw) -> None:
+    q = LLMParser(lambda p: raw, fallback=LexiconParser()).parse("sad songs")
+    assert q.parser == "lexicon" and q.moods == ["sad"]
+    assert any("used the lexicon parser" in n for n in q.notes)
+
+
+def test_llm_parser_drops_unknown_features_and_non_numbers(vad) -> None:
+    raw = '{"features": {"energy": [0.7, "high"], "sparkle": [0, 1], "year": [true, 1999]}}'
+    q = LLMParser(lambda p: raw, fallback=LexiconParser()).parse("anything")
+    assert q.parser == "llm"
+    assert q.features == {"energy": (0.7, None), "year": (None, 1999.0)}
