@@ -121,3 +121,30 @@ def test_cli_rejects_unknown_task():
     res = CliRunner().invoke(app, ["eval", "--task", "nope"])
     assert res.exit_code != 0
     assert "unknown task" in res.output
+
+
+def test_graph_playlist_ranking_never_walks_a_hidden_membership(tmp_path):
+    import scipy.sparse as sp
+
+    from musicgraph.evaluation.tasks.playlists import graph_playlist_ranking
+    from musicgraph.graph.embedded import EmbeddedStore
+
+    store = EmbeddedStore(tmp_path / "s")
+    songs = {"a|1": "a", "a|2": "a", "a|3": "a", "b|1": "b", "c|1": "c", "d|1": "d"}
+    store.upsert_nodes("Artist", [(x, {"name": x}) for x in "abcd"])
+    store.upsert_nodes("Song", [(k, {"title": k}) for k in songs])
+    store.upsert_edges("PERFORMED_BY", "Song", "Artist", [(k, a, {}) for k, a in songs.items()])
+    store.upsert_nodes("Playlist", [("p:1", {"name": "one"}), ("p:2", {"name": "two"})])
+    # p:1 = a|1, a|2 (seed) + a|3, d|1 (hidden); p:2 = b|1, c|1 (no hidden part)
+    member = [("a|1", "p:1"), ("a|2", "p:1"), ("a|3", "p:1"), ("d|1", "p:1"), ("b|1", "p:2"), ("c|1", "p:2")]
+    store.upsert_edges("IN_PLAYLIST", "Song", "Playlist", [(s, p, {"position": i}) for i, (s, p) in enumerate(member)])
+    pkeys, skeys = ["p:1", "p:2"], sorted(songs)
+    col = {k: i for i, k in enumerate(skeys)}
+    train = sp.csr_matrix(([1.0] * 4, ([0, 0, 1, 1], [col["a|1"], col["a|2"], col["b|1"], col["c|1"]])), shape=(2, 6))
+    hidden = sp.csr_matrix(([1.0, 1.0], ([0, 0], [col["a|3"], col["d|1"]])), shape=(2, 6))
+    ranked = graph_playlist_ranking(store, pkeys, skeys, hidden, train, np.array([0]))
+    store.close()
+    got = [skeys[i] for i in ranked[0] if i >= 0]
+    assert got[0] == "a|3"  # the seed songs' artist leads to its third song
+    assert "a|1" not in got and "a|2" not in got  # seed songs are never recommended
+    assert "d|1" not in got  # reachable only through its hidden membership: removed, so never reached
