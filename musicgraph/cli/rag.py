@@ -47,7 +47,7 @@ def print_answer(answer: Answer, show_reasons: bool = True, show_evidence: bool 
                     console.print(f"     [dim]- {reason}[/]")
     g = answer.grounding
     if g is not None and g.removed:
-        console.print(f"[yellow]grounding removed {len(g.removed)} unsupported part(s)[/]" +
+        console.print(f"[yellow]grounding removed {len(g.removed)} unsupported or repeated part(s)[/]" +
                       (" after regenerating" if answer.regenerated else ""))  # fmt: skip
     if answer.fallback:
         console.print("[yellow]the model cited no candidate; the template answer is shown[/]")

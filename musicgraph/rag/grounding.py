@@ -729,6 +729,22 @@ def _units(text: str) -> list[tuple[int, int]]:
     return spans
 
 
+def _drop_repeated_items(text: str, mentions: Sequence[Mention]) -> tuple[str, list[str]]:
+    """Remove list items whose songs were all listed already (small models repeat a line)."""
+    seen: set[str] = set()
+    keep: list[str] = []
+    dropped: list[str] = []
+    for s, e in _units(text):
+        unit = text[s:e]
+        ids = {m.candidate_id for m in mentions if m.kind == "song" and m.candidate_id and s <= m.start < e}
+        if ids and ids <= seen and _LIST_ITEM.match(unit):
+            dropped.append(unit.strip())
+            continue
+        seen |= ids
+        keep.append(unit)
+    return (_renumber("".join(keep)), dropped) if dropped else (text, [])
+
+
 def _renumber(text: str) -> str:
     out, n = [], 0
     for line in text.splitlines():
@@ -770,6 +786,11 @@ def ground(
     final = find_mentions(repaired, candidates, catalog, allowed_artists, protected) if bad else mentions
     if any(not m.supported for m in final):  # should not happen; be safe and drop them too
         return ground(repaired, candidates, catalog, allowed_artists, protected)
+    repaired, repeats = _drop_repeated_items(repaired, final)
+    if repeats:
+        removed += repeats
+        log.info("grounding dropped %d list item(s) repeating an already listed song", len(repeats))
+        final = find_mentions(repaired, candidates, catalog, allowed_artists, protected)
     cited = list(dict.fromkeys(m.candidate_id for m in final if m.candidate_id))
     return GroundingReport(text=repaired, original=text, mentions=mentions, cited_ids=cited, removed=removed)
 

@@ -206,3 +206,20 @@ def test_one_word_candidate_title_that_is_also_a_catalog_artist_is_not_an_artist
     rep = ground(text, cands, cat)
     assert not rep.hallucinated, [m.label() for m in rep.unsupported]
     assert rep.cited_ids == ["jane|om"]
+
+
+def test_repeated_list_items_are_dropped_and_prose_repeats_kept():
+    text = (
+        "1. The Velvet Foxes - Rain on Glass\n"
+        "2. Moonlit Harbor - Low Tide Lullaby\n"
+        "3. The Velvet Foxes - Rain on Glass\n"
+        "4. The Velvet Foxes - Rain on Glass\n"
+        "Rain on Glass is the one to start with."
+    )
+    rep = ground(text, CANDS, catalog_with_all())
+    assert not rep.hallucinated  # repeats are not inventions
+    assert rep.text.count("1. The Velvet Foxes - Rain on Glass") == 1
+    assert "3." not in rep.text and "4." not in rep.text  # dropped, the list renumbered
+    assert rep.text.endswith("Rain on Glass is the one to start with.")  # prose may name a song again
+    assert rep.cited_ids == ["velvet foxes|rain on glass", "moonlit harbor|low tide lullaby"]
+    assert len(rep.removed) == 2
