@@ -25,6 +25,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.evalsets.build import EvalSets, build  # noqa: E402
+from musicgraph.evaluation.tasks.retrieval_common import ensure_dense  # noqa: E402
 from musicgraph.graph.embedded import EmbeddedStore  # noqa: E402
 from musicgraph.retrieval.catalog import SongCatalog  # noqa: E402
 from musicgraph.retrieval.index import IndexBundle, lyrics_of  # noqa: E402
@@ -101,7 +102,12 @@ def main() -> None:
     for q in sets.queries:
         kinds[q.kind] = kinds.get(q.kind, 0) + 1
     print(f"eval sets: {kinds}, hidden mood labels {len(sets.hidden_moods)}, hidden users {len(sets.hidden_users)}")
-    bundle = holdout_bundle(store, IndexBundle.load(args.index), sets, args.cache)
+    base, note = ensure_dense(IndexBundle.load(args.index))  # restore dense from dense.vectors.npy if needed
+    if note:
+        print(note)
+    if base.dense is None:
+        print("no dense vectors in the index: the dense rows rank by the fallback (mood fit, popularity)")
+    bundle = holdout_bundle(store, base, sets, args.cache)
     retriever = HybridRetriever(store, bundle=bundle, hidden_moods=sets.hidden_moods, hidden_users=sets.hidden_users)
     print(f"prepared in {time.perf_counter() - t0:.1f}s")
     result = {"queries": kinds, "rrf": evaluate(retriever, sets, "rrf")}
