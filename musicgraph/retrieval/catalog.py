@@ -90,6 +90,12 @@ class SongCatalog:
         r = self._row.get(key)
         return r if r is not None and self.alive[r] else None
 
+    def _row_index(self, key: str) -> int | None:
+        """The row of ``key``, alive or not (None if the catalog never had it)."""
+        if self._row is None:
+            self._row = {k: i for i, k in enumerate(self.keys)}
+        return self._row.get(key)
+
     def rows_of_artist(self, artist_key: str) -> np.ndarray:
         """Rows of the songs whose main artist is ``artist_key``."""
         if self._by_artist is None:
@@ -181,31 +187,10 @@ class SongCatalog:
                                                        "tags", "moods", "lyrics_refs")}
         for i, key in enumerate(order):
             node = songs.get(key)
-            props = node.props if node is not None else {}
-            alive[i] = node is not None
-            estimated[i] = bool(props.get("features_estimated"))
-            if isinstance(props.get("explicit"), (bool, int)):
-                explicit[i] = int(bool(props["explicit"]))
             akey = main_artist.get(key) or key.split("|", 1)[0]
-            anode = artists.get(akey)
-            aname = str(props.get("artist") or (anode.name if anode else akey))
-            genres = list(dict.fromkeys([*song_genres.get(key, []), *(props.get("genres") or []),
-                                         *artist_genres.get(akey, [])]))
-            cols["titles"].append(str(props.get("title") or key.split("|", 1)[-1]))
-            cols["artists"].append(aname)
-            cols["artist_keys"].append(akey)
-            cols["albums"].append(str(props.get("album") or ""))
-            cols["genres"].append([str(g) for g in genres[:12]])
-            cols["tags"].append(list(dict.fromkeys([*song_tags.get(key, []), *artist_tags.get(akey, [])]))[:TOP_TAGS])
-            cols["moods"].append(sorted(set(song_moods.get(key, []))))
-            ref = props.get("lyrics_ref")
-            cols["lyrics_refs"].append(str(ref) if ref else None)
-            for j, f in enumerate(FEATURES):
-                v = props.get(f)
-                if isinstance(v, bool):
-                    v = float(v)
-                if isinstance(v, (int, float)):
-                    feats[i, j] = float(v)
+            _fill_row(i, key, node, akey, artists.get(akey), song_genres.get(key, []), artist_genres.get(akey, []),
+                      song_tags.get(key, []), artist_tags.get(akey, []), song_moods.get(key, []),
+                      feats, alive, estimated, explicit, cols)
         return cls(
             keys=order,
             features=feats,
@@ -222,6 +207,103 @@ class SongCatalog:
             store_version=store.version(),
             hidden_moods=len(hidden),
             **cols,
+        )
+
+    def refresh(self, store: GraphStore, song_keys: Collection[str], artist_keys: Collection[str] = ()) -> SongCatalog:
+        """A copy with the rows of ``song_keys`` and of every song of ``artist_keys`` re-read from ``store``.
+
+        The incremental form of :meth:`from_store` (``previous=self``): new songs are appended, deleted
+        ones become tombstones, and only the named songs and artists are read (their edges through
+        :meth:`GraphStore.neighbors`), so a change of a few songs costs milliseconds instead of a pass
+        over the whole store. Equal to ``from_store(store, previous=self)`` when the keys cover every
+        song whose indexed fields changed (tests check it); catalogs with held-out moods are rebuilt.
+        """
+        if self.hidden_moods:
+            return SongCatalog.from_store(store, previous=self)
+        artist_keys = set(artist_keys)
+        affected = set(song_keys)
+        for a in artist_keys:
+            affected.update(self.keys[r] for r in self.rows_of_artist(a).tolist())
+        songs = store.get_nodes(Label.SONG, affected)
+        main_artist: dict[str, str] = {}
+        song_edges: dict[str, dict[str, list[tuple[Any, Any]]]] = {}
+        for key in songs:
+            out: dict[str, list[tuple[Any, Any]]] = defaultdict(list)
+            for e, other in store.neighbors(Label.SONG, key, direction="out"):
+                out[e.type].append((e, other))
+            for rel in out:
+                out[rel].sort(key=lambda eo: eo[1].key)  # iter_edges order: (src, dst)
+            song_edges[key] = out
+            for e, other in out.get(Rel.PERFORMED_BY, []):
+                role = e.props.get("role", "main")
+                if role == "main" or key not in main_artist:
+                    main_artist.setdefault(key, other.key)
+                    if role == "main":
+                        main_artist[key] = other.key
+        need_artists = artist_keys | {main_artist.get(k) or k.split("|", 1)[0] for k in affected | set(songs)}
+        artists = store.get_nodes(Label.ARTIST, need_artists)
+        artist_genres: dict[str, list[str]] = {}
+        artist_tags = dict(self.artist_tags)
+        for a in need_artists:
+            genres, weighted = [], []
+            for e, other in sorted(store.neighbors(Label.ARTIST, a, direction="out"), key=lambda eo: eo[1].key):
+                if e.type == Rel.HAS_GENRE:
+                    genres.append(other.name)
+                elif e.type == Rel.TAGGED and other.label == Label.TAG:
+                    w = e.props.get("weight", 1.0)
+                    weighted.append((float(w) if isinstance(w, (int, float)) else 1.0, other.name))
+            artist_genres[a] = genres
+            artist_tags.pop(a, None)
+            if weighted:
+                artist_tags[a] = [t for _, t in sorted(weighted, key=lambda x: (-x[0], x[1]))[:TOP_TAGS]]
+        order = list(self.keys)
+        known = set(order)
+        order += sorted(k for k in songs if k not in known)
+        n = len(order)
+        feats = np.full((n, len(FEATURES)), np.nan, dtype=np.float32)
+        feats[: len(self)] = self.features
+        alive = np.zeros(n, dtype=bool)
+        alive[: len(self)] = self.alive
+        estimated = np.zeros(n, dtype=bool)
+        estimated[: len(self)] = self.estimated_flags()
+        explicit = np.full(n, -1, dtype=np.int8)
+        explicit[: len(self)] = self.explicit_flags()
+        cols: dict[str, list[Any]] = {c: list(getattr(self, c)) + [None] * (n - len(self)) for c in
+                                      ("titles", "artists", "artist_keys", "albums", "genres", "tags", "moods",
+                                       "lyrics_refs")}
+        row = {k: i for i, k in enumerate(order)}
+        for key in affected | set(songs):
+            i = row.get(key)
+            if i is None:
+                continue
+            node = songs.get(key)  # None: deleted, a tombstone filled exactly as from_store fills one
+            edges = song_edges.get(key, {})
+            akey = main_artist.get(key) or key.split("|", 1)[0]
+            song_genres = [o.name for _, o in edges.get(Rel.HAS_GENRE, [])]
+            moods = [o.name for _, o in edges.get(Rel.HAS_MOOD, [])]
+            song_tags = [o.name for _, o in edges.get(Rel.TAGGED, [])]
+            feats[i] = np.nan
+            _fill_row(i, key, node, akey, artists.get(akey), song_genres, artist_genres.get(akey, []), song_tags,
+                      artist_tags.get(akey, []), moods, feats, alive, estimated, explicit, cols, replace=True)
+        names = dict(self.artist_names)
+        aliases = dict(self.artist_aliases)
+        for a in artist_keys:
+            node = artists.get(a)
+            names.pop(a, None)
+            aliases.pop(a, None)
+            if node is not None:
+                names[a] = node.name
+                if node.props.get("aliases"):
+                    aliases[a] = [str(x) for x in node.props["aliases"]]
+        for a, node in artists.items():
+            names.setdefault(a, node.name)
+        return SongCatalog(
+            keys=order, features=feats, alive=alive, estimated=estimated, explicit=explicit,
+            artist_names=names, artist_aliases=aliases, artist_tags=artist_tags,
+            tag_names=sorted({n.name for n in store.iter_nodes(Label.TAG)}),
+            genre_names=sorted({n.name for n in store.iter_nodes(Label.GENRE)}),
+            mood_names=sorted({n.name for n in store.iter_nodes(Label.MOOD)}),
+            store_version=store.version(), hidden_moods=0, **cols,
         )
 
     # ------------------------------------------------------------ persistence
@@ -277,3 +359,36 @@ class SongCatalog:
         return cls(features=np.load(directory / "features.npy"), alive=np.load(directory / "alive.npy"),
                    estimated=estimated,
             explicit=explicit, **data)
+
+
+def _fill_row(i: int, key: str, node: Any, akey: str, anode: Any, song_genres: list[str], artist_genres: list[str],
+              song_tags: list[str], artist_tags: list[str], moods: list[str], feats: np.ndarray, alive: np.ndarray,
+              estimated: np.ndarray, explicit: np.ndarray, cols: dict[str, list[Any]], replace: bool = False) -> None:
+    """Row ``i`` of a catalog from a song node and its edges (shared by from_store and refresh)."""
+    props = node.props if node is not None else {}
+    alive[i] = node is not None
+    estimated[i] = bool(props.get("features_estimated"))
+    explicit[i] = int(bool(props["explicit"])) if isinstance(props.get("explicit"), (bool, int)) else -1
+    aname = str(props.get("artist") or (anode.name if anode else akey))
+    genres = list(dict.fromkeys([*song_genres, *(props.get("genres") or []), *artist_genres]))
+    values = {
+        "titles": str(props.get("title") or key.split("|", 1)[-1]),
+        "artists": aname,
+        "artist_keys": akey,
+        "albums": str(props.get("album") or ""),
+        "genres": [str(g) for g in genres[:12]],
+        "tags": list(dict.fromkeys([*song_tags, *artist_tags]))[:TOP_TAGS],
+        "moods": sorted(set(moods)),
+        "lyrics_refs": str(props["lyrics_ref"]) if props.get("lyrics_ref") else None,
+    }
+    for c, v in values.items():
+        if replace:
+            cols[c][i] = v
+        else:
+            cols[c].append(v)
+    for j, f in enumerate(FEATURES):
+        v = props.get(f)
+        if isinstance(v, bool):
+            v = float(v)
+        if isinstance(v, (int, float)):
+            feats[i, j] = float(v)

@@ -33,6 +33,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from musicgraph.graph.check import Issue
+from musicgraph.graph.schema import Label
 from musicgraph.graph.store import GraphStore
 from musicgraph.retrieval.catalog import SongCatalog
 from musicgraph.retrieval.emotion import EMOTION_FIELDS
@@ -342,11 +343,15 @@ def _same_row(a: SongCatalog, i: int, b: SongCatalog, j: int) -> bool:
     return bool(np.array_equal(np.isnan(fa), np.isnan(fb)) and np.allclose(fa[~np.isnan(fa)], fb[~np.isnan(fb)]))
 
 
-def changed_rows(old: SongCatalog, new: SongCatalog) -> tuple[np.ndarray, np.ndarray]:
-    """(rows to (re)index, rows deleted) between two catalogs with the same row numbering."""
+def changed_rows(old: SongCatalog, new: SongCatalog, rows: Iterable[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(rows to (re)index, rows deleted) between two catalogs with the same row numbering.
+
+    ``rows``: only these rows (and the appended ones) can differ; default all.
+    """
     n_old = len(old)
     upd, dele = [], []
-    for i in range(len(new)):
+    candidates = range(len(new)) if rows is None else sorted({*rows, *range(n_old, len(new))})
+    for i in candidates:
         if i >= n_old:
             if new.alive[i]:
                 upd.append(i)
@@ -369,8 +374,13 @@ def apply_changes(
     data_dir: Path | None = None,
     save: bool = True,
     compact_fraction: float = COMPACT_FRACTION,
+    changes: Any = None,
 ) -> UpdateReport:
     """Bring an :class:`~musicgraph.retrieval.index.IndexBundle` up to date with ``store`` incrementally.
+
+    With ``changes`` (the :class:`~musicgraph.graph.catalog.ChangeSet` of the operation) only the
+    touched songs and the songs of touched artists are re-read (:meth:`SongCatalog.refresh`); without
+    it, or when tags/genres/moods themselves were renamed, the whole catalog is re-read and compared.
 
     Only rows whose indexed content changed are re-tokenized (BM25), re-profiled (emotion) and
     re-encoded (dense); deleted songs become tombstones everywhere. ``bundle`` is modified in place
@@ -382,8 +392,14 @@ def apply_changes(
     rep = UpdateReport()
     t0 = time.perf_counter()
     old: SongCatalog = bundle.catalog
-    new = SongCatalog.from_store(store, previous=old)
-    upd, dele = changed_rows(old, new)
+    touched = _touched(changes, old)
+    if touched is None:
+        new = SongCatalog.from_store(store, previous=old)
+        upd, dele = changed_rows(old, new)
+    else:  # only the changed songs and the songs of changed artists are read again
+        song_keys, artist_keys, rows = touched
+        new = old.refresh(store, song_keys, artist_keys)
+        upd, dele = changed_rows(old, new, rows)
     rep.seconds["catalog"] = time.perf_counter() - t0
     n_old = len(old)
     for r in upd.tolist():
@@ -456,6 +472,27 @@ def apply_changes(
     return rep
 
 
+def _touched(changes: Any, old: SongCatalog) -> tuple[set[str], set[str], set[int]] | None:
+    """(song keys, artist keys, candidate rows) a change set can affect; None: re-read everything."""
+    if changes is None:
+        return None
+    kinds = [getattr(changes, k, None) for k in ("added", "updated", "deleted")]
+    if any(not isinstance(k, dict) for k in kinds):
+        return None
+    for label in (Label.TAG, Label.GENRE, Label.MOOD):
+        if changes.updated.get(label) or changes.deleted.get(label):
+            return None  # a renamed/removed attribute node can change many songs' documents
+    songs: set[str] = set()
+    artists: set[str] = set()
+    for kind in kinds:
+        songs |= set(kind.get(Label.SONG, ()))
+        artists |= set(kind.get(Label.ARTIST, ()))
+    rows = {r for k in songs if (r := old._row_index(k)) is not None}
+    for a in artists:
+        rows.update(old.rows_of_artist(a).tolist())
+    return songs, artists, rows
+
+
 def bm25_from_catalog(store: GraphStore, catalog: SongCatalog) -> IncrementalBM25:
     """An :class:`IncrementalBM25` over the live rows of ``catalog`` (tokenizing every document)."""
     from musicgraph.retrieval.index import lyrics_of
@@ -518,7 +555,8 @@ class RetrievalIndexes:
         if not self.exists():
             return {"skipped": f"no retrieval index in {self.directory}"}
         bundle = self.load()
-        return apply_changes(store, bundle, encoder=self.encoder, vad=self.vad, data_dir=self.data_dir).to_dict()
+        return apply_changes(store, bundle, encoder=self.encoder, vad=self.vad, data_dir=self.data_dir,
+                             changes=changes).to_dict()
 
     # ---------------------------------------------------------------- check
     def check(self, store: GraphStore) -> list[Issue]:
