@@ -206,8 +206,9 @@ class InductiveEmbedder:
             raise ValueError(f"{ck_path}: checkpoint does not fit the {name} model of {cfg_path} "
                              f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
         pred = state.get("predictor.mlp.0.weight")
-        if pred is not None:
-            raise ValueError(f"{run}: fold-in supports the dot-product predictor only (this run uses an MLP)")
+        if pred is not None or cfg.get("predictor", "dot") != "dot":
+            kind = "an MLP" if pred is not None else f"the {cfg.get('predictor')!r} predictor"
+            raise ValueError(f"{run}: fold-in supports the dot-product predictor only (this run uses {kind})")
         model.eval()
         ut, it = graph.user_type, graph.item_type
         ukeys = [str(k) for k in split.user_keys]

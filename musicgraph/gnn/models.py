@@ -23,16 +23,17 @@ EdgeType = tuple[str, str, str]
 
 # ------------------------------------------------------------------ link predictors and losses
 class LinkPredictor(nn.Module):
-    """Scores (user, item) pairs from their embeddings: ``dot`` product or a small ``mlp``.
+    """Scores (user, item) pairs from their embeddings: ``dot`` product, ``cos`` ine or a small ``mlp``.
 
     The MLP scores ``[u, i, u * i]`` with one hidden layer; the dot product allows full-sort
-    ranking with one matrix product, so it is the default.
+    ranking with one matrix product, so it is the default. ``cos`` is the dot product of
+    L2-normalized embeddings (in [-1, 1]), the score a softmax loss with a temperature expects.
     """
 
     def __init__(self, dim: int, kind: str = "dot", hidden: int = 128):
         super().__init__()
-        if kind not in ("dot", "mlp"):
-            raise ValueError(f"link predictor must be 'dot' or 'mlp', got {kind!r}")
+        if kind not in ("dot", "cos", "mlp"):
+            raise ValueError(f"link predictor must be 'dot', 'cos' or 'mlp', got {kind!r}")
         self.kind = kind
         self.mlp = (
             nn.Sequential(nn.Linear(3 * dim, hidden), nn.ReLU(), nn.Linear(hidden, 1)) if kind == "mlp" else None
@@ -40,12 +41,16 @@ class LinkPredictor(nn.Module):
 
     def forward(self, u: Tensor, i: Tensor) -> Tensor:
         """Scores of row-aligned pairs ``u[k], i[k]``."""
+        if self.kind == "cos":
+            return (F.normalize(u, dim=-1) * F.normalize(i, dim=-1)).sum(-1)
         if self.mlp is None:
             return (u * i).sum(-1)
         return self.mlp(torch.cat([u, i, u * i], dim=-1)).squeeze(-1)
 
     def all_items(self, u: Tensor, items: Tensor) -> Tensor:
         """Scores of every user in ``u`` (B x d) against every item (N x d): B x N."""
+        if self.kind == "cos":
+            return F.normalize(u, dim=-1) @ F.normalize(items, dim=-1).T
         if self.mlp is None:
             return u @ items.T
         b, n = u.shape[0], items.shape[0]
@@ -71,6 +76,25 @@ def softmax_loss(pos: Tensor, neg: Tensor, temperature: float = 0.2) -> Tensor:
 def bce_loss(pos: Tensor, neg: Tensor) -> Tensor:
     """Binary cross-entropy with positives labelled 1 and sampled negatives 0."""
     return F.softplus(-pos).mean() + F.softplus(neg).mean()
+
+
+def perturb(x: Tensor, eps: float) -> Tensor:
+    """SimGCL's view noise: add a random vector of length ``eps`` that stays in ``x``'s orthant.
+
+    ``x + sign(x) * normalize(U(0, 1)) * eps`` row-wise (Yu et al., SIGIR 2022): a small rotation
+    of each embedding, so contrasting two perturbed views spreads embeddings more uniformly.
+    """
+    return x + torch.sign(x) * F.normalize(torch.rand_like(x), dim=-1) * eps
+
+
+def info_nce(a: Tensor, b: Tensor, temperature: float = 0.2) -> Tensor:
+    """InfoNCE between row-aligned views: row ``k`` of ``a`` must pick row ``k`` of ``b`` among all rows.
+
+    Cosine similarities divided by ``temperature``; the mean cross-entropy over rows.
+    """
+    a, b = F.normalize(a.float(), dim=-1), F.normalize(b.float(), dim=-1)
+    logits = a @ b.T / temperature
+    return (torch.logsumexp(logits, dim=1) - logits.diagonal()).mean()
 
 
 # ----------------------------------------------------------------------------------- MF-BPR
@@ -157,6 +181,8 @@ class LightGCN(nn.Module):
             nn.init.normal_(self.embedding.weight, std=0.1)
         self._adj: Tensor | None = None
         self._edge_index: Tensor | None = None
+        #: training-time view noise of each layer's output (SimGCL/XSimGCL; 0 = off, see :meth:`views`)
+        self.noise_eps = 0.0
 
     def set_graph(self, users: Tensor, items: Tensor) -> None:
         """Use these (training) user-item pairs for propagation."""
@@ -166,18 +192,40 @@ class LightGCN(nn.Module):
         self._edge_index = torch.cat([ei, ei.flip(0)], dim=1)
 
     def forward(self, graph: Any = None) -> tuple[Tensor, Tensor]:
+        users, items, _, _ = self.views(graph, cl_layer=None)
+        return users, items
+
+    def views(self, graph: Any = None, cl_layer: int | None = 1) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """``(users, items, users_l, items_l)``: the final embeddings and those of layer ``cl_layer``.
+
+        While training with ``noise_eps > 0`` every layer's output is perturbed (:func:`perturb`)
+        before it propagates further, as in XSimGCL: the final and the layer-``cl_layer`` embeddings
+        are then two views of one forward pass for a contrastive loss. ``cl_layer=None`` skips the
+        second view (returns the final embeddings twice).
+        """
         if self._adj is None:
             raise RuntimeError("LightGCN.set_graph() must be called before forward()")
+        noisy = self.training and self.noise_eps > 0
         if self.pyg is not None:
+            if noisy:
+                raise ValueError("view noise (contrastive loss) needs LightGCN backend='sparse'")
             out = self.pyg.get_embedding(self._edge_index)
+            view = out
         else:
             x = self.embedding.weight
-            acc = x
-            for _ in range(self.num_layers):
+            acc, view = x, x
+            for layer in range(1, self.num_layers + 1):
                 x = sym_spmm(self._adj, x)
+                if noisy:
+                    x = perturb(x, self.noise_eps)
+                if layer == cl_layer:
+                    view = x
                 acc = acc + x
             out = acc / (self.num_layers + 1)
-        return out[: self.num_users], out[self.num_users :]
+            if cl_layer is None:
+                view = out
+        n = self.num_users
+        return out[:n], out[n:], view[:n], view[n:]
 
     def ego(self, users: Tensor, items: Tensor) -> list[Tensor]:
         return [self.embedding(users), self.embedding(items + self.num_users)]
@@ -351,6 +399,8 @@ class HeteroSAGE(nn.Module):
             else None
         )
         self.rel_aggr = rel_aggr
+        #: training-time view noise of each layer's output (SimGCL/XSimGCL; 0 = off, see :meth:`views`)
+        self.noise_eps = 0.0
         self._adj_cache: dict[tuple[Any, ...], Tensor] = {}
         self.out = nn.Linear(dim * (num_layers + 1), dim) if combine == "cat" else None
         # split user / item index -> node index of user_type / item_type (identity until set)
@@ -386,6 +436,17 @@ class HeteroSAGE(nn.Module):
         ``targets``: only these node types are needed in the output, so each layer computes only
         the node types that still influence them (training needs users and items only).
         """
+        return self._encode(n_id, edge_index, x, cache, targets)[0]
+
+    def _encode(
+        self,
+        n_id: dict[str, Tensor],
+        edge_index: dict[EdgeType, Tensor],
+        x: dict[str, Tensor] | None = None,
+        cache: bool = False,
+        targets: set[str] | None = None,
+    ) -> tuple[dict[str, Tensor], dict[str, list[Tensor]]]:
+        """:meth:`encode`'s output and every node type's per-layer representations (layer 0 first)."""
         h = self.inputs(n_id, x)
         layers = {t: [v] for t, v in h.items()}
         ei = {et: e for et, e in edge_index.items() if et in self.edge_types and e.numel() > 0}
@@ -415,16 +476,18 @@ class HeteroSAGE(nn.Module):
                     o = torch.tanh(o)
                 if self.dropout and self.training:
                     o = F.dropout(o, self.dropout)
+                if self.noise_eps > 0 and self.training:
+                    o = perturb(o, self.noise_eps)
                 new[t] = o
             h = new
             for t, v in h.items():
                 layers[t].append(v)
         if self.combine == "last":
-            return h
+            return h, layers
         if self.combine == "mean":
-            return {t: torch.stack(layers[t]).mean(0) for t in h}
+            return {t: torch.stack(layers[t]).mean(0) for t in h}, layers
         assert self.out is not None
-        return {t: self.out(torch.cat(layers[t], dim=-1)) for t in h}
+        return {t: self.out(torch.cat(layers[t], dim=-1)) for t in h}, layers
 
     def _relations(self, conv: nn.Module, h: dict[str, Tensor], ei: dict[EdgeType, Any]) -> dict[str, Tensor]:
         """One ``HeteroConv`` step (per-relation SAGE messages, aggregated per receiving node type),
@@ -464,6 +527,24 @@ class HeteroSAGE(nn.Module):
         """Full-graph ``(user_emb, item_emb)``; ``graph`` has ``n_id``, ``edge_index`` and ``x`` dicts."""
         out = self.encode(graph.n_id, graph.edge_index, graph.x, cache=True, targets={self.user_type, self.item_type})
         return out[self.user_type][self.user_map], out[self.item_type][self.item_map]
+
+    def views(self, graph: Any, cl_layer: int | None = 1) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """``(users, items, users_l, items_l)``: final embeddings and those of layer ``cl_layer``.
+
+        With ``noise_eps > 0`` in training every layer's output is perturbed (:func:`perturb`), so the
+        two are XSimGCL's views of one forward pass (see :meth:`LightGCN.views`).
+        """
+        out, layers = self._encode(
+            graph.n_id, graph.edge_index, graph.x, cache=True, targets={self.user_type, self.item_type}
+        )
+        u, i = self.user_type, self.item_type
+        if cl_layer is None:
+            vu, vi = out[u], out[i]
+        else:
+            if not 0 <= cl_layer <= self.num_layers:
+                raise ValueError(f"cl_layer must be between 0 and {self.num_layers}, got {cl_layer}")
+            vu, vi = layers[u][cl_layer], layers[i][cl_layer]
+        return out[u][self.user_map], out[i][self.item_map], vu[self.user_map], vi[self.item_map]
 
     def ego(self, users: Tensor, items: Tensor) -> list[Tensor]:
         return [self.emb[self.user_type](self.user_map[users]), self.emb[self.item_type](self.item_map[items])]

@@ -8,7 +8,11 @@ HetRec files (``--source hetrec``), split per user 80/10/10 (:mod:`musicgraph.gn
 * full-batch propagation per step (``--mode full``) or sampled sub-graphs (``--mode minibatch``,
   PyG's sampler when available, else :mod:`musicgraph.gnn.sampler`);
 * BPR (or BCE) with uniformly sampled negatives, L2 on the batch's input embeddings;
-* validation Recall@20 every ``--eval-every`` epochs with early stopping, ``best.pt`` / ``last.pt``
+  optionally XSimGCL's contrastive regularizer (``--cl-weight``): every layer's output is
+  perturbed by a small random rotation and the final embeddings of the batch's users and items
+  are contrasted (InfoNCE) with their layer-``--cl-layer`` embeddings of the same forward pass;
+* validation Recall@20 every ``--eval-every`` epochs with early stopping (optionally first
+  ``--lr-decays`` restarts from the best checkpoint at ``--lr-decay`` times the learning rate), ``best.pt`` / ``last.pt``
   checkpoints, ``--resume``, a JSONL metrics log, test metrics of the best model in ``result.json``
   and the final embeddings in ``embeddings.pt`` (for ``musicgraph gnn embed``);
 * multi-GPU / multi-node: ``torchrun --nproc_per_node=N -m musicgraph.gnn.train --ddp`` with
@@ -40,7 +44,15 @@ from musicgraph.gnn.data import (
     tables_to_hetero,
 )
 from musicgraph.gnn.metrics import format_metrics, full_sort_metrics
-from musicgraph.gnn.models import LinkPredictor, bce_loss, bpr_loss, build_model, l2_reg, softmax_loss
+from musicgraph.gnn.models import (
+    LinkPredictor,
+    bce_loss,
+    bpr_loss,
+    build_model,
+    info_nce,
+    l2_reg,
+    softmax_loss,
+)
 from musicgraph.gnn.splits import Split, hetrec_split, interactions_from_hetrec
 
 log = logging.getLogger(__name__)
@@ -71,9 +83,19 @@ class TrainConfig:
     loss: str = "bpr"
     num_neg: int = 1  # negatives drawn per positive pair
     temperature: float = 0.2  # softmax loss only (scores are divided by it)
+    # XSimGCL contrastive regularizer (full-batch, pairwise losses): weight (0 = off), view noise,
+    # InfoNCE temperature, and the layer whose (noisy) output is contrasted with the final embedding
+    cl_weight: float = 0.0
+    cl_eps: float = 0.1
+    cl_temp: float = 0.2
+    cl_layer: int = 1
     features: bool = True
     text_features: bool = False
     edge_types: list[str] | None = None  # relation names to keep besides the interactions
+    # sage: add CO_LISTENED edges from each artist (user) to its k most similar ones by cosine over
+    # the training interactions (0 = none)
+    item_knn: int = 0
+    user_knn: int = 0
     lr: float = 0.01
     transform_lr: float = 0.1  # learning rate of GNN weight matrices, as a fraction of lr
     reg: float = 1e-4
@@ -81,6 +103,10 @@ class TrainConfig:
     epochs: int = 200
     eval_every: int = 2
     patience: int = 5
+    # on a plateau (``patience`` validations without a better Recall@20): go back to the best
+    # checkpoint and multiply the learning rates by ``lr_decay``, up to ``lr_decays`` times, then stop
+    lr_decay: float = 0.1
+    lr_decays: int = 0
     min_epochs: int = 0
     seed: int = 2020
     split_seed: int = 2020
@@ -153,7 +179,9 @@ def load_graph(cfg: TrainConfig, split_seed: int) -> tuple[TrainGraph, Split]:
     ets = None
     if cfg.edge_types is not None:
         ets = [et for et in data.edge_types if et[1] in cfg.edge_types or et[1].removeprefix("rev_") in cfg.edge_types]
-    graph = make_train_graph(data, keys, split, edge_types=ets, features=cfg.features)
+    graph = make_train_graph(
+        data, keys, split, edge_types=ets, features=cfg.features, item_knn=cfg.item_knn, user_knn=cfg.user_knn
+    )
     return graph, split
 
 
@@ -184,12 +212,29 @@ def _hide_heldout_tags(store: Any, data: Any, split: Split, data_dir: Path) -> N
 class Recommender(nn.Module):
     """Model + link predictor; ``forward`` returns the loss of a (user, pos, neg) batch (DDP-friendly)."""
 
-    def __init__(self, model: nn.Module, predictor: LinkPredictor, loss: str, reg: float, temperature: float = 0.2):
+    def __init__(
+        self,
+        model: nn.Module,
+        predictor: LinkPredictor,
+        loss: str,
+        reg: float,
+        temperature: float = 0.2,
+        cl_weight: float = 0.0,
+        cl_temp: float = 0.2,
+        cl_layer: int = 1,
+    ):
         super().__init__()
         if loss not in ("bpr", "bce", "softmax", "multinomial"):
             raise ValueError(f"loss must be bpr, bce, softmax or multinomial, got {loss!r}")
+        if cl_weight < 0:
+            raise ValueError(f"cl_weight must be >= 0, got {cl_weight}")
+        if cl_weight > 0 and not hasattr(model, "views"):
+            raise ValueError(f"the contrastive loss needs a propagating model (lightgcn, sage), not {type(model).__name__}")
+        if cl_weight > 0 and loss == "multinomial":
+            raise ValueError("the contrastive loss applies to the pairwise losses (bpr, bce, softmax), not multinomial")
         self.model, self.predictor, self.loss_name, self.reg = model, predictor, loss, reg
         self.temperature = temperature
+        self.cl_weight, self.cl_temp, self.cl_layer = cl_weight, cl_temp, cl_layer
 
     def embeddings(self, graph: Any) -> tuple[Tensor, Tensor]:
         return self.model(graph)
@@ -202,7 +247,13 @@ class Recommender(nn.Module):
         """
         if self.loss_name == "multinomial":
             return self.multinomial(graph, u, p, n)
-        if sub is None:
+        cl = None
+        if sub is None and self.cl_weight > 0:
+            users, items, vu, vi = self.model.views(graph, self.cl_layer)
+            eu, ep, en = users[u], items[p], items[n]
+            uu, ii = torch.unique(u), torch.unique(p)
+            cl = info_nce(users[uu], vu[uu], self.cl_temp) + info_nce(items[ii], vi[ii], self.cl_temp)
+        elif sub is None:
             users, items = self.model(graph)
             eu, ep, en = users[u], items[p], items[n]
         else:  # mini-batch: ``sub`` is a SampledGraph, u/p/n are local seed positions already mapped
@@ -219,6 +270,8 @@ class Recommender(nn.Module):
         if self.reg > 0:
             ego = self.model.ego(u, p) + self.model.ego(u, n.reshape(-1))[1:] if sub is None else [eu, ep, en]
             loss = loss + self.reg * l2_reg([e.float() for e in ego], len(u))
+        if cl is not None:
+            loss = loss + self.cl_weight * cl
         return loss
 
 
@@ -329,7 +382,14 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         activation=cfg.activation, dropout=cfg.dropout, features=cfg.features, rel_scale=cfg.rel_scale,
         rel_scale_init=cfg.rel_scale_init,
     )
-    task = Recommender(model, LinkPredictor(cfg.dim, cfg.predictor), cfg.loss, cfg.reg, cfg.temperature).to(device)
+    if cfg.cl_weight > 0:
+        if cfg.mode != "full":
+            raise ValueError("--cl-weight (contrastive loss) needs --mode full")
+        model.noise_eps = cfg.cl_eps
+    task = Recommender(
+        model, LinkPredictor(cfg.dim, cfg.predictor), cfg.loss, cfg.reg, cfg.temperature,
+        cfg.cl_weight, cfg.cl_temp, cfg.cl_layer,
+    ).to(device)
     opt = torch.optim.Adam(param_groups(task, cfg.lr, cfg.transform_lr), lr=cfg.lr)
     # train_s: wall seconds of training + validation; cpu_s: this process's CPU seconds over the same
     # work (all threads), which does not grow with other jobs' load on a shared machine
@@ -448,11 +508,27 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
                 else:
                     state["bad"] += 1
                 if state["bad"] >= cfg.patience and epoch + 1 >= cfg.min_epochs:
-                    flag += 1
+                    flag += 2 if state.get("decays", 0) < cfg.lr_decays else 1  # 2: decay, 1: stop
                 bar.set_postfix(loss=f"{row['loss']:.4f}", r20=f"{m['recall@20']:.4f}", best=f"{state['best']:.4f}")
             if world > 1 and dist.is_initialized():
                 dist.broadcast(flag, 0)
-            stop = bool(flag.item() > 0)
+            if flag.item() == 2:
+                # plateau: every rank goes back to the best weights with smaller steps (moments restart)
+                if is_main:
+                    task.load_state_dict(torch.load(out / "best.pt", map_location=device, weights_only=False)["model"])
+                if world > 1 and dist.is_initialized():
+                    for t in task.state_dict().values():
+                        dist.broadcast(t, 0)
+                for group in opt.param_groups:
+                    group["lr"] *= cfg.lr_decay
+                opt.state.clear()
+                state["decays"] = state.get("decays", 0) + 1
+                state["bad"] = 0
+                row["lr_decay"] = state["decays"]
+                if is_main:
+                    log.info("plateau at epoch %d: restart from epoch %d at lr x %g", epoch + 1,
+                             state["best_epoch"], cfg.lr_decay ** state["decays"])
+            stop = bool(flag.item() == 1)
         if stop:
             state["stop_reason"] = "early stopping"
         elif deadline is not None and time.perf_counter() > deadline:
@@ -521,6 +597,8 @@ def save_embeddings(task: Recommender, graph: TrainGraph, split: Split, path: Pa
             users, items = model(graph)
             emb[graph.user_type] = ([str(k) for k in split.user_keys], users.float().cpu())
             emb[graph.item_type] = ([str(k) for k in split.item_keys], items.float().cpu())
+    if task.predictor.kind == "cos":  # stored normalized: the dot product of stored vectors is the score
+        emb = {t: (k, torch.nn.functional.normalize(v, dim=-1)) for t, (k, v) in emb.items()}
     dim = next(iter(emb.values()))[1].shape[1]
     torch.save({"embeddings": emb, "dim": int(dim), "predictor": task.predictor.kind}, path)
 

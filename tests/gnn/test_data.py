@@ -4,7 +4,13 @@ import numpy as np
 import pytest
 import torch
 
-from musicgraph.gnn.data import make_train_graph, reverse_type, standardize, store_to_hetero
+from musicgraph.gnn.data import (
+    co_listening_edges,
+    make_train_graph,
+    reverse_type,
+    standardize,
+    store_to_hetero,
+)
 from musicgraph.gnn.splits import hetrec_split
 
 
@@ -134,3 +140,45 @@ def test_store_training_view_hides_the_tags_of_held_out_pairs(fixture_store, fix
     assert data[et].edge_index.shape[1] == used.nnz
     assert data[("Tag", "rev_USED_TAG", "User")].edge_index.shape[1] == used.nnz
     assert before >= int(data[et].edge_weight.sum().round())
+
+
+def _brute_force_knn(rows, cols, n_cols, k):
+    sets = [set(rows[cols == c].tolist()) for c in range(n_cols)]
+    out = set()
+    for a in range(n_cols):
+        sims = []
+        for b in range(n_cols):
+            inter = len(sets[a] & sets[b])
+            if a != b and inter:
+                sims.append((-inter / (np.sqrt(len(sets[a])) * np.sqrt(len(sets[b]))), b))
+        for _, b in sorted(sims)[:k]:
+            out |= {(a, b), (b, a)}
+    return out
+
+
+@pytest.mark.parametrize("k,seed", [(1, 0), (3, 1), (5, 2)])
+def test_co_listening_edges_match_brute_force_item_knn(k, seed):
+    rng = np.random.default_rng(seed)
+    rows, cols = rng.integers(0, 30, 200), rng.integers(0, 25, 200)
+    e = co_listening_edges(rows, cols, 30, 25, k)
+    got = {tuple(p) for p in e.T.tolist()}
+    assert got == _brute_force_knn(rows, cols, 25, k)  # top-k by cosine, ties by index, symmetric
+    assert e.shape[1] == len(got) and all(a != b for a, b in got)
+
+
+def test_knn_edges_come_from_training_interactions_only(store, tmp_path):
+    data, keys = store_to_hetero(store, cache_dir=tmp_path / "c")
+    split = hetrec_split(store, seed=3)
+    graph = make_train_graph(data, keys, split, item_knn=3, user_knn=2)
+    graph.check_no_leak(split)
+    ei = graph.edge_index[("Artist", "CO_LISTENED", "Artist")]
+    assert ei.shape[1] > 0 and ("User", "CO_LISTENED", "User") in graph.edge_index
+    # built from the training pairs: the same edges as co_listening_edges over them, in node ids
+    want = graph.item_map[co_listening_edges(split.train_user, split.train_item, split.num_users, split.num_items, 3)]
+    assert torch.equal(ei, want)
+    # changing held-out interactions does not change them
+    import dataclasses
+
+    moved = dataclasses.replace(split, test_item=np.roll(split.test_item, 1))
+    again = make_train_graph(data, keys, moved, item_knn=3)
+    assert torch.equal(again.edge_index[("Artist", "CO_LISTENED", "Artist")], ei)

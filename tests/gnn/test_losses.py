@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from musicgraph.gnn.models import HeteroSAGE, softmax_loss
+from musicgraph.gnn.models import HeteroSAGE, LinkPredictor, softmax_loss
 from musicgraph.gnn.train import TrainConfig, train
 
 
@@ -131,3 +131,27 @@ def test_metrics_log_cpu_time_and_checkpoint_on_evaluated_epochs(store, mg_home,
     assert all(c > 0 for c in cpu) and cpu == sorted(cpu) and res["cpu_s"] == pytest.approx(cpu[-1], abs=0.01)
     last = torch.load(out / "last.pt", weights_only=False)
     assert last["state"]["epoch"] == 4  # written at the evaluated epochs 2 and 4
+
+
+def test_cosine_predictor_scores_are_scale_free_and_consistent():
+    g = torch.Generator().manual_seed(0)
+    u, items = torch.randn(4, 8, generator=g), torch.randn(6, 8, generator=g)
+    pred = LinkPredictor(8, "cos")
+    full = pred.all_items(u, items)
+    assert full.shape == (4, 6) and (full.abs() <= 1 + 1e-6).all()
+    assert torch.allclose(pred(u[:, None, :].expand(4, 6, 8), items[None].expand(4, 6, 8)), full, atol=1e-6)
+    assert torch.allclose(pred.all_items(3 * u, 0.5 * items), full, atol=1e-6)  # lengths do not matter
+    assert not torch.allclose(LinkPredictor(8, "dot").all_items(3 * u, items), LinkPredictor(8, "dot").all_items(u, items))
+    with pytest.raises(ValueError, match="cos"):
+        LinkPredictor(8, "cosine")
+
+
+def test_cosine_softmax_training_learns_and_stores_unit_vectors(store, mg_home, tmp_path):
+    out = tmp_path / "cos"
+    res = train(_cfg(store, out, model="sage", loss="multinomial", predictor="cos", temperature=0.1, epochs=40,
+                     lr=0.05, eval_every=10, batch_size=10, features=False, aggr="sym"))
+    assert res["test"]["hit@10"] > 0.5  # the fixture's blocks (random ~0.25)
+    saved = torch.load(out / "embeddings.pt", weights_only=False)
+    assert saved["predictor"] == "cos"
+    _, vecs = saved["embeddings"]["Artist"]
+    assert torch.allclose(vecs.norm(dim=1), torch.ones(len(vecs)), atol=1e-5)

@@ -71,3 +71,37 @@ def test_cli_args_parse():
 def test_missing_store_is_a_clear_error(mg_home, tmp_path):
     with pytest.raises(FileNotFoundError, match="no embedded store"):
         train(TrainConfig(source="store", store=str(tmp_path / "nowhere"), out=str(tmp_path / "o"), progress=False))
+
+
+def test_plateau_restarts_from_best_checkpoint_with_smaller_lr(store, mg_home, tmp_path):
+    out = tmp_path / "decay"
+    res = train(_cfg(store, out, model="mf", epochs=80, lr=0.02, patience=1, lr_decays=2, lr_decay=0.5))
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    decays = [r for r in rows if "lr_decay" in r]
+    assert [r["lr_decay"] for r in decays] == [1, 2]  # two restarts, then early stopping
+    assert res["stop_reason"] == "early stopping" and res["epochs_run"] > decays[-1]["epoch"]
+    last = torch.load(out / "last.pt", weights_only=False)
+    assert all(g["lr"] == pytest.approx(0.02 * 0.25) for g in last["opt"]["param_groups"])
+    assert last["state"]["decays"] == 2
+
+
+def test_plateau_restart_loads_the_best_weights(store, mg_home, tmp_path):
+    # lr_decay 0: after the restart the weights stay at the best checkpoint, so the weights at the
+    # end of training are exactly the best checkpoint's (and differ from where the plateau was met)
+    from musicgraph.gnn.models import LinkPredictor, build_model
+    from musicgraph.gnn.train import Recommender, load_graph, weights_digest
+
+    out = tmp_path / "restore"
+    cfg = _cfg(store, out, model="mf", epochs=80, lr=0.02, patience=1, lr_decays=1, lr_decay=0.0)
+    res = train(cfg)
+    graph, _ = load_graph(cfg, cfg.split_seed)
+    task = Recommender(build_model("mf", graph, dim=16), LinkPredictor(16), "bpr", cfg.reg)
+    task.load_state_dict(torch.load(out / "best.pt", weights_only=False)["model"])
+    assert res["weights_digest"] == weights_digest(task)
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert any("lr_decay" in r for r in rows) and rows[-1]["epoch"] > torch.load(out / "best.pt", weights_only=False)["epoch"]
+
+
+def test_plateau_restart_with_lr_zero_keeps_weights(store, mg_home, tmp_path):
+    res = train(_cfg(store, tmp_path / "d0", model="mf", epochs=50, lr=0.0, patience=2, lr_decays=1))
+    assert res["epochs_run"] == 5  # plateau at 3 (restart), again at 5 (stop)
