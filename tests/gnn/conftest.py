@@ -50,3 +50,17 @@ def mg_home(tmp_path, monkeypatch):
     reset_settings()
     yield tmp_path / "home"
     reset_settings()
+
+
+@pytest.fixture
+def train_cfg(store):
+    """``train_cfg(out, **overrides)``: a small, fast TrainConfig on the fixture store."""
+    from musicgraph.gnn.train import TrainConfig
+
+    def make(out, **kw) -> TrainConfig:
+        base = dict(source="store", store=str(store.path), out=str(out), dim=16, epochs=4, eval_every=1,
+                    patience=10, batch_size=64, lr=0.02, progress=False, threads=1)
+        base.update(kw)
+        return TrainConfig(**base)
+
+    return make

@@ -10,14 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from musicgraph.gnn.models import MF, LightGCN, LinkPredictor, info_nce, perturb
-from musicgraph.gnn.train import Recommender, TrainConfig, train
-
-
-def _cfg(store, out, **kw) -> TrainConfig:
-    base = dict(source="store", store=str(store.path), out=str(out), dim=16, epochs=4, eval_every=1,
-                patience=10, batch_size=64, lr=0.02, progress=False, threads=1)
-    base.update(kw)
-    return TrainConfig(**base)
+from musicgraph.gnn.train import Recommender, train
 
 
 def test_perturb_adds_a_vector_of_length_eps_in_the_same_orthant():
@@ -70,11 +63,11 @@ def test_lightgcn_views_are_noisy_only_in_training():
     assert m.embedding.weight.grad is not None and m.embedding.weight.grad.abs().sum() > 0
 
 
-def test_sage_views_match_forward_without_noise(store, mg_home, tmp_path):
+def test_sage_views_match_forward_without_noise(store, mg_home, tmp_path, train_cfg):
     from musicgraph.gnn.models import build_model
     from musicgraph.gnn.train import load_graph
 
-    graph, _ = load_graph(_cfg(store, tmp_path / "x", model="sage"), 2020)
+    graph, _ = load_graph(train_cfg(tmp_path / "x", model="sage"), 2020)
     model = build_model("sage", graph, dim=8, layers=2, aggr="sym", features=False)
     model.eval()
     u, i = model(graph)
@@ -109,12 +102,12 @@ def test_contrastive_term_enters_the_loss():
 
 
 @pytest.mark.parametrize("model", ["lightgcn", "sage"])
-def test_training_with_the_contrastive_loss(store, mg_home, tmp_path, model):
+def test_training_with_the_contrastive_loss(store, mg_home, tmp_path, model, train_cfg):
     out = tmp_path / f"cl-{model}"
-    res = train(_cfg(store, out, model=model, epochs=30, lr=0.05, eval_every=5, cl_weight=0.1, cl_eps=0.1,
+    res = train(train_cfg(out, model=model, epochs=30, lr=0.05, eval_every=5, cl_weight=0.1, cl_eps=0.1,
                      features=False, aggr="sym"))
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert all(np.isfinite(r["loss"]) for r in rows) and rows[-1]["loss"] < rows[0]["loss"]
     assert res["test"]["hit@10"] > 0.5  # still learns the fixture's blocks (random ~0.25)
     with pytest.raises(ValueError, match="mode full"):
-        train(_cfg(store, tmp_path / "mb", model="sage", mode="minibatch", cl_weight=0.1))
+        train(train_cfg(tmp_path / "mb", model="sage", mode="minibatch", cl_weight=0.1))

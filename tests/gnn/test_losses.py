@@ -11,14 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from musicgraph.gnn.models import HeteroSAGE, LinkPredictor, softmax_loss
-from musicgraph.gnn.train import TrainConfig, train
-
-
-def _cfg(store, out, **kw) -> TrainConfig:
-    base = dict(source="store", store=str(store.path), out=str(out), dim=16, epochs=4, eval_every=1,
-                patience=10, batch_size=64, lr=0.02, progress=False, threads=1)
-    base.update(kw)
-    return TrainConfig(**base)
+from musicgraph.gnn.train import train
 
 
 def test_softmax_loss_is_cross_entropy_of_the_positive():
@@ -32,37 +25,37 @@ def test_softmax_loss_is_cross_entropy_of_the_positive():
 
 
 @pytest.mark.parametrize("model", ["lightgcn", "sage", "mf"])
-def test_multinomial_loss_learns_the_fixture_structure(store, mg_home, tmp_path, model):
+def test_multinomial_loss_learns_the_fixture_structure(store, mg_home, tmp_path, model, train_cfg):
     out = tmp_path / f"multi-{model}"
-    res = train(_cfg(store, out, model=model, loss="multinomial", epochs=40, lr=0.05, eval_every=10,
+    res = train(train_cfg(out, model=model, loss="multinomial", epochs=40, lr=0.05, eval_every=10,
                      batch_size=10, temperature=0.5, features=False))
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert rows[-1]["loss"] < rows[0]["loss"]
     assert res["test"]["hit@10"] > 0.5  # users like their block of artists; random would be ~0.25
 
 
-def test_multinomial_needs_full_batch(store, mg_home, tmp_path):
+def test_multinomial_needs_full_batch(store, mg_home, tmp_path, train_cfg):
     with pytest.raises(ValueError, match="multinomial"):
-        train(_cfg(store, tmp_path / "mb", model="sage", loss="multinomial", mode="minibatch", fanouts=[3, 3]))
+        train(train_cfg(tmp_path / "mb", model="sage", loss="multinomial", mode="minibatch", fanouts=[3, 3]))
 
 
 @pytest.mark.parametrize("loss", ["bpr", "bce", "softmax"])
-def test_several_negatives_per_positive(store, mg_home, tmp_path, loss):
+def test_several_negatives_per_positive(store, mg_home, tmp_path, loss, train_cfg):
     out = tmp_path / f"neg-{loss}"
-    train(_cfg(store, out, model="lightgcn", loss=loss, num_neg=4, epochs=6, lr=0.05))
+    train(train_cfg(out, model="lightgcn", loss=loss, num_neg=4, epochs=6, lr=0.05))
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert all(np.isfinite(r["loss"]) for r in rows) and rows[-1]["loss"] < rows[0]["loss"]
 
 
-def test_several_negatives_in_minibatch_mode(store, mg_home, tmp_path):
+def test_several_negatives_in_minibatch_mode(store, mg_home, tmp_path, train_cfg):
     out = tmp_path / "neg-mb"
-    res = train(_cfg(store, out, model="sage", mode="minibatch", fanouts=[4, 4], num_neg=3, epochs=2))
+    res = train(train_cfg(out, model="sage", mode="minibatch", fanouts=[4, 4], num_neg=3, epochs=2))
     assert res["test"]["users"] > 0
 
 
-def test_unknown_loss_is_rejected(store, mg_home, tmp_path):
+def test_unknown_loss_is_rejected(store, mg_home, tmp_path, train_cfg):
     with pytest.raises(ValueError, match="loss must be"):
-        train(_cfg(store, tmp_path / "bad", model="mf", loss="hinge"))
+        train(train_cfg(tmp_path / "bad", model="mf", loss="hinge"))
 
 
 def _toy_hetero():
@@ -104,9 +97,9 @@ def test_relation_scales_weigh_side_relations():
     assert not torch.allclose(kg.encode(n_id, ei)["User"], a["User"])
 
 
-def test_relation_scales_train_end_to_end(store, mg_home, tmp_path):
+def test_relation_scales_train_end_to_end(store, mg_home, tmp_path, train_cfg):
     out = tmp_path / "kg"
-    res = train(_cfg(store, out, model="sage", aggr="sym", rel_aggr="sum", rel_scale=True, rel_scale_init=0.2,
+    res = train(train_cfg(out, model="sage", aggr="sym", rel_aggr="sum", rel_scale=True, rel_scale_init=0.2,
                      transform_lr=0.0, features=False, epochs=3))
     ck = torch.load(out / "best.pt", weights_only=False)["model"]
     scales = {k: float(v) for k, v in ck.items() if ".rel_scale." in k}
@@ -123,9 +116,9 @@ def test_new_options_parse_from_the_command_line():
     assert parse_args([]).rel_scale is False and parse_args([]).num_neg == 1
 
 
-def test_metrics_log_cpu_time_and_checkpoint_on_evaluated_epochs(store, mg_home, tmp_path):
+def test_metrics_log_cpu_time_and_checkpoint_on_evaluated_epochs(store, mg_home, tmp_path, train_cfg):
     out = tmp_path / "cpu"
-    res = train(_cfg(store, out, model="lightgcn", epochs=4, eval_every=2))
+    res = train(train_cfg(out, model="lightgcn", epochs=4, eval_every=2))
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     cpu = [r["cpu_s"] for r in rows]
     assert all(c > 0 for c in cpu) and cpu == sorted(cpu) and res["cpu_s"] == pytest.approx(cpu[-1], abs=0.01)
@@ -146,9 +139,9 @@ def test_cosine_predictor_scores_are_scale_free_and_consistent():
         LinkPredictor(8, "cosine")
 
 
-def test_cosine_softmax_training_learns_and_stores_unit_vectors(store, mg_home, tmp_path):
+def test_cosine_softmax_training_learns_and_stores_unit_vectors(store, mg_home, tmp_path, train_cfg):
     out = tmp_path / "cos"
-    res = train(_cfg(store, out, model="sage", loss="multinomial", predictor="cos", temperature=0.1, epochs=40,
+    res = train(train_cfg(out, model="sage", loss="multinomial", predictor="cos", temperature=0.1, epochs=40,
                      lr=0.05, eval_every=10, batch_size=10, features=False, aggr="sym"))
     assert res["test"]["hit@10"] > 0.5  # the fixture's blocks (random ~0.25)
     saved = torch.load(out / "embeddings.pt", weights_only=False)

@@ -9,18 +9,11 @@ import torch
 from musicgraph.gnn.train import TrainConfig, parse_args, sample_negatives, train
 
 
-def _cfg(store, out, **kw) -> TrainConfig:
-    base = dict(source="store", store=str(store.path), out=str(out), dim=16, epochs=4, eval_every=1,
-                patience=10, batch_size=64, lr=0.02, progress=False, threads=1)
-    base.update(kw)
-    return TrainConfig(**base)
-
-
 @pytest.mark.parametrize("model,mode", [("mf", "full"), ("lightgcn", "full"), ("sage", "full"),
                                         ("sage-bipartite", "full"), ("sage", "minibatch")])
-def test_train_runs_logs_and_writes_embeddings(store, mg_home, tmp_path, model, mode):
+def test_train_runs_logs_and_writes_embeddings(store, mg_home, tmp_path, model, mode, train_cfg):
     out = tmp_path / f"run-{model}-{mode}"
-    res = train(_cfg(store, out, model=model, mode=mode, fanouts=[5, 5]))
+    res = train(train_cfg(out, model=model, mode=mode, fanouts=[5, 5]))
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows] == [1, 2, 3, 4]
     assert all(np.isfinite(r["loss"]) for r in rows) and "valid_recall@20" in rows[0]
@@ -36,22 +29,22 @@ def test_train_runs_logs_and_writes_embeddings(store, mg_home, tmp_path, model, 
     assert res["weights_digest"]
 
 
-def test_training_learns_the_fixture_structure(store, mg_home, tmp_path):
-    res = train(_cfg(store, tmp_path / "r", model="lightgcn", epochs=30, lr=0.05, eval_every=5))
+def test_training_learns_the_fixture_structure(store, mg_home, tmp_path, train_cfg):
+    res = train(train_cfg(tmp_path / "r", model="lightgcn", epochs=30, lr=0.05, eval_every=5))
     assert res["test"]["hit@10"] > 0.5  # users like their block of artists; random would be ~0.25
 
 
-def test_resume_continues_from_last_checkpoint(store, mg_home, tmp_path):
+def test_resume_continues_from_last_checkpoint(store, mg_home, tmp_path, train_cfg):
     out = tmp_path / "resume"
-    train(_cfg(store, out, model="mf", epochs=2))
-    res = train(_cfg(store, out, model="mf", epochs=4, resume=True))
+    train(train_cfg(out, model="mf", epochs=2))
+    res = train(train_cfg(out, model="mf", epochs=4, resume=True))
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows] == [1, 2, 3, 4]
     assert res["epochs_run"] == 4
 
 
-def test_early_stopping(store, mg_home, tmp_path):
-    res = train(_cfg(store, tmp_path / "es", model="mf", epochs=50, lr=0.0, patience=2))
+def test_early_stopping(store, mg_home, tmp_path, train_cfg):
+    res = train(train_cfg(tmp_path / "es", model="mf", epochs=50, lr=0.0, patience=2))
     assert res["epochs_run"] == 3  # no improvement after epoch 1 with lr 0
 
 
@@ -73,9 +66,9 @@ def test_missing_store_is_a_clear_error(mg_home, tmp_path):
         train(TrainConfig(source="store", store=str(tmp_path / "nowhere"), out=str(tmp_path / "o"), progress=False))
 
 
-def test_plateau_restarts_from_best_checkpoint_with_smaller_lr(store, mg_home, tmp_path):
+def test_plateau_restarts_from_best_checkpoint_with_smaller_lr(store, mg_home, tmp_path, train_cfg):
     out = tmp_path / "decay"
-    res = train(_cfg(store, out, model="mf", epochs=80, lr=0.02, patience=1, lr_decays=2, lr_decay=0.5))
+    res = train(train_cfg(out, model="mf", epochs=80, lr=0.02, patience=1, lr_decays=2, lr_decay=0.5))
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     decays = [r for r in rows if "lr_decay" in r]
     assert [r["lr_decay"] for r in decays] == [1, 2]  # two restarts, then early stopping
@@ -85,14 +78,14 @@ def test_plateau_restarts_from_best_checkpoint_with_smaller_lr(store, mg_home, t
     assert last["state"]["decays"] == 2
 
 
-def test_plateau_restart_loads_the_best_weights(store, mg_home, tmp_path):
+def test_plateau_restart_loads_the_best_weights(store, mg_home, tmp_path, train_cfg):
     # lr_decay 0: after the restart the weights stay at the best checkpoint, so the weights at the
     # end of training are exactly the best checkpoint's (and differ from where the plateau was met)
     from musicgraph.gnn.models import LinkPredictor, build_model
     from musicgraph.gnn.train import Recommender, load_graph, weights_digest
 
     out = tmp_path / "restore"
-    cfg = _cfg(store, out, model="mf", epochs=80, lr=0.02, patience=1, lr_decays=1, lr_decay=0.0)
+    cfg = train_cfg(out, model="mf", epochs=80, lr=0.02, patience=1, lr_decays=1, lr_decay=0.0)
     res = train(cfg)
     graph, _ = load_graph(cfg, cfg.split_seed)
     task = Recommender(build_model("mf", graph, dim=16), LinkPredictor(16), "bpr", cfg.reg)
@@ -102,6 +95,6 @@ def test_plateau_restart_loads_the_best_weights(store, mg_home, tmp_path):
     assert any("lr_decay" in r for r in rows) and rows[-1]["epoch"] > torch.load(out / "best.pt", weights_only=False)["epoch"]
 
 
-def test_plateau_restart_with_lr_zero_keeps_weights(store, mg_home, tmp_path):
-    res = train(_cfg(store, tmp_path / "d0", model="mf", epochs=50, lr=0.0, patience=2, lr_decays=1))
+def test_plateau_restart_with_lr_zero_keeps_weights(store, mg_home, tmp_path, train_cfg):
+    res = train(train_cfg(tmp_path / "d0", model="mf", epochs=50, lr=0.0, patience=2, lr_decays=1))
     assert res["epochs_run"] == 5  # plateau at 3 (restart), again at 5 (stop)
