@@ -615,8 +615,35 @@ def weights_digest(module: nn.Module) -> str:
 
 
 # ------------------------------------------------------------------------------------ command line
+def expand_preset(argv: list[str]) -> list[str]:
+    """Replace ``--preset NAME`` by the preset's arguments (:mod:`musicgraph.gnn.presets`, by table
+    name or its slug), placed first so that every other option on the command line wins."""
+    from musicgraph.gnn.presets import PRESETS, slug
+
+    if "--preset" not in argv:
+        return argv
+    k = argv.index("--preset")
+    if k + 1 >= len(argv):
+        raise SystemExit("--preset needs a name; known: " + ", ".join(repr(n) for n in PRESETS))
+    name = argv[k + 1]
+    by_slug = {slug(n): n for n in PRESETS}
+    key = name if name in PRESETS else by_slug.get(slug(name))
+    if key is None:
+        raise SystemExit(f"unknown preset {name!r}; known: " + ", ".join(repr(n) for n in PRESETS))
+    return PRESETS[key] + argv[:k] + argv[k + 2 :]
+
+
 def parse_args(argv: list[str] | None = None) -> TrainConfig:
-    p = argparse.ArgumentParser(prog="python -m musicgraph.gnn.train", description=__doc__.split("\n\n")[0])
+    """Command-line options -> :class:`TrainConfig` (``--preset NAME`` expands to a named preset)."""
+    import sys
+
+    argv = expand_preset(list(sys.argv[1:] if argv is None else argv))
+    p = argparse.ArgumentParser(
+        prog="python -m musicgraph.gnn.train",
+        description=__doc__.split("\n\n")[0],
+        epilog="--preset NAME: the settings of a quality-table row (musicgraph.gnn.presets), e.g. "
+        "--preset 'GraphSAGE + KG (tags, friends) + cosine softmax, dim 128'; the other options given override it.",
+    )
     d = TrainConfig()
     for name, value in asdict(d).items():
         flag = "--" + name.replace("_", "-")

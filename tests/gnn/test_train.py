@@ -98,3 +98,17 @@ def test_plateau_restart_loads_the_best_weights(store, mg_home, tmp_path, train_
 def test_plateau_restart_with_lr_zero_keeps_weights(store, mg_home, tmp_path, train_cfg):
     res = train(train_cfg(tmp_path / "d0", model="mf", epochs=50, lr=0.0, patience=2, lr_decays=1))
     assert res["epochs_run"] == 5  # plateau at 3 (restart), again at 5 (stop)
+
+
+def test_preset_expands_and_other_options_win():
+    from musicgraph.gnn.presets import PRESETS
+
+    name = "GraphSAGE + KG (tags, friends) + cosine softmax, dim 128"
+    cfg = parse_args(["--seed", "7", "--preset", name, "--dim", "32"])
+    want = parse_args(PRESETS[name])
+    assert cfg.model == "sage" and cfg.loss == "multinomial" and cfg.predictor == "cos" and cfg.rel_scale
+    assert cfg.seed == 7 and cfg.dim == 32  # given options override the preset wherever they stand
+    assert (cfg.temperature, cfg.batch_size, cfg.layers) == (want.temperature, want.batch_size, want.layers) == (0.1, 512, 3)
+    assert parse_args(["--preset", "lightgcn---cosine-softmax"]).predictor == "cos"  # by slug
+    with pytest.raises(SystemExit, match="unknown preset"):
+        parse_args(["--preset", "GraphSAGE++"])
