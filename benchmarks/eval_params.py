@@ -1,0 +1,124 @@
+"""Request parameters: the fine-tuned SmolLM2 slot writer against the lexicon parser on held-out requests.
+
+Sets (built at run time from :mod:`musicgraph.lm.params`; the model never saw them):
+
+* **held-out families**: sentence shapes never trained on (questions, long-winded, terse lower case),
+  with artist names never used in training;
+* **trained families, new names**: the trained sentence shapes with artist names never used in training;
+* **hand-written**: the 25 requests of ``benchmarks/evalsets/requests.json`` with their own expected
+  items (written for the lexicon parser before this model existed), scored with
+  ``benchmarks/compare_parsers.py``'s rule.
+
+Metrics: per-slot F1 (moods, excluded moods, *stated* features as name=level, era, like-artists,
+excluded artists, genres) and request exact match; the gold of the composed sets comes from the
+composition, not from either parser. The lexicon parser runs with the catalog's entity linker.
+
+    MUSICGRAPH_HOME=... .venv/bin/python benchmarks/eval_params.py --n 150 --out /tmp/params.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def as_parsed(params: dict[str, Any], text: str) -> Any:
+    """A parameter dict as a :class:`ParsedQuery` (for the hand-written set's scorer)."""
+    from musicgraph.retrieval.query import ParsedQuery, Seed
+
+    q = ParsedQuery(text=text, parser="lm")
+    q.seeds = [Seed("Artist", s.lower(), s, s.lower()) for s in params["seeds"]]
+    q.exclude = [Seed("Artist", s.lower(), s, s.lower()) for s in params["filters"].get("exclude_artists", [])]
+    q.moods = list(params["moods"])
+    q.exclude_moods = list(params["exclude_moods"])
+    for name, f in params["features"].items():
+        lo, hi = f["range"]
+        q.features[name] = (lo, hi)
+    if "year" in params["filters"]:
+        y = params["filters"]["year"]
+        q.features["year"] = (float(y[0]), float(y[1]))
+    return q
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--n", type=int, default=150, help="requests per composed set")
+    ap.add_argument("--model", type=Path, default=None)
+    ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--show", type=int, default=0)
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    import torch
+
+    torch.set_num_threads(1)
+    from benchmarks.compare_parsers import score as handwritten_score
+    from musicgraph.graph import open_store
+    from musicgraph.lm.params import (
+        ParamsModel,
+        catalog_names,
+        lexicon_params,
+        make_examples,
+        parse_slots,
+        slot_scores,
+        split_names,
+    )
+    from musicgraph.retrieval.retriever import get_retriever
+
+    store = open_store()
+    artists, genres = catalog_names(store)
+    _, held_names = split_names(artists)
+    pool = make_examples(held_names, genres, args.n * 6, seed=99)
+    sets = {"held-out families": [e for e in pool if e.held_out][: args.n],
+            "trained families, new names": [e for e in pool if not e.held_out][: args.n]}  # fmt: skip
+    lexicon = get_retriever(store).parser
+    t = time.perf_counter()
+    model = ParamsModel(args.model)
+    print(f"model loaded in {time.perf_counter() - t:.1f}s, load {os.getloadavg()}", flush=True)
+    report: dict[str, Any] = {"load_start": os.getloadavg(), "sets": {}}
+    for name, examples in sets.items():
+        gold = [parse_slots(e.target) for e in examples]
+        t = time.perf_counter()
+        lm_out = [model.parse(e.text) for e in examples]
+        lm_ms = 1000 * (time.perf_counter() - t) / max(1, len(examples))
+        t = time.perf_counter()
+        lex_out = [lexicon_params(lexicon.parse(e.text)) for e in examples]
+        lex_ms = 1000 * (time.perf_counter() - t) / max(1, len(examples))
+        report["sets"][name] = {"requests": len(examples),
+                                "lm": {**slot_scores(gold, lm_out), "ms_per_request": round(lm_ms, 1)},
+                                "lexicon": {**slot_scores(gold, lex_out), "ms_per_request": round(lex_ms, 2)}}  # fmt: skip
+        print(name, json.dumps(report["sets"][name]), flush=True)
+        for e, g, p in list(zip(examples, gold, lm_out, strict=True))[: args.show]:
+            print(f"  {e.text!r}\n    gold {e.target}\n    lm   {model.line(e.text)}")
+    requests = json.loads((ROOT / "benchmarks" / "evalsets" / "requests.json").read_text())
+    hand: dict[str, list[int]] = {"lm": [0, 0], "lexicon": [0, 0]}
+    for req in requests:
+        for name, parsed in (("lm", as_parsed(model.parse(req["text"]), req["text"])), ("lexicon", lexicon.parse(req["text"]))):
+            got, total, _ = handwritten_score(parsed, req["expect"])
+            hand[name][0] += got
+            hand[name][1] += total
+    report["hand-written"] = {k: {"matched": g, "expected": n, "share": round(g / max(1, n), 4)} for k, (g, n) in hand.items()}
+    print("hand-written", json.dumps(report["hand-written"]), flush=True)
+    slots = ["moods", "exclude_moods", "features", "year", "seeds", "exclude", "genres"]
+    print("\n| set | parser | exact match | " + " | ".join(f"F1 {s}" for s in slots) + " | ms/request |")
+    print("|---|---|---|" + "---|" * (len(slots) + 1))
+    for name, row in report["sets"].items():
+        for parser in ("lm", "lexicon"):
+            r = row[parser]
+            cells = [f"{r['slots'][s]['f1']:.3f}" if s in r["slots"] else "-" for s in slots]
+            print(f"| {name} ({row['requests']}) | {parser} | {r['exact_match']:.3f} | " + " | ".join(cells) + f" | {r['ms_per_request']} |")
+    if args.out:
+        args.out.write_text(json.dumps(report, indent=2))
+        print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
