@@ -175,12 +175,19 @@ def recommend_cmd(
     no_emotion: Annotated[bool, typer.Option("--no-emotion")] = False,
     no_audio: Annotated[bool, typer.Option("--no-audio")] = False,
     store: Annotated[str | None, typer.Option(help="embedded or neo4j")] = None,
+    generative: Annotated[bool, typer.Option("--generative", help="With --query: the fine-tuned model writes "
+                                             "the songs' semantic IDs (musicgraph lm train --task genrec).")] = False,
 ) -> None:
     """Recommend songs or artists from seeds (multi-hop graph) or a free-text --query (hybrid)."""
 
     @handle_errors
     def run() -> None:
         with open_cli_store(store) as st:
+            if generative:
+                from musicgraph.cli.lm import generative_recommend
+
+                generative_recommend(st, query, k, as_json)
+                return
             if query is not None:
                 try:
                     from musicgraph.retrieval.retriever import retrieve

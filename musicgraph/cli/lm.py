@@ -107,6 +107,8 @@ def train_cmd(
     seed: int = typer.Option(13, "--seed"),
     holdout: bool = typer.Option(True, "--holdout/--no-holdout",
                                  help="genrec: train on the visible halves of mood labels and users only."),
+    base: Path | None = typer.Option(None, "--base", help="Fine-tune this local causal-LM folder instead of "
+                                     "the cached SmolLM2 (same architecture family, e.g. a test model)."),
 ) -> None:
     """Train one task (LoRA SFT; genrec adds DPO), with progress bars and checkpoints."""
     from musicgraph.lm.answer import task_dir
@@ -136,7 +138,7 @@ def train_cmd(
             inputs = genrec_inputs(store, holdout=holdout)
         else:
             inputs = {"exclude": evaluation_requests()}
-        info = train_task(task, store, target, cfg, resume=resume, **inputs)  # type: ignore[arg-type]
+        info = train_task(task, store, target, cfg, resume=resume, base_dir=base, **inputs)  # type: ignore[arg-type]
     except (ValueError, WeightsError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
@@ -145,6 +147,28 @@ def train_cmd(
     clear_cache()
     typer.echo(json.dumps({k: v for k, v in info.items() if k != "config"}, indent=2, default=str))
     typer.echo(f"saved to {target}")
+
+
+def generative_recommend(store: Any, query: str | None, k: int, as_json: bool) -> None:
+    """``musicgraph recommend --query TEXT --generative``: songs whose semantic IDs the model writes."""
+    from musicgraph.cli.core import CliError, print_json, render_results
+
+    if not query or not query.strip():
+        raise CliError("--generative needs --query TEXT")
+    try:
+        from musicgraph.lm.genrec import GenerativeRetriever
+    except ModuleNotFoundError as exc:
+        raise CliError(f"generative retrieval needs torch and peft: {exc}") from exc
+    try:
+        results = GenerativeRetriever().recommend(query, k=k, store=store)
+    except FileNotFoundError as exc:
+        raise CliError(str(exc)) from exc
+    if as_json:
+        print_json(results)
+        return
+    for r in results:  # show the semantic ID as the "why" column
+        r.evidence = {"semantic ID": r.evidence.get("semantic_id", [])}
+    render_results(results, f"generative retrieval for {query!r} (semantic IDs, trie-constrained)")
 
 
 def register(app: typer.Typer) -> None:

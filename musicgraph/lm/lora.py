@@ -84,16 +84,23 @@ def load_adapted(adapter_dir: Path, base_dir: Path | None = None, merge: bool = 
 
     Args:
         adapter_dir: a folder written by ``PeftModel.save_pretrained``.
-        base_dir: the base model folder (default: the cached SmolLM2, see :mod:`musicgraph.lm.weights`).
+        base_dir: the base model folder (default: the folder the adapter was trained on when it still
+            exists, else the cached SmolLM2, see :mod:`musicgraph.lm.weights`).
         merge: fold the adapter into the weights (faster inference; the result is a plain model).
 
     Returns:
         ``(model, tokenizer)`` in eval mode.
     """
+    import json
+
     from peft import PeftModel
 
     from musicgraph.lm.weights import load_base
 
+    if base_dir is None:  # the base the adapter was trained on, when that folder is still there
+        recorded = json.loads((Path(adapter_dir) / "adapter_config.json").read_text()).get("base_model_name_or_path")
+        if recorded and (Path(recorded) / "config.json").is_file():
+            base_dir = Path(recorded)
     model, tok = load_base(directory=base_dir)
     peft_model = PeftModel.from_pretrained(model, str(adapter_dir))
     out = peft_model.merge_and_unload() if merge else peft_model
