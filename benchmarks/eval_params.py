@@ -96,8 +96,8 @@ def main() -> None:
                                 "lm": {**slot_scores(gold, lm_out), "ms_per_request": round(lm_ms, 1)},
                                 "lexicon": {**slot_scores(gold, lex_out), "ms_per_request": round(lex_ms, 2)}}  # fmt: skip
         print(name, json.dumps(report["sets"][name]), flush=True)
-        for e, g, p in list(zip(examples, gold, lm_out, strict=True))[: args.show]:
-            print(f"  {e.text!r}\n    gold {e.target}\n    lm   {model.line(e.text)}")
+        for e, p in list(zip(examples, lm_out, strict=True))[: args.show]:
+            print(f"  {e.text!r}\n    gold {e.target}\n    lm   {model.line(e.text)}\n    slots {p}")
     requests = json.loads((ROOT / "benchmarks" / "evalsets" / "requests.json").read_text())
     hand: dict[str, list[int]] = {"lm": [0, 0], "lexicon": [0, 0]}
     for req in requests:
