@@ -139,3 +139,17 @@ def song_key(artist: str, title: str) -> str:
 def normalize_tag(tag: str) -> str:
     """Tag/genre/mood normalization: folded, single spaces, ``-``/``_`` treated as spaces."""
     return fold(tag.replace("_", " "))
+
+
+#: The source prefix of user keys that come as bare ids (HetRec users: ``"2"`` -> ``"hetrec:2"``).
+DEFAULT_USER_SOURCE = "hetrec"
+
+
+def user_key(user: str, source: str = DEFAULT_USER_SOURCE) -> str:
+    """The key of a User node: ``"<source>:<id>"``; a key that already has a source is kept.
+
+    >>> user_key("2"), user_key("hetrec:2"), user_key("7", source="me")
+    ('hetrec:2', 'hetrec:2', 'me:7')
+    """
+    user = str(user).strip()
+    return user if ":" in user else f"{source}:{user}"
