@@ -86,9 +86,27 @@ def prepare(res: GraphResources, request: Request) -> Prepared:
                 excluded += [space.a_lo + a for a in res.ops.user_profile(sn.node)]
     if excluded:
         mask &= ~space.exclusion_mask(kind, excluded)
+    # membership relations are what the answers are: "songs by X", "songs from album A", "the P playlist"
+    members = [sn for sn in seeds if _is_membership(space, sn)]
+    if members and kind in ("song", "album"):
+        keep = np.zeros_like(mask)
+        for sn in members:
+            keep |= space.exclusion_mask(kind, [sn.node])
+            if sn.relation == Relation.SAME_ALBUM and space.projection.label_of(sn.node) == Label.SONG:
+                keep |= res.ops.score(Relation.SAME_ALBUM, sn.node).for_kind(space, kind) > 0
+        if not c.include_seeds:
+            keep &= ~space.exclusion_mask(kind, [sn.node for sn in members
+                                                 if space.projection.label_of(sn.node) == Label.SONG])
+        mask &= keep
     if not mask.any():
         notes.append("no item satisfies the constraints and exclusions")
     return Prepared(request, seeds, mask, notes)
+
+
+def _is_membership(space, sn: SeedNode) -> bool:
+    label = space.projection.label_of(sn.node)
+    return (sn.relation == Relation.PERFORMED_BY and label == Label.ARTIST) or (
+        sn.relation == Relation.SAME_ALBUM) or (sn.relation == Relation.IN_PLAYLIST_WITH and label == Label.PLAYLIST)
 
 
 def seed_scores(res: GraphResources, prep: Prepared) -> tuple[np.ndarray, dict[str, np.ndarray]]:

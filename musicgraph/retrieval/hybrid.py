@@ -263,6 +263,58 @@ class HybridRetriever(Retriever):
     def get_search_results(self, request: Request) -> list[Result]:
         return self.search_traced(request)[0]
 
+    def retrieve(
+        self,
+        query: str | Request | Mapping[str, Any],
+        k: int | None = None,
+        user: str | None = None,
+        exclude_known: bool = True,
+        filters: Mapping[str, Any] | None = None,
+        use_bm25: bool = True,
+        use_dense: bool = True,
+        use_graph: bool = True,
+        use_emotion: bool = True,
+        use_audio: bool = True,
+        explain: bool = False,
+        config: FusionConfig | None = None,
+    ) -> list[Result]:
+        """:meth:`search` with the library's keyword options (``musicgraph.retrieve``).
+
+        Args:
+            query: free text, a :class:`Request`, or its JSON form.
+            k: number of results (default: the request's, 10 for free text).
+            user: a user key (``hetrec:2``, ``me:alex``) whose listening personalizes the results.
+            exclude_known: leave out the user's known items (the seeds are always left out).
+            filters: extra hard filters over songs (:mod:`musicgraph.retrieval.filters`).
+            use_bm25, use_dense, use_graph, use_emotion, use_audio: component switches.
+            explain: add ``evidence["explain"]`` lines (the parsed request, component ranks).
+            config: fusion settings for this call.
+
+        Raises:
+            RequestError: an empty or invalid request. UnknownEntityError: an unknown user or entity.
+        """
+        from musicgraph.graph.resolve import user_key
+        from musicgraph.retrieval.request import Seed, parse_request
+
+        req = self.parse(query) if isinstance(query, str) else parse_request(query)
+        changes: dict[str, Any] = {}
+        if k is not None:
+            if not isinstance(k, int) or isinstance(k, bool) or k < 1:
+                raise RequestError(f"k must be a positive integer (1..{MAX_K}), got {k!r}", field="k")
+            changes["k"] = min(k, MAX_K)
+        if user is not None:
+            changes["seeds"] = [*req.seeds, Seed(label="User", name=user, key=user_key(user), relation="listened_by")]
+        if not exclude_known:
+            changes["constraints"] = req.constraints.model_copy(update={"include_known": True})
+        if changes:
+            req = req.with_(**changes)
+        comps = [c for c, on in (("bm25", use_bm25), ("dense", use_dense), ("graph", use_graph),
+                                 ("emotion", use_emotion), ("audio", use_audio)) if on]
+        results, trace = self.search_traced(req, components=comps, filters=filters, explain=explain, config=config)
+        if k is not None and k > MAX_K:
+            trace.notes.insert(0, f"k={k} capped at {MAX_K}")
+        return results
+
     def search_traced(
         self,
         request: Request | str,

@@ -16,7 +16,7 @@ from typing import Any
 from musicgraph.graph.results import Result
 from musicgraph.graph.store import GraphStore
 from musicgraph.retrieval.hybrid import COMPONENTS, HybridRetriever
-from musicgraph.retrieval.request import Request, Seed, parse_request
+from musicgraph.retrieval.request import Request
 
 __all__ = ["COMPONENTS", "HybridRetriever", "describe", "get_retriever", "parse_query", "retrieve"]
 
@@ -81,22 +81,9 @@ def retrieve(
     """
     r = get_retriever(store, index_dir)
     cfg = replace(r.config, method=fusion) if fusion else None
-    req = r.parse(query) if isinstance(query, str) else parse_request(query)
-    changes: dict[str, Any] = {}
-    if k is not None:
-        changes["k"] = k
-    if user is not None:
-        from musicgraph.graph.resolve import user_key
-
-        changes["seeds"] = [*req.seeds, Seed(label="User", name=user, key=user_key(user), relation="listened_by")]
-    if not exclude_known:
-        changes["constraints"] = req.constraints.model_copy(update={"include_known": True})
-    if changes:
-        req = req.with_(**changes)
-    comps = [c for c, on in (("bm25", use_bm25), ("dense", use_dense), ("graph", use_graph),
-                             ("emotion", use_emotion), ("audio", use_audio)) if on]
-    results, _ = r.search_traced(req, components=comps, filters=filters, explain=explain, config=cfg)
-    return results
+    return r.retrieve(query, k=k, user=user, exclude_known=exclude_known, filters=filters, use_bm25=use_bm25,
+                      use_dense=use_dense, use_graph=use_graph, use_emotion=use_emotion, use_audio=use_audio,
+                      explain=explain, config=cfg)
 
 
 def parse_query(query: str, *, store: GraphStore | None = None, index_dir: Path | None = None) -> Request:
