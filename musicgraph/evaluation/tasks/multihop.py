@@ -340,7 +340,7 @@ def _hold_out(retriever: Any, store: GraphStore) -> dict[str, int]:
         matrices = {r: m for r, m in proj.matrices.items() if r not in HELD_OUT_RELS}
         cut = Projection(keys=proj.keys, names=proj.names, label_ranges=proj.label_ranges, matrices=matrices,
                          version=proj.version + "-without-similar")
-        retriever._graph = GraphComponent(cut, retriever.catalog)
+        retriever.resources._walker = GraphComponent(cut, retriever.catalog)
     return held
 
 
