@@ -71,7 +71,8 @@ class DenseRetriever(Retriever):
         prep = prepare(res, request)
         kind = request.kind
         if kind == "song":
-            scores = self.song_scores(request, prep.mask, max(request.k, 1))
+            # a wider pool than k: equal scores at the cut are then ordered by row, as everywhere
+            scores = self.song_scores(request, prep.mask, max(request.k * 4, request.k + 50))
         else:
             scores = res.space.from_songs(kind, self.song_scores(request, res.catalog.alive, POOL))
         selected = res.space.select(kind, scores, prep.mask, request.k, request.diversity.max_per_artist)

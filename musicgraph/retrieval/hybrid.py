@@ -479,10 +479,11 @@ class HybridRetriever(Retriever):
         vals_f = np.fromiter(final.values(), dtype=np.float64, count=len(final))
         order = rows_f[np.lexsort((self._tie_order[rows_f], -self._popularity[rows_f], -vals_f))].tolist()
         cap = req.diversity.max_per_artist if req.diversity.max_per_artist is not None else cfg.per_artist
-        order = _capped(order, self.catalog.artist_keys, cap, limit=max(k * 5, k))
+        kept, spill = _capped(order, self.catalog.artist_keys, cap, limit=max(k * 5, k))
         lam = req.diversity.mmr if req.diversity.mmr < 1.0 else cfg.mmr_lambda
         vectors = self.bundle.dense.vectors if self.bundle.dense is not None else None
-        chosen = mmr(order, final, vectors, k, lam)
+        chosen = mmr(kept, final, vectors, k, lam)
+        chosen += spill[: k - len(chosen)]  # the cap never leaves the list short: capped rows fill the tail
         clock.lap("fusion")
 
         from musicgraph.retrieval.space import Selected
@@ -751,10 +752,11 @@ class HybridRetriever(Retriever):
         return lines
 
 
-def _capped(order: list[int], artist_of: list[str], cap: int, limit: int) -> list[int]:
-    """``order`` with at most ``cap`` rows per artist first, then the rows the cap held back (k-fill)."""
+def _capped(order: list[int], artist_of: list[str], cap: int, limit: int) -> tuple[list[int], list[int]]:
+    """``order`` split into the rows within ``cap`` per artist (at most ``limit``) and the rows the cap
+    held back, both in order (``cap`` 0: no cap)."""
     if cap <= 0:
-        return order[:limit]
+        return order[:limit], []
     seen: dict[str, int] = {}
     kept: list[int] = []
     spill: list[int] = []
@@ -767,7 +769,7 @@ def _capped(order: list[int], artist_of: list[str], cap: int, limit: int) -> lis
                 break
         elif len(spill) < limit:
             spill.append(row)
-    return kept + spill[: max(0, limit - len(kept))]
+    return kept, spill
 
 
 _GC_FROZEN = False

@@ -372,7 +372,18 @@ class GraphOperators:
 
     # ------------------------------------------------------------ explanation
     def explain(self, relation: Relation, seed: int, kind: str, item: int) -> Path | None:
-        """A path from ``seed`` to the answer that states why ``relation`` holds (None: no path)."""
+        """A path from ``seed`` to the answer that states why ``relation`` holds.
+
+        The relation's own witness (a shared listener, a shared tag, a credit, an edge) comes first;
+        where it has none (the answer came from the walk), the best walk path of up to three hops.
+        Returns None only when the two are not connected within three hops.
+        """
+        found = self._explain(relation, seed, kind, item)
+        if found is None and relation not in (Relation.TAGGED, Relation.HAS_GENRE):
+            found = self._walk_path(seed, self.space.node(kind, item))
+        return found
+
+    def _explain(self, relation: Relation, seed: int, kind: str, item: int) -> Path | None:
         label = self.proj.label_of(seed)
         target = self.space.node(kind, item)
         owner = int(self.space.item_artist(kind)[item]) if kind != "playlist" else -1

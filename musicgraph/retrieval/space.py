@@ -548,7 +548,7 @@ class ItemSpace:
                 return [Selected(int(i), float(scores[i])) for i in top[:k].tolist()]
             kept, spill = _cap(top.tolist(), self.item_artist(kind), max_per_artist, k)
             if len(kept) >= k or len(top) == len(cand):
-                picked = sorted(kept + spill[: k - len(kept)], key=lambda i: (-scores[i], i))
+                picked = kept + spill[: k - len(kept)]  # the capped ones fill the tail, best first
                 return [Selected(int(i), float(scores[i])) for i in picked[:k]]
             window *= 4  # the cap hid too much of the window: look further down
 
