@@ -273,8 +273,11 @@ def export_cmd(
 
 
 DEMO_SEEDS: tuple[tuple[str, dict[str, Any]], ...] = (
-    ("Artists for fans of Radiohead", {"artists": ["Radiohead"], "kind": "artist"}),
-    ("Songs for fans of Daft Punk", {"artists": ["Daft Punk"], "kind": "song", "max_per_artist": 1}),
+    ("Artists that fans of Radiohead listen to", {"artists": ["Radiohead"], "relation": "fans_of", "kind": "artist"}),
+    ("Rock artists that fans of Eminem listen to", {"artists": ["Eminem"], "relation": "fans_of", "tags": ["rock"],
+                                                    "kind": "artist"}),
+    ("Songs for fans of Daft Punk", {"artists": ["Daft Punk"], "relation": "fans_of", "kind": "song",
+                                     "max_per_artist": 1}),
     ("Discoveries for Last.fm user 2 (artists they have not played)", {"user": "2", "kind": "artist"}),
     ("Songs like Adele - Someone Like You", {"songs": ["Adele - Someone Like You"], "kind": "song",
                                             "max_per_artist": 1}),
@@ -282,6 +285,7 @@ DEMO_SEEDS: tuple[tuple[str, dict[str, Any]], ...] = (
 )
 
 DEMO_QUERIES: tuple[str, ...] = (
+    "indie bands that radiohead fans love",
     "upbeat songs for a summer road trip like Daft Punk",
     "something calm to study to, no vocals",
     "sad songs for a rainy night",
@@ -293,8 +297,8 @@ def demo_cmd(
     dense: Annotated[bool, typer.Option(help="Also build the dense MiniLM index (slow on CPU).")] = False,
 ) -> None:
     """Build the embedded graph from the shared data if needed, then show multi-hop recommendations."""
+    from musicgraph import api
     from musicgraph.graph.ingest import ingest
-    from musicgraph.graph.multihop import recommend
 
     @handle_errors
     def run() -> None:
@@ -307,13 +311,11 @@ def demo_cmd(
             done = all(s.resumed for s in report.stages)
             console.print(("graph already built" if done else f"graph built in {time.perf_counter() - t0:.1f}s")
                           + f": {sum(st.count_nodes().values()):,} nodes, {sum(st.count_edges().values()):,} relationships")
-            with console.status("loading the graph projection and scorer (once per process)"):
-                from musicgraph.graph.multihop import scorer_for
-
-                scorer_for(st)
+            with console.status("loading the graph projection and operators (once per process)"):
+                api.get_retriever("graph", st).resources.warm_up()  # type: ignore[attr-defined]
             for title, kwargs in DEMO_SEEDS:
                 t1 = time.perf_counter()
-                results = recommend(st, k=k, **kwargs)
+                results = api.recommend(store=st, k=k, **kwargs)
                 render_results(results, f"{title}  ({(time.perf_counter() - t1) * 1000:.0f} ms)")
             _demo_retrieval(st, k, dense)
             _demo_ask(st)
