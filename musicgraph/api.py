@@ -128,11 +128,7 @@ def recommend(
         UnknownEntityError: a seed, tag, genre or mood that is not in the graph (with suggestions).
         EmptyStoreError: the store has no data.
     """
-    from musicgraph.errors import EmptyStoreError
-
     st = store or default_store()
-    if st.is_empty():
-        raise EmptyStoreError("the store is empty: run `musicgraph ingest` (or `musicgraph demo`) first")
     if request is None:
         request = recommend_request(user=user, artists=artists, songs=songs, albums=albums, playlists=playlists,
                                     tags=tags, genres=genres, moods=moods, relation=relation, exclude=exclude, k=k,

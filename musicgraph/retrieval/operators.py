@@ -496,7 +496,7 @@ class GraphOperators:
         u = user_node - self.u_lo
         plays = float(self.W[u, best_a])
         who = str(self.proj.keys[user_node])
-        subject = "you" if who.startswith("me:") else f"user {self.proj.names[user_node]}"
+        subject = "you" if who.startswith("me:") else str(self.proj.names[user_node])
         verb = "played" if subject == "you" else "plays"
         inner.note = f"{subject} {verb} {self.proj.names[self.a_lo + best_a]} {plays:,.0f} times; {inner.note}"
         return _prepend(self.proj, user_node, Rel.LISTENED_TO, inner, forward=True)

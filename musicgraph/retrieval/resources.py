@@ -73,9 +73,13 @@ class GraphResources:
         """The PPR engine over the (held-out-reduced) projection."""
         with self._lock:
             if self._walker is None:
+                from musicgraph.errors import EmptyStoreError
                 from musicgraph.retrieval.graph import GraphComponent
 
-                self._walker = GraphComponent(self.store.projection(), self.catalog, hidden_moods=self.hidden_moods,
+                projection = self.store.projection()
+                if projection.num_nodes == 0:
+                    raise EmptyStoreError("the store is empty: run `musicgraph ingest` (or `musicgraph demo`) first")
+                self._walker = GraphComponent(projection, self.catalog, hidden_moods=self.hidden_moods,
                                               hidden_users=self.hidden_users)
             return self._walker
 
