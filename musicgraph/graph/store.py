@@ -20,6 +20,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from musicgraph.errors import MusicgraphError
 from musicgraph.graph.schema import NodeRef
 
 if TYPE_CHECKING:
@@ -32,7 +33,7 @@ Direction = Literal["out", "in", "both"]
 _PROP_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-class StoreError(RuntimeError):
+class StoreError(MusicgraphError, RuntimeError):
     """Base class of store errors."""
 
 
