@@ -113,8 +113,14 @@ class ListeningFacts:
     request_tags: list[str] = field(default_factory=list)
 
     @classmethod
-    def from_store(cls, store: GraphStore, min_tag_artists: int = MIN_TAG_ARTISTS) -> ListeningFacts:
-        """Read the facts from the store's full projection (hidden users included: the gold needs them)."""
+    def from_store(cls, store: GraphStore, min_tag_artists: int | None = None) -> ListeningFacts:
+        """Read the facts from the store's full projection (hidden users included: the gold needs them).
+
+        Args:
+            min_tag_artists: carriers a request tag needs (default :data:`MIN_TAG_ARTISTS`).
+        """
+        if min_tag_artists is None:
+            min_tag_artists = MIN_TAG_ARTISTS
         proj = store.projection()
         ulo, uhi = proj.label_ranges.get(Label.USER, (0, 0))
         alo, ahi = proj.label_ranges.get(Label.ARTIST, (0, 0))
