@@ -15,8 +15,9 @@ words ("Queen", "Summer") link to an artist only after a cue, or capitalized in 
 from __future__ import annotations
 
 import difflib
+import re
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,7 +27,14 @@ from musicgraph.graph.schema import Label
 from musicgraph.retrieval.catalog import SongCatalog
 from musicgraph.retrieval.text import REQUEST_WORDS, STOPWORDS, normalize_name
 
-__all__ = ["ATTR_WORDS", "CUES", "POST_CUES", "EntityLinker", "Mention"]
+__all__ = ["ATTR_WORDS", "CUES", "POST_CUES", "EntityLinker", "Mention", "split_possessive"]
+
+_POSSESSIVE = re.compile(r"(\w)['\u2019]s\b")
+
+
+def split_possessive(name: str) -> str:
+    """``"Destiny's Child"`` -> ``"Destiny 's Child"``: how the request tokenizer reads a possessive."""
+    return _POSSESSIVE.sub(r"\1 's", name)
 
 
 @dataclass(slots=True)
@@ -50,13 +58,13 @@ class Mention:
 
 
 CUES = frozenset({"like", "by", "from", "no", "not", "without", "except", "than", "to", "of", "excluding",
-                  "love", "loves", "liked", "enjoy", "featuring", "feat", "ft"})
+                  "love", "loves", "liked", "enjoy", "featuring", "feat", "ft", "both", "either"})
 #: Words that say the next or previous name is a tag or genre, not an artist.
 ATTR_WORDS = frozenset({"tag", "tags", "tagged", "genre", "genres"})
 #: Words after a name that say it is an artist ("eminem fans", "radiohead listeners").
 POST_CUES = frozenset({"fans", "fan", "listeners", "listener", "lovers", "stans", "fanbase", "followers", "audience"})
 #: Words after which a span may be a song title even if its words are ordinary ("same album as Yellow").
-SONG_CUES = frozenset({"as", "with", "like", "song", "track", "to", "after", "including", "alongside"})
+SONG_CUES = frozenset({"as", "with", "like", "song", "track", "after", "including", "alongside"})
 _MAX_SPAN = 6
 _MIN_TAG_DEGREE = 3
 
@@ -95,7 +103,7 @@ class EntityLinker:
         self.names: dict[str, list[_Entry]] = defaultdict(list)
         self.songs_by_artist_title: dict[tuple[str, str], str] = {}
         self.artist_trigrams: dict[str, set[str]] = defaultdict(set)
-        self._artist_norms: dict[str, str] = {}
+        self._artist_norms: dict[str, tuple[str, str, float]] = {}
         deg = np.zeros(projection.num_nodes, dtype=np.int64)
         for mat in projection.matrices.values():
             deg += np.diff(mat.indptr)
@@ -109,8 +117,9 @@ class EntityLinker:
                 self._add(label, key, name, float(np.log1p(deg[i])))
                 if label == Label.ARTIST:
                     norm = normalize_name(name)
-                    if len(norm) >= 3:
-                        self._artist_norms[norm] = key
+                    prior = float(np.log1p(deg[i]))
+                    if len(norm) >= 3 and (norm not in self._artist_norms or self._artist_norms[norm][2] < prior):
+                        self._artist_norms[norm] = (key, name, prior)  # the better-known of equal names
                         for g in _trigrams(norm):
                             self.artist_trigrams[g].add(norm)
         for akey, aliases in catalog.artist_aliases.items():
@@ -121,30 +130,66 @@ class EntityLinker:
             if catalog.alive[i]:
                 self.songs_by_artist_title[(catalog.artist_keys[i], normalize_name(catalog.titles[i]))] = key
         self._song_names = {key: catalog.titles[i] for i, key in enumerate(catalog.keys)}
+        #: every word of an entity name: a word outside these and the vocabulary may be a typo
+        self.known_words = frozenset(w for norm in self.names for w in norm.split())
         # song titles alone ("Karma Police"): the best-known song of each title
         pop = np.nan_to_num(catalog.feature("popularity").astype(np.float64), nan=0.0)
         self.titles: dict[str, tuple[str, str, float]] = {}
+        #: artist key -> [(normalized title, song key, title)], for "<title> by <artist>" with typos
+        self.titles_by_artist: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
+        self.title_trigrams: dict[str, set[str]] = defaultdict(set)
         for i, key in enumerate(catalog.keys):
             if not catalog.alive[i]:
                 continue
             norm = normalize_name(catalog.titles[i])
+            if not norm:
+                continue
+            self.titles_by_artist[catalog.artist_keys[i]].append((norm, key, catalog.titles[i]))
+            split = normalize_name(split_possessive(catalog.titles[i]))
+            if split != norm:  # "It's" is read "it s" by the request tokenizer
+                self.titles_by_artist[catalog.artist_keys[i]].append((split, key, catalog.titles[i]))
+                self.songs_by_artist_title.setdefault((catalog.artist_keys[i], split), key)
             if len(norm) < 3:
                 continue
             hit = self.titles.get(norm)
             if hit is None or pop[i] > hit[2]:
+                if hit is None:
+                    for g in _trigrams(norm):
+                        self.title_trigrams[g].add(norm)
                 self.titles[norm] = (key, catalog.titles[i], float(pop[i]))
+        # ordinary words: the emotion vocabulary plus words of three or more song titles ("done", "put")
+        title_words: dict[str, int] = defaultdict(int)
+        for norm in self.titles:
+            for w in set(norm.split()):
+                title_words[w] += 1
+        self.vocabulary = self.vocabulary | {w for w, c in title_words.items() if c >= 3}
+        #: playlist names (linked only where the words say playlist)
+        self.playlists: dict[str, tuple[str, str]] = {}
+        lo, hi = projection.label_ranges.get(Label.PLAYLIST, (0, 0))
+        for i in range(lo, hi):
+            norm = normalize_name(str(projection.names[i]))
+            if norm:
+                self.playlists.setdefault(norm, (str(projection.keys[i]), str(projection.names[i])))
 
     def _add(self, label: str, key: str, name: str, prior: float, surface: str | None = None) -> None:
-        norm = normalize_name(surface or name)
-        if not norm or all(w in STOPWORDS or w in REQUEST_WORDS for w in norm.split()):
-            return
-        entries = self.names[norm]
-        if not any(e.label == label and e.key == key for e in entries):
-            entries.append(_Entry(label, key, name, prior))
+        raw = surface or name
+        for norm in {normalize_name(raw), normalize_name(split_possessive(raw))}:
+            if not norm or all(w in STOPWORDS or w in REQUEST_WORDS for w in norm.split()):
+                continue
+            entries = self.names[norm]
+            if not any(e.label == label and e.key == key for e in entries):
+                entries.append(_Entry(label, key, name, prior))
 
     # ------------------------------------------------------------------ link
-    def link(self, toks: Sequence[str], positions: Iterable[int], skip: Collection[int] = ()) -> list[Mention]:
-        """Entities in ``toks`` restricted to ``positions`` (and not in ``skip``), longest span first."""
+    def link(self, toks: Sequence[str], positions: Iterable[int], skip: Collection[int] = (),
+             starts: Collection[int] = (), ends: Collection[int] = ()) -> list[Mention]:
+        """Entities in ``toks`` restricted to ``positions`` (and not in ``skip``), longest span first.
+
+        ``starts`` / ``ends``: positions where the words around say a name begins (after "fans of",
+        "like") or ends (before "'s fans", "has worked with"); there a misspelt name is matched to
+        the closest artist, and an ordinary word may be a name.
+        """
+        starts, ends = set(starts), set(ends)
         allowed = sorted(set(positions) - set(skip))
         ok = set(allowed)
         taken: set[int] = set()
@@ -186,7 +231,9 @@ class EntityLinker:
                 if all(w in STOPWORDS or w in REQUEST_WORDS for w in words_):
                     continue
                 e_ = s + length
-                cue = (s > 0 and toks[s - 1] in CUES) or (e_ < len(toks) and toks[e_] in POST_CUES)
+                nxt = toks[e_ + 1] if e_ < len(toks) and toks[e_] == "s" and e_ + 1 < len(toks) else (
+                    toks[e_] if e_ < len(toks) else "")
+                cue = (s > 0 and toks[s - 1] in CUES) or nxt in POST_CUES or s in starts or e_ in ends
                 attr = (s > 0 and toks[s - 1] in ATTR_WORDS) or (e_ < len(toks) and toks[e_] in ATTR_WORDS)
                 entry = self._choose(self.names.get(phrase, []), cue, single=length == 1, word=phrase, attr=attr)
                 if entry is None:
@@ -202,19 +249,22 @@ class EntityLinker:
         for s in allowed:
             if s in taken or toks[s] in STOPWORDS or toks[s] in REQUEST_WORDS or toks[s] in stop:
                 continue
-            after_cue = s > 0 and toks[s - 1] in CUES
+            after_cue = (s > 0 and toks[s - 1] in CUES) or s in starts
             end = s
             while end < len(toks) and end in ok and end not in taken and end - s < 4 and toks[end] not in CUES \
-                    and toks[end] not in stop and toks[end] not in POST_CUES:
+                    and toks[end] not in stop and toks[end] not in POST_CUES and toks[end] != "s" \
+                    and (end == s or end not in ends):
                 end += 1
             for e in range(end, s, -1):
-                before_post = e < len(toks) and toks[e] in POST_CUES
+                nxt = toks[e + 1] if e < len(toks) and toks[e] == "s" and e + 1 < len(toks) else (
+                    toks[e] if e < len(toks) else "")
+                before_post = nxt in POST_CUES or e in ends
                 if not (after_cue or before_post):
                     continue
                 phrase = " ".join(toks[s:e])
                 if len(phrase) < 4 or any(j in taken for j in range(s, e)):
                     continue
-                hit = self.fuzzy_artist(phrase)
+                hit = self.fuzzy_artist(phrase, cutoff=0.8 if (s in starts or e in ends) else 0.85)
                 if hit is not None:
                     key, name, ratio = hit
                     out.append(Mention(Label.ARTIST, key, name, phrase, round(ratio, 3), s, e))
@@ -266,6 +316,70 @@ class EntityLinker:
             return hit
         return None
 
+    def exact_spans(self, toks: Sequence[str], allowed: Collection[int], min_len: int = 2,
+                    labels: Collection[str] = (Label.ARTIST, Label.GENRE, Label.TAG),
+                    accept: Callable[[Mention], bool] | None = None) -> list[Mention]:
+        """Names of ``min_len`` words or more found verbatim in ``toks`` (within ``allowed``), longest first.
+
+        Run before the mood lexicon and negations read the words: "Rage Against the Machine" is
+        a name, not rage; "No Doubt" is a band, not a negation; "soft rock" a genre, not soft.
+        """
+        ok = set(allowed)
+        taken: set[int] = set()
+        out: list[Mention] = []
+        for length in range(_MAX_SPAN, min_len - 1, -1):
+            for s in sorted(ok):
+                span = range(s, s + length)
+                if s + length > len(toks) or any(j not in ok or j in taken for j in span):
+                    continue
+                phrase = " ".join(toks[j] for j in span)
+                entries = [e for e in self.names.get(phrase, []) if e.label in labels]
+                if not entries:
+                    continue
+                before = toks[s - 1] if s > 0 else ""
+                after = toks[s + length] if s + length < len(toks) else ""
+                entry = self._choose(entries, before in CUES or after in POST_CUES, False, phrase,
+                                     attr=before in ATTR_WORDS or after in ATTR_WORDS)
+                if entry is None:
+                    continue
+                m = Mention(entry.label, entry.key, entry.name, phrase, 1.0, s, s + length)
+                if accept is not None and not accept(m):
+                    continue
+                out.append(m)
+                taken.update(span)
+        return out
+
+    def fuzzy_title(self, phrase: str, artist: str | None = None, cutoff: float = 0.8) -> tuple[str, str, float] | None:
+        """The song whose normalized title is closest to ``phrase`` (of ``artist`` when given): (key, title, ratio)."""
+        if artist is not None:
+            cands = self.titles_by_artist.get(artist, [])
+            if not cands:
+                return None
+            best = difflib.get_close_matches(phrase, [c[0] for c in cands], n=1, cutoff=cutoff)
+            if not best:
+                return None
+            norm, key, title = next(c for c in cands if c[0] == best[0])
+            return key, title, difflib.SequenceMatcher(None, phrase, norm).ratio()
+        grams = _trigrams(phrase)
+        counts: dict[str, int] = defaultdict(int)
+        for g in grams:
+            for norm in self.title_trigrams.get(g, ()):
+                counts[norm] += 1
+        pool = [n for n, c in counts.items() if c >= 0.5 * len(grams)]
+        best = difflib.get_close_matches(phrase, pool, n=1, cutoff=cutoff) if pool else []
+        if not best:
+            return None
+        key, title, _ = self.titles[best[0]]
+        return key, title, difflib.SequenceMatcher(None, phrase, best[0]).ratio()
+
+    def playlist_named(self, phrase: str, cutoff: float = 0.85) -> tuple[str, str] | None:
+        """The playlist named ``phrase`` (exactly, else the closest name): (key, name)."""
+        hit = self.playlists.get(phrase)
+        if hit is not None:
+            return hit
+        best = difflib.get_close_matches(phrase, list(self.playlists), n=1, cutoff=cutoff)
+        return self.playlists[best[0]] if best else None
+
     def artist_named(self, phrase: str) -> tuple[str, str] | None:
         """The best-connected artist whose normalized name or alias is ``phrase``: (key, name), or None."""
         cands = [e for e in self.names.get(phrase, []) if e.label == Label.ARTIST]
@@ -284,9 +398,11 @@ class EntityLinker:
         pool = [n for n, c in counts.items() if c >= 0.5 * len(grams)]
         if not pool:
             return None
-        best = difflib.get_close_matches(phrase, pool, n=1, cutoff=cutoff)
-        if not best:
+        close = difflib.get_close_matches(phrase, pool, n=5, cutoff=cutoff)
+        if not close:
             return None
-        key = self._artist_norms[best[0]]
-        entry = next(e for e in self.names[best[0]] if e.label == Label.ARTIST)
-        return key, entry.name, difflib.SequenceMatcher(None, phrase, best[0]).ratio()
+        # near ties ("paramore" / "paramore攀") go to the better-connected artist
+        scored = [(round(difflib.SequenceMatcher(None, phrase, c).ratio(), 2), self._artist_norms[c][2], c) for c in close]
+        ratio, _, best = max(scored)
+        key, name, _ = self._artist_norms[best]
+        return key, name, difflib.SequenceMatcher(None, phrase, best).ratio()

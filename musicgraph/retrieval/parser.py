@@ -63,8 +63,8 @@ log = logging.getLogger(__name__)
 
 __all__ = ["RequestParser", "text_only_request"]
 
-_TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z0-9]+)*|[,.;!?]")
-_POSSESSIVE = re.compile(r"(\w)'s\b")
+_TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z0-9]+)*|[,.;?](?=\s|$)|!$|[()]")
+_POSSESSIVE = re.compile(r"(\w+)'s\b")
 
 KIND_NOUNS: dict[str, str] = {
     **dict.fromkeys("artist artists band bands singer singers rapper rappers musician musicians act acts group "
@@ -87,6 +87,8 @@ _BEFORE: list[tuple[tuple[str, ...], Relation]] = sorted([
         "the fans of", "crowd of")],
     *[(tuple(c.split()), Relation.SIMILAR_TO) for c in (
         "similar to", "like", "sounds like", "sound like", "sounding like", "style of", "the style of",
+        "similar artists to", "similar bands to", "similar music to", "similar songs to", "a style like",
+        "similar to the likes of", "the likes of", "in the vein of", "along the lines of", "same vein as",
         "vein of", "reminds me of", "remind me of", "reminiscent of", "vibe of", "vibes of", "spirit of",
         "akin to", "comparable to", "close to", "related to", "along the lines of", "influenced by",
         "inspired by", "in the mold of", "alike to", "resembling", "resemble", "resembles")],
@@ -95,7 +97,9 @@ _BEFORE: list[tuple[tuple[str, ...], Relation]] = sorted([
     *[(tuple(c.split()), Relation.MEMBER_OF) for c in (
         "members of", "member of", "side projects of", "side project of", "collaborated with",
         "collaborators of", "collaborations with", "collaboration with", "worked with", "featuring", "feat",
-        "ft", "bandmates of", "projects of", "collabs with", "collab with")],
+        "ft", "bandmates of", "projects of", "collabs with", "collab with", "featured on songs with",
+        "featured with", "songs with", "a track with", "a song with", "track with", "tracks with", "recorded with",
+        "duets with", "duet with", "teamed up with", "played with", "performed with", "sang with")],
     *[(tuple(c.split()), Relation.SAME_ALBUM) for c in (
         "same album as", "the same album as", "album with", "from the album", "off the album", "on the album",
         "album as", "same record as", "record with")],
@@ -103,7 +107,7 @@ _BEFORE: list[tuple[tuple[str, ...], Relation]] = sorted([
         "playlists with", "playlist with", "alongside", "together with", "goes well with", "go well with",
         "pairs well with", "pair well with", "playlisted with", "same playlist as", "same playlists as",
         "appear with", "appears with", "next to", "in playlists with", "from the playlist", "in the playlist",
-        "on the playlist", "songs in", "tracks in", "songs from playlist", "tracks from playlist")],
+        "on the playlist", "songs from playlist", "tracks from playlist")],
 ], key=lambda x: -len(x[0]))
 
 _AFTER: list[tuple[tuple[str, ...], Relation]] = sorted([
@@ -114,14 +118,38 @@ _AFTER: list[tuple[tuple[str, ...], Relation]] = sorted([
                                                            "style", "s sound", "sound")],
     *[(tuple(c.split()), Relation.PERFORMED_BY) for c in (
         "songs", "tracks", "albums", "s songs", "s tracks", "s albums", "s music", "s discography", "discography",
-        "s hits", "s records", "s catalogue", "s catalog", "s own")],
+        "s hits", "s records", "s catalogue", "s catalog", "s own", "s music")],
     *[(tuple(c.split()), Relation.MEMBER_OF) for c in (
         "members", "s members", "collaborators", "s collaborators", "side projects", "s side projects",
-        "s bandmates", "bandmates")],
+        "s bandmates", "bandmates", "worked with", "has worked with", "have worked with", "teamed up with",
+        "has teamed up with", "collaborated with", "has collaborated with", "featured with", "s features",
+        "s collabs", "collabs")],
     *[(tuple(c.split()), Relation.IN_PLAYLIST_WITH) for c in ("playlist", "playlists")],
 ], key=lambda x: -len(x[0]))
 
 _BOTH = frozenset({"both"})
+_AFTER_FILLER = frozenset({"best", "top", "greatest", "latest", "new", "biggest", "most", "famous", "popular",
+                           "classic", "essential", "early", "old", "recent"})
+#: lexicon phrases read by other passes (popularity, era) or meaning a feature only, no mood
+_NOT_LEXICON = frozenset({"popular", "hits", "mainstream", "obscure", "underground", "recent", "new"})
+_FEATURE_ONLY = frozenset({"high energy", "low energy", "fast", "slow", "loud", "quiet", "soft", "acoustic",
+                           "instrumental", "danceable", "dance", "dancing"})
+#: words that end a song title's span before "by <artist>"
+_TITLE_STOP = frozenset({"with", "alongside", "as", "has", "have", "include", "includes", "including", "like",
+                         "after", "by", "from", "(", ")", ";", "?", "playlist", "playlists", "album", "record",
+                         "records", "albums"})
+#: words that end a name's span
+_BOUNDARY = frozenset({",", ".", ";", "!", "?", "(", ")", "by", "from", "and", "or", "but", "with", "that", "who",
+                       "which", "playlist", "playlists", "album", "albums", "songs", "song", "tracks", "track"})
+_SCOPE_END = frozenset({"and", "or", "but", "just", "only", "please", "for", "with", "that", "to", "like", ",", ".", ";",
+                        "!", "?", "(", ")"})
+#: post-cue words that belong to the cue, not to the text to search ("fans", "listeners")
+POST_CUE_WORDS = frozenset({"fans", "fan", "listeners", "listener", "lovers", "stans", "fanbase", "followers",
+                            "audience", "crowd", "collaborators", "members", "bandmates", "discography"})
+#: words that are tags somewhere in Last.fm but never mean one in a request
+_NOT_TAGS = frozenset({"s", "old", "new", "top", "lyrics", "kids", "radio", "energy", "power", "favorite",
+                       "favourite", "cool", "names", "versions", "best", "good", "great", "love", "songs", "music",
+                       "version", "hear", "want", "people", "friendly", "family", "explicit", "clean", "only"})
 _COORD = frozenset({"and", "or", ",", "nor", "plus"})
 _ANY = frozenset({"or", "either"})
 _NUMBER_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
@@ -140,9 +168,40 @@ _FILLER = frozenset({"the", "a", "an", "some", "any", "more", "other", "new", "g
 _ABBREV = re.compile(r"\b(mr|mrs|ms|dr|st|jr|sr|vs|feat|ft|vol|pt)\.")
 
 
+_INITIAL = re.compile(r"\b([a-z])\.(?=\s|$|[a-z])")
+_CONTRACTIONS = frozenset({"it", "that", "what", "there", "here", "he", "she", "who", "let", "where", "how"})
+
+
+def _split_possessive(m: re.Match[str]) -> str:
+    word = m.group(1)
+    return m.group(0) if word.lower() in _CONTRACTIONS else f"{word} 's"
+
+
 def _tokens(text: str) -> list[str]:
-    text = _ABBREV.sub(r"\1", _POSSESSIVE.sub(r"\1 's", fold(text)))
+    text = fold(text).replace("&", " and ")
+    text = re.sub(r"\.(?='s\b)", "", text)  # "m.i.a.'s" -> "m.i.a's"
+    text = _ABBREV.sub(r"\1", _INITIAL.sub(r"\1 ", _POSSESSIVE.sub(_split_possessive, text)))
     return [t.replace("'", "") for t in _TOKEN.findall(text)]
+
+
+def normalize_words(name: str) -> list[str]:
+    """The words of a name as the tokenizer reads them."""
+    return [t for t in _tokens(name) if t not in ",.;!?()"]
+
+
+def _inside(j: int, mentions: Sequence[Mention]) -> bool:
+    return any(m.start <= j < m.end for m in mentions)
+
+
+def _trivial(m: Mention) -> bool:
+    """A mention the words cannot mean: a one-letter name, or a short or ordinary word as a tag."""
+    if m.label in (Label.TAG, Label.GENRE):
+        return m.surface in _NOT_TAGS or len(m.surface.replace(" ", "")) <= 2
+    return len(m.surface.replace(" ", "")) <= 1
+
+
+def _generic_positions(toks: Sequence[str]) -> set[int]:
+    return {j for j, t in enumerate(toks) if t in _NOT_TAGS and t not in ("love",)}
 
 
 def text_only_request(text: str, k: int = 10) -> Request:
@@ -228,72 +287,119 @@ class RequestParser:
             notes.append(f"request truncated to its first {MAX_QUERY_CHARS} characters")
             text = text[:MAX_QUERY_CHARS]
         toks = _tokens(text)
-        negated = LexiconParser._negated_spans(toks)
-        in_neg = {j for s, e in negated for j in range(s, e)}
+        markers = {j for j, t in enumerate(toks) if t == "s" and j > 0}  # the "'s" of possessives
+        # 1. names first, before the lexicon and negations read their words: songs given with their
+        #    artist ("T by A", "T (A)"), then names of two or more words (exact, then with typos)
+        mentions: list[Mention] = []
+        if self.linker is not None:
+            mentions += self._songs_with_artist(toks, markers)
+            mentions += self._playlists(toks, {j for m in mentions for j in range(m.start, m.end)})
+            free = [j for j in range(len(toks)) if not _inside(j, mentions)]
+            mentions += self.linker.exact_spans(
+                toks, free, min_len=2,
+                accept=lambda m: not self._weak_attr(m) and m.start not in markers and m.end - 1 not in markers)
+            mentions += self._fuzzy_names(toks, markers, mentions)
+        named = {j for m in mentions for j in range(m.start, m.end)}
+        negated = self._negations(toks, named)
+        in_neg = {j for s_, e_ in negated for j in range(s_, e_)}
         constraints: dict[str, Any] = {"features": {}}
         targets: dict[str, Any] = {"moods": [], "features": {}, "avoid_moods": []}
-        used: set[int] = set()
+        used: set[int] = set(markers)
         mood_words: list[str] = []
-        self._lexicon_pass(toks, in_neg, used, constraints, targets, mood_words)
-        self._era_pass(toks, in_neg, used, constraints)
-        pop = self._popularity_pass(toks, in_neg, used)
+        self._lexicon_pass(toks, in_neg, used | named, constraints, targets, mood_words, used)
+        self._era_pass(toks, in_neg, used | named, constraints, used)
+        pop = self._popularity_pass(toks, in_neg, used | named, used)
         if pop is not None:
             constraints["popularity"] = pop
-        for s, e in negated:  # "no vocals" -> instrumental
-            if any(t in VOCAL_WORDS for t in toks[s:e]):
+        for s_, e_ in negated:  # "no vocals" -> instrumental; "no explicit lyrics" -> clean
+            span = toks[s_:e_]
+            if any(t in EXPLICIT_WORDS for t in span):
+                constraints["explicit"] = False
+                used.update(range(s_, e_))
+            elif any(t in VOCAL_WORDS for t in span):
                 constraints["features"]["instrumentalness"] = (0.5, None)
-                used.update(j for j in range(s, e) if toks[j] in VOCAL_WORDS)
-        kind, kind_pos = self._kind(toks, used)
+                used.update(j for j in range(s_, e_) if toks[j] in VOCAL_WORDS)
+        cue_pos, starts, ends = self._cues(toks, named)
+        kind, kind_pos = self._kind(toks, named)
         k_found = self._count(toks, used)
+        # 2. the other entities: single words (exact), names with typos next to a cue, playlists
+        if self.linker is not None:
+            skip = used | named | kind_pos | cue_pos | _generic_positions(toks)
+            starts |= self._coordination_anchors(toks, mentions)
+            positive = [j for j in range(len(toks)) if j not in in_neg]
+            mentions += [m for m in self.linker.link(toks, positive, skip=skip, starts=starts, ends=ends)
+                         if not _trivial(m) and not self._weak_attr(m)]
+            # a name after "<artist> or" that the first pass left (the artist itself was found there)
+            more = self._coordination_anchors(toks, mentions) - starts
+            if more:
+                taken_now = skip | {j for m in mentions for j in range(m.start, m.end)}
+                mentions += [m for m in self.linker.link(toks, positive, skip=taken_now, starts=more, ends=ends)
+                             if not _trivial(m) and not self._weak_attr(m)]
+            for s_, e_ in negated:
+                for m in self.linker.link(toks, list(range(s_, e_)), skip=used | cue_pos | named,
+                                          starts={s_} | starts, ends=ends):
+                    if not _trivial(m) and not self._weak_attr(m):
+                        mentions.append(m)
+            mentions = self._coordinated_artists(toks, mentions)
         seeds: list[Seed] = []
         exclude: list[EntityRef] = []
         tags: list[str] = []
         cue_used: set[int] = set()
-        mentions: list[Mention] = []
-        if self.linker is not None:
-            positive = [j for j in range(len(toks)) if j not in in_neg]
-            mentions = self.linker.link(toks, positive, skip=used | kind_pos)
-            mentions = self._coordinated_artists(toks, mentions)
-            has_entity = any(m.label in (Label.ARTIST, Label.SONG) for m in mentions)
-            previous: Relation | None = None
-            for m in sorted(mentions, key=lambda m: m.start):
-                if m.label in (Label.TAG, Label.GENRE):
-                    verdict = self._is_constraint(m, toks, kind_pos, has_entity)
-                    if verdict is True:
-                        tags.append(m.name)
-                    elif verdict is None:
-                        seeds.append(Seed(label=m.label, name=m.name, key=m.key, relation=Relation.TAGGED,
-                                          weight=0.5, surface=m.surface, confidence=min(m.score, 1.0)))
-                    continue
-                if m.label == Label.MOOD:
-                    if m.key not in targets["moods"]:
-                        targets["moods"].append(m.key)
-                    continue
-                relation, span = self._relation(toks, m, kind)
-                if relation is None and previous is not None and m.start > 0 and toks[m.start - 1] in _COORD:
-                    relation = previous  # "fans of X and Y": Y is read like X
-                previous = relation
-                cue_used.update(span)
-                seeds.append(Seed(label=m.label, name=m.name, key=m.key, relation=relation, surface=m.surface,
-                                  confidence=min(m.score, 1.0)))
-            for s, e in negated:
-                for m in self.linker.link(toks, list(range(s, e)), skip=used):
+        has_entity = any(m.label in (Label.ARTIST, Label.SONG, Label.PLAYLIST, Label.ALBUM) and m.start not in in_neg
+                         for m in mentions)
+        previous: Relation | None = None
+        for m in sorted(mentions, key=lambda m: m.start):
+            if any(j in in_neg for j in range(m.start, max(m.end, m.start + 1))):
+                if not any(e.label == m.label and e.key == m.key for e in exclude):
                     exclude.append(EntityRef(label=m.label, name=m.name, key=m.key))
+                continue
+            if m.label in (Label.TAG, Label.GENRE):
+                verdict = self._is_constraint(m, toks, kind_pos, has_entity)
+                if verdict is True:
+                    if m.name not in tags:
+                        tags.append(m.name)
+                elif verdict is None:
+                    seeds.append(Seed(label=m.label, name=m.name, key=m.key, relation=Relation.TAGGED,
+                                      weight=0.5, surface=m.surface, confidence=min(m.score, 1.0)))
+                continue
+            if m.label == Label.MOOD:
+                if m.key not in targets["moods"]:
+                    targets["moods"].append(m.key)
+                continue
+            relation, span = self._relation(toks, m, kind)
+            if relation is None and previous is not None and m.start > 0 and toks[m.start - 1] in _COORD:
+                relation = previous  # "fans of X and Y": Y is read like X
+            if relation is None:
+                relation = self._default_relation(toks, m, kind)
+            previous = relation
+            cue_used.update(span)
+            if any(x.label == m.label and x.key == m.key for x in seeds):
+                continue
+            seeds.append(Seed(label=m.label, name=m.name, key=m.key, relation=relation, surface=m.surface,
+                              confidence=min(m.score, 1.0)))
+        if any(s.label == Label.PLAYLIST and s.relation == Relation.IN_PLAYLIST_WITH for s in seeds) \
+                and kind == "playlist" and not self._asks_for_playlists(toks, kind_pos):
+            kind = "song"  # "play the Cardio playlist": its songs
+        if kind == "song" and not (kind_pos - named) and seeds and all(
+                x.relation == Relation.MEMBER_OF for x in seeds if x.label == Label.ARTIST) \
+                and any(x.label == Label.ARTIST for x in seeds):
+            kind = "artist"  # "X's collaborators"
         # moods from NRC-VAD and the canonical moods -> soft target point
-        self._mood_point(toks, in_neg, targets, mood_words, seeds)
+        self._mood_point(toks, in_neg | named, targets, mood_words, seeds)
         combine = self._combine(toks, seeds)
         constraints["tags"] = tags
         constraints["exclude"] = exclude
-        # search terms: content words outside negations, not consumed as entities, cues or kind nouns
-        entity_pos = {j for m in mentions for j in range(max(m.start, 0), max(m.end, 0))
-                      if m.label in (Label.ARTIST, Label.SONG, Label.ALBUM, Label.PLAYLIST)}
+        # search terms: content words outside negations, entities, cues and kind nouns
+        entity_pos = {j for m in mentions for j in range(max(m.start, 0), max(m.end, 0))}
         keep = [t for j, t in enumerate(toks) if j not in in_neg and j not in entity_pos and j not in cue_used
-                and t not in REQUEST_WORDS and t not in NEGATIONS and t not in KIND_NOUNS]
+                and j not in cue_pos and j not in markers and t not in REQUEST_WORDS and t not in NEGATIONS
+                and t not in KIND_NOUNS]
         terms = tokenize(" ".join(keep))
-        dense_text = " ".join(t for j, t in enumerate(toks) if j not in in_neg and t not in ",.;!?")
+        dense_text = " ".join(t for j, t in enumerate(toks) if j not in in_neg and j not in markers
+                              and t not in ",.;!?")
         data = {
             "text": text,
-            "seeds": [s.model_dump() for s in seeds],
+            "seeds": [x.model_dump() for x in seeds],
             "combine": combine,
             "constraints": constraints,
             "targets": targets,
@@ -312,30 +418,259 @@ class RequestParser:
             req.notes.append("nothing in the request matched the catalog or the mood/feature lexicon")
         return req
 
-    # ---------------------------------------------------------------- passes
-    def _lexicon_pass(self, toks: list[str], in_neg: set[int], used: set[int], constraints: dict[str, Any],
-                      targets: dict[str, Any], mood_words: list[str]) -> None:
+    # ----------------------------------------------------------------- names
+    def _songs_with_artist(self, toks: list[str], markers: set[int]) -> list[Mention]:
+        """"<title> by <artist>", "<title> from <artist>", "<title> (<artist>)": the artist's song,
+        titles with typos included; the artist is part of the song's reference, not a seed."""
+        assert self.linker is not None
+        out: list[Mention] = []
+        taken: set[int] = set()
+        for i, t in enumerate(toks):
+            if t not in ("by", "from", "(") or i == 0 or i in taken:
+                continue
+            # the artist: the longest exact (or, failing that, near) name right after the word
+            best = None
+            for alen in range(min(6, len(toks) - i - 1), 0, -1):
+                span = toks[i + 1:i + 1 + alen]
+                if any(x in (")", ",", ".", ";", "?", "!") for x in span):
+                    continue
+                phrase = " ".join(span)
+                hit = self.linker.artist_named(phrase)
+                if hit is None and len(phrase) >= 5 and alen >= 1:
+                    fz = self.linker.fuzzy_artist(phrase, cutoff=0.88)
+                    hit = (fz[0], fz[1]) if fz else None
+                if hit is not None:
+                    best = (alen, hit)
+                    break
+            if best is None:
+                continue
+            alen, (akey, aname) = best
+            # the title: the longest run of words before the cue word that names one of the artist's songs
+            found = None
+            for tlen in range(min(8, i), 0, -1):
+                window = toks[i - tlen:i]
+                if any(j in taken for j in range(i - tlen, i)) or any(x in _TITLE_STOP for x in window):
+                    continue
+                phrase = " ".join(w for w in window if w not in (",", "."))
+                exact = self.linker.songs_by_artist_title.get((akey, phrase))
+                if exact is not None:
+                    found = (tlen, exact, self.linker._song_names.get(exact, phrase), 1.0)
+                    break
+                if tlen <= 6 and len(phrase) >= 4:
+                    fz = self.linker.fuzzy_title(phrase, artist=akey, cutoff=0.82)
+                    if fz is not None and (found is None or fz[2] > found[3] + 1e-9):
+                        found = (tlen, fz[0], fz[1], fz[2])
+            if found is None:
+                continue
+            tlen, key, title, ratio = found
+            end = i + 1 + alen + (1 if toks[i] == "(" and i + 1 + alen < len(toks) and toks[i + 1 + alen] == ")" else 0)
+            out.append(Mention(Label.SONG, key, title, " ".join(toks[i - tlen:end]), round(min(ratio, 1.0), 3),
+                               i - tlen, end))
+            taken.update(range(i - tlen, end))
+        return out
+
+    def _fuzzy_names(self, toks: list[str], markers: set[int], found: list[Mention]) -> list[Mention]:
+        """Artist names of two or more words with a typo ("Siisters of Mercy"): spans holding a word the
+        catalog's vocabulary does not know, matched to the closest artist name (ratio >= 0.88)."""
+        assert self.linker is not None
+        taken = {j for m in found for j in range(m.start, m.end)} | markers
+        vocab = self.linker.vocabulary
+        known_words = self.linker.known_words
+        out: list[Mention] = []
+        for length in (5, 4, 3, 2):
+            for s_ in range(0, len(toks) - length + 1):
+                span = range(s_, s_ + length)
+                if any(j in taken for j in span):
+                    continue
+                words_ = toks[s_:s_ + length]
+                if any(w in _BOUNDARY for w in words_) or words_[-1] in STOPWORDS:
+                    continue
+                if all(w in vocab or w in known_words or w in STOPWORDS for w in words_):
+                    continue  # a typo makes a word unknown; all-known words are not a misspelt name
+                phrase = " ".join(words_)
+                hit = self.linker.fuzzy_artist(phrase, cutoff=0.88)
+                if hit is None:
+                    continue
+                key, name, ratio = hit
+                if len(normalize_words(name)) != length and abs(len(normalize_words(name)) - length) > 1:
+                    continue
+                out.append(Mention(Label.ARTIST, key, name, phrase, round(ratio, 3), s_, s_ + length))
+                taken.update(span)
+        return out
+
+    def _playlists(self, toks: list[str], skip: set[int]) -> list[Mention]:
+        """Playlist names next to the word playlist ("the Cardio playlist", "playlist All Out 80s")."""
+        assert self.linker is not None
+        out: list[Mention] = []
+        stop = {",", ".", ";", "?", "!", "(", ")", "playlist", "playlists"}
+
+        def named(start: int, end: int) -> tuple[str, str] | None:
+            words_ = toks[start:end]
+            if not words_ or any(w in stop for w in words_) or any(j in skip for j in range(start, end)):
+                return None
+            for variant in (words_, words_[1:] if words_[0] == "the" else None):
+                if variant:
+                    hit = self.linker.playlist_named(" ".join(variant))
+                    if hit is not None:
+                        return hit
+            return None
+
+        for i, t in enumerate(toks):
+            if t not in ("playlist", "mix"):
+                continue
+            hit = None
+            for s_ in range(max(0, i - 7), i):  # "the X playlist": the longest name first
+                hit = named(s_, i)
+                if hit is not None:
+                    out.append(Mention(Label.PLAYLIST, hit[0], hit[1], " ".join(toks[s_:i]), 1.0, s_, i + 1))
+                    break
+            if hit is not None:
+                continue
+            for e_ in range(min(len(toks), i + 9), i + 1, -1):  # "playlist X" / "the playlist X"
+                hit = named(i + 1, e_)
+                if hit is not None:
+                    out.append(Mention(Label.PLAYLIST, hit[0], hit[1], " ".join(toks[i + 1:e_]), 1.0, i, e_))
+                    break
+        return out
+
+    def _weak_attr(self, m: Mention) -> bool:
+        """A tag that is no attribute of music: it holds a kind noun, a number, a lexicon phrase or only
+        ordinary words ("post punk songs", "top 20", "high energy", "check out")."""
+        if m.label not in (Label.TAG, Label.GENRE):
+            return False
+        words_ = m.surface.split()
+        if any(w.isdigit() for w in words_):
+            return True
+        if m.key not in self.genres and (any(w in KIND_NOUNS for w in words_) or m.surface in LEXICON):
+            return True
+        if len(words_) == 1 and words_[0] in _NOT_TAGS:
+            return True
+        if m.label == Label.TAG and m.key not in self.genres and self.emotion is not None and len(words_) > 1 \
+                and all(w in STOPWORDS or self.emotion.word_va(w) is not None or w in ("check", "out") for w in words_):
+            return True
+        return False
+
+    def _coordination_anchors(self, toks: list[str], mentions: list[Mention]) -> set[int]:
+        """Where a second name begins after "X and", "X or", "X or maybe" (X an artist)."""
+        out: set[int] = set()
+        for m in mentions:
+            if m.label != Label.ARTIST or m.end >= len(toks) or toks[m.end] not in _COORD:
+                continue
+            j = m.end + 1
+            while j < len(toks) and toks[j] in ("maybe", "perhaps", "also", "the", "even", "both", "either"):
+                j += 1
+            out.add(j)
+        return out
+
+    @staticmethod
+    def _negations(toks: list[str], named: set[int]) -> list[tuple[int, int]]:
+        """Negated scopes ("no X", "without Y", "except Z") whose negation word is not part of a name."""
+        spans = []
         i = 0
         while i < len(toks):
+            t = toks[i]
+            nxt = toks[i + 1] if i + 1 < len(toks) else ""
+            if t in NEGATIONS and i not in named and not (t == "other" and nxt == "than"):
+                j = i + 1
+                while j < len(toks) and toks[j] in {"want", "more", "too", "any", "so", "very", "include", "including",
+                                                    "play", "songs", "song", "tracks", "music", "by", "from", "of",
+                                                    "than", "the"}:
+                    j += 1
+                k_ = j
+                while k_ < len(toks) and (toks[k_] not in _SCOPE_END or k_ in named):
+                    k_ += 1
+                if k_ > j:
+                    spans.append((j, k_))
+                i = k_
+            elif t == "other" and nxt == "than":
+                spans.append((i + 2, next((k_ for k_ in range(i + 2, len(toks)) if toks[k_] in _SCOPE_END
+                                           and k_ not in named), len(toks))))
+                i += 2
+            else:
+                i += 1
+        return [(a, b) for a, b in spans if b > a]
+
+    def _cues(self, toks: list[str], named: set[int]) -> tuple[set[int], set[int], set[int]]:
+        """Positions of relation cue phrases, and where names may start (after a cue) or end (before one)."""
+        pos: set[int] = set()
+        starts: set[int] = set()
+        ends: set[int] = set()
+        for i in range(len(toks)):
+            if i in named:
+                continue
+            for cue, _ in _BEFORE:
+                if tuple(toks[i:i + len(cue)]) == cue and not any(j in named for j in range(i, i + len(cue))):
+                    if len(cue) > 1:  # (one-word cues such as "like", "by" stay words too)
+                        pos.update(range(i, i + len(cue)))
+                    starts.add(i + len(cue))
+        for i in range(len(toks)):
+            for cue, _rel in _AFTER:
+                if tuple(toks[i:i + len(cue)]) == cue and not any(j in named for j in range(i, i + len(cue))):
+                    if len(cue) > 1 or cue[0] in POST_CUE_WORDS:
+                        pos.update(range(i, i + len(cue)))
+                    if not (len(cue) == 1 and cue[0] in KIND_NOUNS):  # "ska songs": a genre's songs as often
+                        ends.add(i)
+        # "like the rolling stoned": a name may start after a leading article
+        starts |= {j + 1 for j in starts if j < len(toks) and toks[j] in ("the", "a", "an")}
+        return pos, starts, ends
+
+    @staticmethod
+    def _asks_for_playlists(toks: list[str], kind_pos: set[int]) -> bool:
+        """Whether the playlists themselves are asked for ("which playlists have ...", "playlists that include")."""
+        for j in sorted(kind_pos):
+            if toks[j] in ("playlists",) or (toks[j] == "playlist" and j > 0 and toks[j - 1] in ("a", "any", "find")):
+                return True
+        return False
+
+    def _default_relation(self, toks: list[str], m: Mention, kind: str) -> Relation | None:
+        """A relation from the request as a whole when no cue sits next to the name."""
+        words_ = set(toks)
+        if m.label == Label.SONG:
+            if kind == "playlist" or words_ & {"playlist", "playlists", "playlisted", "alongside", "mix"}:
+                return Relation.IN_PLAYLIST_WITH
+            if words_ & {"album", "record", "lp"} and kind != "album":
+                return Relation.SAME_ALBUM
+        if m.label == Label.PLAYLIST:
+            return Relation.IN_PLAYLIST_WITH
+        if m.label == Label.ARTIST and words_ & {"collaborated", "collaborators", "collaborator", "featured", "feature",
+                                                 "teamed", "worked", "collabs", "collab", "duets"}:
+            return Relation.MEMBER_OF
+        return None
+
+    # ---------------------------------------------------------------- passes
+    def _lexicon_pass(self, toks: list[str], in_neg: set[int], skip: set[int], constraints: dict[str, Any],
+                      targets: dict[str, Any], mood_words: list[str], used: set[int]) -> None:
+        i = 0
+        while i < len(toks):
+            if i in skip:
+                i += 1
+                continue
             hit = None
             for n in range(min(self._max_phrase, len(toks) - i), 0, -1):
+                if any(j in skip for j in range(i, i + n)):
+                    continue
                 phrase = " ".join(toks[i:i + n])
-                if phrase in LEXICON and phrase not in POPULAR_WORDS and phrase not in OBSCURE_WORDS \
-                        and phrase not in ("popular", "hits", "mainstream", "obscure", "underground", "recent", "new"):
+                if phrase in LEXICON and phrase not in _NOT_LEXICON:
                     hit = (phrase, n)
                     break
             if hit is None:
-                if toks[i] in EXPLICIT_WORDS and i in in_neg or toks[i] in CLEAN_WORDS and i not in in_neg:
+                t, nxt = toks[i], toks[i + 1] if i + 1 < len(toks) else ""
+                if (t in CLEAN_WORDS or (t in ("family", "radio", "kid", "kids") and nxt == "friendly")) \
+                        and i not in in_neg:
                     constraints["explicit"] = False
-                    used.add(i)
-                elif toks[i] in EXPLICIT_WORDS and i not in in_neg and i > 0 and toks[i - 1] in ("only", "just"):
+                    used.update((i, i + 1) if nxt == "friendly" else (i,))
+                elif t in EXPLICIT_WORDS and i not in in_neg:
                     constraints["explicit"] = True
                     used.add(i)
+                    if nxt in ("lyrics", "versions", "version", "content"):
+                        used.add(i + 1)
                 i += 1
                 continue
             phrase, n = hit
             span = range(i, i + n)
             moods, feats = LEXICON[phrase]
+            if phrase in _FEATURE_ONLY:
+                moods = ()
             if any(j in in_neg for j in span):
                 for mood in moods:
                     if mood not in targets["avoid_moods"]:
@@ -350,19 +685,21 @@ class RequestParser:
                     else:
                         targets["features"][feat] = _merge_range(targets["features"].get(feat), rng)
                 mood_words.append(phrase)
-            used.update(span)
+            nxt = toks[i + n] if i + n < len(toks) else ""
+            if not (n == 1 and phrase in self.genres and nxt in KIND_NOUNS):  # "dance tracks": also the genre
+                used.update(span)
             i += n
 
-    def _era_pass(self, toks: list[str], in_neg: set[int], used: set[int], constraints: dict[str, Any]) -> None:
+    def _era_pass(self, toks: list[str], in_neg: set[int], skip: set[int], constraints: dict[str, Any],
+                  used: set[int]) -> None:
         lo: float | None = None
         hi: float | None = None
         found = False
         for i, t in enumerate(toks):
-            if i in in_neg or i in used:
+            if i in in_neg or i in skip:
                 continue
             dec = _decade(t)
             if dec is not None:
-                # "early 90s" / "late 80s"
                 prev = toks[i - 1] if i else ""
                 a, b = dec
                 if prev == "early":
@@ -380,24 +717,28 @@ class RequestParser:
                 year = int(t)
                 prev = toks[i - 1] if i else ""
                 prev2 = toks[i - 2] if i > 1 else ""
-                if prev in ("before", "until", "pre", "prior") or (prev == "to" and prev2 == "prior"):
-                    hi, found = year - 1 if prev != "until" else year, True
+                nxt, nxt2 = (toks[i + 1] if i + 1 < len(toks) else ""), (toks[i + 2] if i + 2 < len(toks) else "")
+                if prev in ("before", "until", "pre", "prior", "till") or (prev == "to" and prev2 == "prior"):
+                    hi, found = (year if prev in ("until", "till") else year - 1), True
                 elif prev in ("after", "post"):
                     lo, found = year + 1, True
-                elif prev in ("since", "from") and not (i + 2 < len(toks) and toks[i + 1] in ("to", "and")):
-                    lo, found = year, True
-                elif prev in ("between", "from") and i + 2 < len(toks) and toks[i + 1] in ("and", "to") \
-                        and _YEAR.match(toks[i + 2]):
-                    lo, hi, found = year, int(toks[i + 2]), True
+                elif prev in ("between", "from") and nxt in ("and", "to") and _YEAR.match(nxt2):
+                    lo, hi, found = year, int(nxt2), True
                     used.update((i + 1, i + 2))
-                elif prev in ("in", "of", "year") or i + 1 < len(toks) and toks[i + 1] in KIND_NOUNS:
+                elif prev in ("since", "from"):
+                    lo, found = year, True
+                elif prev in ("in", "of", "year") or nxt in KIND_NOUNS:
                     lo, hi, found = year, year, True
+                elif nxt in ("onwards", "onward", "on") or (nxt == "or" and nxt2 in ("later", "newer", "after")):
+                    lo, found = year, True
+                elif nxt == "or" and nxt2 in ("earlier", "older", "before"):
+                    hi, found = year, True
                 else:
                     continue
                 used.add(i)
-        if toks and not found:
+        if not found:
             for i, t in enumerate(toks):
-                if i in in_neg or i in used:
+                if i in in_neg or i in skip:
                     continue
                 if t in ("recent", "newer", "latest", "modern") or (t == "new" and i + 1 < len(toks)
                                                                      and toks[i + 1] in KIND_NOUNS):
@@ -411,13 +752,19 @@ class RequestParser:
             constraints["years"] = (lo, hi)
 
     @staticmethod
-    def _popularity_pass(toks: list[str], in_neg: set[int], used: set[int]) -> tuple[float | None, float | None] | None:
+    def _popularity_pass(toks: list[str], in_neg: set[int], skip: set[int],
+                         used: set[int]) -> tuple[float | None, float | None] | None:
         for i, t in enumerate(toks):
-            if i in in_neg:
+            if i in in_neg or i in skip:
                 continue
             nxt = toks[i + 1] if i + 1 < len(toks) else ""
-            if t in ("lesser", "less") and nxt in ("known", "popular"):
+            if nxt in ("with", "among", "amongst", "in") and t in ("popular", "famous", "big", "known"):
+                continue  # "popular with X's listeners": who likes them, not how popular they are
+            if t in ("lesser", "less", "little", "barely", "hardly") and nxt in ("known", "popular", "heard"):
                 used.update((i, i + 1))
+                return (None, 50.0)
+            if t == "under" and nxt == "the" and i + 2 < len(toks) and toks[i + 2] == "radar":
+                used.update((i, i + 1, i + 2))
                 return (None, 50.0)
             if t in ("hidden", "deep") and nxt in ("gems", "gem", "cuts", "cut"):
                 used.update((i, i + 1))
@@ -426,31 +773,34 @@ class RequestParser:
                 used.add(i)
                 return (None, 50.0)
             if t in ("popular", "mainstream", "famous", "biggest") or (t == "well" and nxt == "known"):
-                used.add(i)
+                used.update((i, i + 1) if t == "well" else (i,))
                 return (70.0, None)
         return None
 
     @staticmethod
-    def _kind(toks: list[str], used: set[int]) -> tuple[str, set[int]]:
-        """The requested kind (first kind noun that is not part of a cue) and the positions of kind nouns."""
+    def _kind(toks: list[str], skip: set[int]) -> tuple[str, set[int]]:
+        """The requested kind (the first kind noun outside names and cues) and the positions of kind nouns."""
         kind = None
         positions: set[int] = set()
         for i, t in enumerate(toks):
             if t not in KIND_NOUNS:
                 continue
             positions.add(i)
-            if kind is not None:
+            if kind is not None or i in skip:
                 continue
             prev = toks[i - 1] if i else ""
-            if prev in ("s", "own") or prev in ("same",):  # "X's songs", "same album as"
-                continue
             nxt = toks[i + 1] if i + 1 < len(toks) else ""
-            if KIND_NOUNS[t] == "playlist" and prev in ("in", "from", "the", "same", "my", "a", "for") \
-                    and kind is None and any(KIND_NOUNS.get(x) == "song" for x in toks):
-                continue  # "songs for my playlist", "in playlists with"
-            if KIND_NOUNS[t] == "album" and nxt in ("as", "with"):
-                continue
+            if prev in ("s", "own", "same", "other"):  # "X's songs", "same album as", "other tracks on"
+                if KIND_NOUNS[t] != "song":
+                    continue
+            if KIND_NOUNS[t] == "playlist" and (prev in ("in", "from", "same", "my", "for", "on", "to", "your")
+                                                 or nxt == "together"):
+                continue  # "songs for my playlist", "in playlists with", "put on a playlist together"
+            if t in ("album", "record", "lp") and (nxt in ("as", "with", "that") or prev in ("the", "that", "this")):
+                continue  # "the same album as", "on the album with"
             kind = KIND_NOUNS[t]
+        if kind is None and toks and toks[0] in ("who", "whom", "whose"):
+            kind = "artist"  # "who sounds like Moby?"
         return kind or "song", positions
 
     @staticmethod
@@ -462,11 +812,16 @@ class RequestParser:
             prev = toks[i - 1] if i else ""
             nxt = toks[i + 1] if i + 1 < len(toks) else ""
             nxt2 = toks[i + 2] if i + 2 < len(toks) else ""
+            ahead = toks[i + 1:i + 5]
             if prev == "top" or nxt in KIND_NOUNS or (nxt in _FILLER | {"more"} and nxt2 in KIND_NOUNS) \
-                    or prev in ("give", "me", "list", "find", "show", "recommend", "suggest", "name"):
+                    or prev in ("give", "me", "list", "find", "show", "recommend", "suggest", "name") \
+                    or (i == 0 and any(w in KIND_NOUNS for w in ahead)) \
+                    or any(w in KIND_NOUNS for w in ahead) and not any(w in (",", ".", "by", "from") for w in ahead):
                 if t == "dozen" and prev == "a":
                     n = 12
                 used.add(i)
+                if prev == "top":
+                    used.add(i - 1)
                 return max(1, min(int(n), 100))
         return None
 
@@ -490,18 +845,19 @@ class RequestParser:
         """
         before = toks[max(m.start - 2, 0):max(m.start, 0)]
         after = toks[m.end:m.end + 1] if m.end >= 0 else []
-        if any(w in ("tagged", "genre", "tag", "in", "into", "of", "is", "are") for w in before[-1:]):
-            return True
-        if after and (after[0] in KIND_NOUNS or after[0] in ("genre", "tag", "scene", "style", "music")):
-            return True
         ordinary = self.emotion is not None and all(self.emotion.word_va(w) is not None for w in m.surface.split())
+        attr_position = bool(before[-1:] and before[-1] in ("tagged", "genre", "tag", "in", "into", "of", "is", "are",
+                                                             "as")) or bool(
+            after and (after[0] in KIND_NOUNS or after[0] in ("genre", "tag", "scene", "style", "music", "acts")))
+        if attr_position:
+            return True if not (ordinary and m.key not in self.genres and after[:1] != ["music"]) else None
         if m.key in self.genres and not ordinary:
             return True
+        if ordinary:
+            return False
         if has_entity:
-            if ordinary:
-                return False
-            return True if self.tag_artists.get(m.key, 0) >= CONSTRAINT_TAG_ARTISTS or m.key in self.genres else None
-        return True if m.key in self.genres else None
+            return True if self.tag_artists.get(m.key, 0) >= CONSTRAINT_TAG_ARTISTS else None
+        return None
 
     def _coordinated_artists(self, toks: list[str], mentions: list[Mention]) -> list[Mention]:
         """Read "<artist> and <word>" as two artists when the word names one ("Madonna and Prince")."""
@@ -527,9 +883,14 @@ class RequestParser:
         before = [t for t in toks[max(0, s - 6):s]]
         # skip fillers between the cue and the name ("fans of the", "like some")
         while before and before[-1] in ("the", "a", "an", "some", "artist", "band", "singer", "both", "either",
-                                         "song", "track", "rapper", "group", "dj"):
+                                         "song", "track", "rapper", "group", "dj", "artists", "bands", "musicians"):
             before.pop()
-        after = toks[e:e + 3]
+        after = toks[e:e + 4]
+        # and between the name and the cue ("X's best tracks", "X's greatest hits")
+        if after[:1] == ["s"]:
+            after = ["s", *[w for w in after[1:] if w not in _AFTER_FILLER]]
+        else:
+            after = [w for w in after if w not in _AFTER_FILLER]
         allowed = {Label.ARTIST: {Relation.FANS_OF, Relation.SIMILAR_TO, Relation.PERFORMED_BY, Relation.MEMBER_OF,
                                   Relation.IN_PLAYLIST_WITH},
                    Label.SONG: {Relation.FANS_OF, Relation.SIMILAR_TO, Relation.SAME_ALBUM, Relation.IN_PLAYLIST_WITH},

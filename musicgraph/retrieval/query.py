@@ -124,6 +124,7 @@ LEXICON: dict[str, tuple[tuple[str, ...], dict[str, Range]]] = {
     "furious": (("angry",), {"energy": (0.75, None)}),
     "energetic": (("energetic",), {"energy": (0.7, None)}),
     "high energy": (("energetic",), {"energy": (0.7, None)}),
+    "low energy": ((), {"energy": (None, 0.4)}),
     "pump up": (("energetic",), {"energy": (0.75, None)}),
     "hype": (("energetic",), {"energy": (0.75, None)}),
     "workout": (("energetic",), {"energy": (0.7, None), "tempo": (115, None)}),

@@ -121,7 +121,8 @@ class GraphResources:
             if self._linker is None:
                 from musicgraph.retrieval.linking import EntityLinker
 
-                self._linker = EntityLinker(self.store.projection(), self.catalog,
+                # the held-out-reduced projection: its degrees are the priors of disambiguation
+                self._linker = EntityLinker(self.projection, self.catalog,
                                             vocabulary=self.emotion.vad.keys())
             return self._linker
 
