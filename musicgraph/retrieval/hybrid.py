@@ -49,18 +49,20 @@ from musicgraph.retrieval.fusion import (
     weighted_linear,
 )
 from musicgraph.retrieval.index import IndexBundle, default_index_dir
-from musicgraph.retrieval.request import Request
+from musicgraph.retrieval.request import Relation, Request
 from musicgraph.retrieval.resources import GraphResources
 from musicgraph.retrieval.text import tokenize
 
 log = logging.getLogger(__name__)
 
-__all__ = ["COMPONENTS", "HybridRetriever", "Trace"]
+__all__ = ["COMPONENTS", "OPTIONAL_COMPONENTS", "HybridRetriever", "Trace"]
 
 MAX_K = 1000
 #: Weight of graph-estimated audio features (``features_estimated``) relative to measured ones.
 ESTIMATED_WEIGHT = 0.5
 COMPONENTS: tuple[str, ...] = ("bm25", "dense", "graph", "emotion", "audio")
+#: components that take part when their model is there (the GNN: trained embeddings attached or indexed)
+OPTIONAL_COMPONENTS: tuple[str, ...] = ("gnn",)
 
 
 @dataclass(slots=True)
@@ -112,8 +114,12 @@ class HybridRetriever(Retriever):
         parser: a request parser with ``parse(text) -> Request`` (default
             :class:`~musicgraph.retrieval.parser.RequestParser`).
         parallel_encode: encode the dense query on a worker thread while BM25 and the graph run.
-        components: the components in use (default all of :data:`COMPONENTS`).
+        components: the components in use (default all of :data:`COMPONENTS` and the GNN).
         resources: shared graph resources (default: built for ``store`` and the bundle).
+        gnn: a :class:`~musicgraph.retrieval.gnn_retriever.GNNRetriever` whose artist scores join the
+            fusion (weight ``config.weights["gnn"]``); ``"auto"``: the store's GNN index when
+            ``musicgraph gnn embed`` built one (what ``musicgraph.retrieve`` uses); None (the default,
+            so held-out evaluations never pick up a model trained on what they hide): no GNN.
 
     The retriever keeps no per-request state: :meth:`search_traced` returns each search's
     :class:`Trace` (timings for ``benchmarks/bench_retrieve.py``, notes) with its results.
@@ -134,8 +140,9 @@ class HybridRetriever(Retriever):
         data_dir: Path | None = None,
         parser: Any = None,
         parallel_encode: bool = True,
-        components: Collection[str] = COMPONENTS,
+        components: Collection[str] = (*COMPONENTS, *OPTIONAL_COMPONENTS),
         resources: GraphResources | None = None,
+        gnn: Any = None,
     ):
         self.store = store
         self.bundle = bundle or IndexBundle.load(index_dir or default_index_dir())
@@ -146,6 +153,7 @@ class HybridRetriever(Retriever):
         self.resources = resources or GraphResources(store, self.bundle, hidden_users=hidden_users,
                                                      hidden_moods=hidden_moods, vad=vad, data_dir=data_dir)
         self._parser = parser
+        self._gnn = gnn
         self._lock = threading.Lock()
         self.parallel_encode = parallel_encode
         self._pool: ThreadPoolExecutor | None = None
@@ -203,6 +211,35 @@ class HybridRetriever(Retriever):
 
             self._encoder = Encoder()
         return self._encoder
+
+    @property
+    def gnn(self) -> Any:
+        """The attached GNN retriever (None when there is none; ``"auto"`` resolves on first use)."""
+        with self._lock:
+            if isinstance(self._gnn, str):
+                self._gnn = None
+                try:
+                    from musicgraph.retrieval.gnn_retriever import GNNRetriever
+
+                    self._gnn = GNNRetriever(self.resources)
+                except (FileNotFoundError, ImportError, ValueError) as exc:
+                    log.debug("hybrid retrieval without the GNN component: %s", exc)
+            return self._gnn
+
+    def _gnn_scores(self, prep: Prepared, kind: str) -> np.ndarray | None:
+        """The GNN's scores of the kind's items for the request's entity seeds (None: no GNN or no seed vector)."""
+        gnn = self.gnn
+        if gnn is None:
+            return None
+        seeds = [(sn.node, sn.seed.weight) for sn in prep.seeds
+                 if sn.relation not in (Relation.PERFORMED_BY, Relation.SAME_ALBUM, Relation.TAGGED,
+                                        Relation.HAS_GENRE, Relation.HAS_MOOD)]
+        if not seeds:
+            return None
+        artist = gnn.artist_scores(prep.request, seeds)
+        if not artist.any():
+            return None
+        return self.resources.space.from_artists(kind, artist)
 
     @property
     def graph(self) -> Any:
@@ -277,6 +314,7 @@ class HybridRetriever(Retriever):
         use_audio: bool = True,
         explain: bool = False,
         config: FusionConfig | None = None,
+        use_gnn: bool = True,
     ) -> list[Result]:
         """:meth:`search` with the library's keyword options (``musicgraph.retrieve``).
 
@@ -286,7 +324,8 @@ class HybridRetriever(Retriever):
             user: a user key (``hetrec:2``, ``me:alex``) whose listening personalizes the results.
             exclude_known: leave out the user's known items (the seeds are always left out).
             filters: extra hard filters over songs (:mod:`musicgraph.retrieval.filters`).
-            use_bm25, use_dense, use_graph, use_emotion, use_audio: component switches.
+            use_bm25, use_dense, use_graph, use_emotion, use_audio, use_gnn: component switches (the GNN
+                takes part only when one is attached, see the class).
             explain: add ``evidence["explain"]`` lines (the parsed request, component ranks).
             config: fusion settings for this call.
 
@@ -309,7 +348,7 @@ class HybridRetriever(Retriever):
         if changes:
             req = req.with_(**changes)
         comps = [c for c, on in (("bm25", use_bm25), ("dense", use_dense), ("graph", use_graph),
-                                 ("emotion", use_emotion), ("audio", use_audio)) if on]
+                                 ("emotion", use_emotion), ("audio", use_audio), ("gnn", use_gnn)) if on]
         results, trace = self.search_traced(req, components=comps, filters=filters, explain=explain, config=config)
         if k is not None and k > MAX_K:
             trace.notes.insert(0, f"k={k} capped at {MAX_K}")
@@ -418,6 +457,17 @@ class HybridRetriever(Retriever):
             clock.lap("dense_search")
         if graph_comp is not None:
             found["graph"] = graph_comp
+        if "gnn" in comps and prep.seeds:
+            gvec = self._gnn_scores(prep, "song")
+            if gvec is not None:
+                gsc = np.where(mask, gvec, 0.0)
+                nz = np.flatnonzero(gsc > 0)
+                if len(nz) > pool:
+                    nz = nz[np.argpartition(-gsc[nz], pool - 1)[:pool]]
+                if len(nz):
+                    top = nz[np.lexsort((self._tie_order[nz], -self._popularity[nz], -gsc[nz]))]
+                    found["gnn"] = _Component(top.tolist(), {int(r): float(gsc[r]) for r in top})
+                clock.lap("gnn")
 
         if "bm25" not in found and not prep.seeds and mood_target is None and not feature_targets \
                 and req.constraints.is_empty() and not filters:
@@ -586,6 +636,14 @@ class HybridRetriever(Retriever):
             if (g[prep.mask] > 0).any():
                 found["graph"] = g
             clock.lap("graph")
+        if "gnn" in comps and prep.seeds:
+            gv = self._gnn_scores(prep, kind)
+            if gv is not None and (gv[prep.mask] > 0).any():
+                found["gnn"] = gv
+            clock.lap("gnn")
+        if prep.seeds and not req.terms:
+            # a request made only of entities, relations and constraints: text search has nothing to match
+            comps = comps - {"bm25", "dense"}
         song_mask = self.catalog.alive
         pool = max(cfg.pool, req.k * 20)
         if "bm25" in comps and self.bundle.sparse is not None and req.terms:
@@ -615,7 +673,7 @@ class HybridRetriever(Retriever):
             top = cand[np.lexsort((cand, -vec[cand]))][:pool]
             rankings[name] = top.tolist()
         weights = dict(cfg.weights)
-        if prep.seeds and "graph" in found:
+        if prep.seeds and ("graph" in found or "gnn" in found):
             # text matches of names say little about the relation asked for
             weights["dense"] = weights.get("dense", 1.0) * cfg.entity_only_dense
             weights["bm25"] = weights.get("bm25", 1.0) * cfg.entity_only_dense
@@ -746,7 +804,7 @@ class HybridRetriever(Retriever):
         if res.rank == 1:
             lines.append("parsed: " + req.describe())
             lines += [f"note: {n}" for n in notes]
-        for c in ("bm25", "dense", "graph", "emotion", "audio"):
+        for c in ("bm25", "dense", "graph", "gnn", "emotion", "audio"):
             if c in res.scores:
                 lines.append(f"{c}: rank {res.ranks.get(c, '-')}, score {res.scores[c]:.4g}")
         return lines

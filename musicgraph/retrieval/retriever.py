@@ -40,7 +40,7 @@ def get_retriever(store: GraphStore | None = None, index_dir: Path | None = None
     with _DEFAULT_LOCK:
         r = _DEFAULT.get(key)
         if r is None or (store is None and r.store.version() != r.bundle.manifest.get("store_version")):
-            r = HybridRetriever(store or open_store(), index_dir=index_dir)
+            r = HybridRetriever(store or open_store(), index_dir=index_dir, gnn="auto")
             _DEFAULT[key] = r
         return r
 
@@ -57,6 +57,7 @@ def retrieve(
     use_emotion: bool = True,
     use_audio: bool = True,
     explain: bool = False,
+    use_gnn: bool = True,
     *,
     store: GraphStore | None = None,
     index_dir: Path | None = None,
@@ -70,7 +71,7 @@ def retrieve(
         user: a user key (``hetrec:2``, ``me:alex``) whose listening personalizes the results.
         exclude_known: leave out the user's known items (and never return the seeds).
         filters: extra hard filters over songs (:mod:`musicgraph.retrieval.filters`).
-        use_bm25, use_dense, use_graph, use_emotion, use_audio: component switches.
+        use_bm25, use_dense, use_graph, use_emotion, use_audio, use_gnn: component switches.
         explain: add ``evidence["explain"]`` lines (the parsed request, component ranks).
         store, index_dir: the store and index directory (default: the configured ones).
         fusion: ``rrf`` or ``linear`` for this call.
@@ -83,7 +84,7 @@ def retrieve(
     cfg = replace(r.config, method=fusion) if fusion else None
     return r.retrieve(query, k=k, user=user, exclude_known=exclude_known, filters=filters, use_bm25=use_bm25,
                       use_dense=use_dense, use_graph=use_graph, use_emotion=use_emotion, use_audio=use_audio,
-                      explain=explain, config=cfg)
+                      explain=explain, config=cfg, use_gnn=use_gnn)
 
 
 def parse_query(query: str, *, store: GraphStore | None = None, index_dir: Path | None = None) -> Request:

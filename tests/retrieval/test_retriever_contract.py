@@ -204,3 +204,22 @@ def test_user_seed_excludes_known_artists(name, world, make_encoder, vad):
     assert out and not ({x.id for x in out} & known)
     kept = r.search(req.with_(constraints={"include_known": True}, k=30))
     assert {x.id for x in kept} & known
+
+
+def test_hybrid_fuses_an_attached_gnn_only(world, make_encoder, vad):
+    """An attached GNN joins the fusion (its score shows on the results); without one it never appears."""
+    from musicgraph.retrieval.gnn_retriever import GNNRetriever
+    from musicgraph.retrieval.hybrid import HybridRetriever
+
+    store, bundle, res, info = world
+    rng = np.random.default_rng(5)
+    vectors = {"Artist": (info["artists"], rng.normal(size=(len(info["artists"]), 8)).astype(np.float32))}
+    with_gnn = HybridRetriever(store, bundle=bundle, encoder=make_encoder(), vad=vad, resources=res,
+                               gnn=GNNRetriever(res, vectors=vectors))
+    without = HybridRetriever(store, bundle=bundle, encoder=make_encoder(), vad=vad, resources=res)
+    req = _request("artist", k=8)
+    a, b = with_gnn.search(req), without.search(req)
+    assert any("gnn" in r.scores for r in a) and not any("gnn" in r.scores for r in b)
+    assert [r.id for r in with_gnn.search(req.with_())] == [r.id for r in a]  # deterministic
+    off = with_gnn.retrieve(req, use_gnn=False)
+    assert [r.id for r in off] == [r.id for r in b]

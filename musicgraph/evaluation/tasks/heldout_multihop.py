@@ -605,8 +605,8 @@ def _run(cfg: EvalConfig, st: Setup, result: TaskResult, split: str, wanted: lis
     if "ppr" in wanted:
         add("ppr", lambda r: ids(graph.search(r.request(relation="related"))),
             {"retriever": "GraphRetriever", "relation": "related (personalized PageRank)", "constraint": "tags=[T]"})
-    if "gnn" in wanted:
-        _gnn(cfg, st, result, add, ids)
+    gnn = _gnn(cfg, st, result, add, ids) if ("gnn" in wanted or "hybrid" in wanted or "hybrid-text" in wanted) \
+        else None
     text_retrievers: dict[str, Any] = {}
     if "bm25" in wanted:
         try:
@@ -633,8 +633,9 @@ def _run(cfg: EvalConfig, st: Setup, result: TaskResult, split: str, wanted: lis
     if "hybrid" in wanted or "hybrid-text" in wanted:
         from musicgraph.retrieval.hybrid import HybridRetriever
 
+        # the GNN trained on the visible users only joins the fusion (never a model trained on everyone)
         hybrid = HybridRetriever(st.store, bundle=st.bundle, encoder=cfg.encoder, data_dir=cfg.data_dir,
-                                 resources=st.resources)
+                                 resources=st.resources, gnn=gnn)
         if "hybrid" in wanted:
             add("hybrid", lambda r: ids(hybrid.search(r.request())),
                 {"retriever": "HybridRetriever", "request": "structured (no text)"})
@@ -661,12 +662,13 @@ def _run(cfg: EvalConfig, st: Setup, result: TaskResult, split: str, wanted: lis
     _compare(result)
 
 
-def _gnn(cfg: EvalConfig, st: Setup, result: TaskResult, add: Callable[..., None], ids: Callable[..., list[int]]) -> None:
+def _gnn(cfg: EvalConfig, st: Setup, result: TaskResult, add: Callable[..., None], ids: Callable[..., list[int]]) -> Any:
+    """Train the visible-only LightGCN, add the ``gnn`` system, and return its retriever (None without torch)."""
     try:
         import torch  # noqa: F401
     except ImportError as exc:
         result.missing["gnn"] = f"the gnn extra is not installed ({exc})"
-        return
+        return None
     from musicgraph.retrieval.gnn_retriever import GNNRetriever
 
     limit = GNN_SECONDS["quick" if cfg.quick else "full"]
@@ -676,6 +678,7 @@ def _gnn(cfg: EvalConfig, st: Setup, result: TaskResult, add: Callable[..., None
              time.perf_counter() - t, info["stopped"])
     gnn = GNNRetriever(st.resources, vectors=vectors)
     add("gnn", lambda r: ids(gnn.search(r.request())), {"model": "LightGCN (visible users only)", **info})
+    return gnn
 
 
 def _compare(result: TaskResult) -> None:
