@@ -17,6 +17,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from musicgraph.graph.resolve import hetrec_key
 from musicgraph.graph.store import GraphStore
 
 # artist -> (genres, tags, [(title, mood, year)], album)
@@ -182,16 +183,16 @@ def load_sample(store: GraphStore) -> dict[str, int]:
         edge("SIMILAR_TO", "Artist", "Artist", _key(s), _key(d), {"weight": w, "sources": ["sample"]})
     for s, d in MEMBERS:
         edge("MEMBER_OF", "Artist", "Artist", _key(s), _key(d))
-    users = [(f"hetrec:{u}", {"source": "hetrec", "source_id": u}) for u in LISTENS]
+    users = [(hetrec_key(u), {"source": "hetrec", "source_id": u}) for u in LISTENS]
     for u, plays in LISTENS.items():
         for artist, w in plays.items():
-            edge("LISTENED_TO", "User", "Artist", f"hetrec:{u}", _key(artist), {"weight": w})
+            edge("LISTENED_TO", "User", "Artist", hetrec_key(u), _key(artist), {"weight": w})
     for a, b in FRIENDS:
-        edge("FRIEND_OF", "User", "User", f"hetrec:{a}", f"hetrec:{b}")
-        edge("FRIEND_OF", "User", "User", f"hetrec:{b}", f"hetrec:{a}")
+        edge("FRIEND_OF", "User", "User", hetrec_key(a), hetrec_key(b))
+        edge("FRIEND_OF", "User", "User", hetrec_key(b), hetrec_key(a))
     for u, used in USER_TAGS.items():
         for t, w in used.items():
-            edge("USED_TAG", "User", "Tag", f"hetrec:{u}", _key(t), {"weight": w})
+            edge("USED_TAG", "User", "Tag", hetrec_key(u), _key(t), {"weight": w})
     playlists = []
     for pk, (pname, mood, items) in PLAYLISTS.items():
         playlists.append((pk, {"name": pname, "source": "sample"}))

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from musicgraph.graph.resolve import hetrec_key
 from musicgraph.graph.schema import ENDPOINTS, SONG_FEATURES, Label, Rel
 
 if TYPE_CHECKING:
@@ -138,14 +139,14 @@ def tables_from_hetrec(
     from musicgraph.loaders import hetrec
 
     data_dir = Path(data_dir)
-    listens = [(f"hetrec:{r.user_id}", f"hetrec:{r.artist_id}", r.weight) for r in hetrec.iter_listens(data_dir)]
-    friends = [(f"hetrec:{r.user_id}", f"hetrec:{r.friend_id}") for r in hetrec.iter_friends(data_dir)]
+    listens = [(hetrec_key(r.user_id), hetrec_key(r.artist_id), r.weight) for r in hetrec.iter_listens(data_dir)]
+    friends = [(hetrec_key(r.user_id), hetrec_key(r.friend_id)) for r in hetrec.iter_friends(data_dir)]
     tag_names = {r.tag_id: r.name.strip().lower() for r in hetrec.iter_tags(data_dir)}
     assigns = list(hetrec.iter_tag_assignments(data_dir))
     if exclude_pairs:
-        assigns = [a for a in assigns if (f"hetrec:{a.user_id}", f"hetrec:{a.artist_id}") not in exclude_pairs]
-    artist_ids = {f"hetrec:{r.source_id}" for r in hetrec.iter_artists(data_dir)}
-    users = sorted({u for u, _, _ in listens} | {u for p in friends for u in p} | {f"hetrec:{a.user_id}" for a in assigns})
+        assigns = [a for a in assigns if (hetrec_key(a.user_id), hetrec_key(a.artist_id)) not in exclude_pairs]
+    artist_ids = {hetrec_key(r.source_id) for r in hetrec.iter_artists(data_dir)}
+    users = sorted({u for u, _, _ in listens} | {u for p in friends for u in p} | {hetrec_key(a.user_id) for a in assigns})
     artists = sorted(artist_ids | {a for _, a, _ in listens})
     tags = sorted({tag_names[a.tag_id] for a in assigns if a.tag_id in tag_names})
     ui = {k: i for i, k in enumerate(users)}
@@ -167,11 +168,11 @@ def tables_from_hetrec(
         (Label.USER.value, Rel.LISTENED_TO.value, Label.ARTIST.value): agg([(ui[u], ai[a], w) for u, a, w in listens]),
         (Label.USER.value, Rel.FRIEND_OF.value, Label.USER.value): agg([(ui[u], ui[f], 1.0) for u, f in friends]),
         (Label.ARTIST.value, Rel.TAGGED.value, Label.TAG.value): agg(
-            [(ai[f"hetrec:{a.artist_id}"], ti[tag_names[a.tag_id]], 1.0) for a in assigns
-             if f"hetrec:{a.artist_id}" in ai and a.tag_id in tag_names]
+            [(ai[hetrec_key(a.artist_id)], ti[tag_names[a.tag_id]], 1.0) for a in assigns
+             if hetrec_key(a.artist_id) in ai and a.tag_id in tag_names]
         ),
         (Label.USER.value, Rel.USED_TAG.value, Label.TAG.value): agg(
-            [(ui[f"hetrec:{a.user_id}"], ti[tag_names[a.tag_id]], 1.0) for a in assigns if a.tag_id in tag_names]
+            [(ui[hetrec_key(a.user_id)], ti[tag_names[a.tag_id]], 1.0) for a in assigns if a.tag_id in tag_names]
         ),
     }
     keys = {

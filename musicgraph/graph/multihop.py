@@ -23,7 +23,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from musicgraph.graph.projection import Projection
-from musicgraph.graph.resolve import artist_key, fold, normalize_tag, song_key
+from musicgraph.graph.resolve import artist_key, fold, normalize_tag, song_key, user_key
 from musicgraph.graph.results import Path, Result
 from musicgraph.graph.store import GraphStore
 
@@ -455,7 +455,7 @@ def resolve_seeds(
     cat = Catalog(projection)
     seeds = Seeds()
     if user is not None:
-        key = user if ":" in user else f"hetrec:{user}"
+        key = user_key(user)
         idx = cat.find("User", key)
         if idx is None:
             raise UnknownEntityError("user", user, [])

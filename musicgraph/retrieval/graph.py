@@ -27,6 +27,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from musicgraph.graph.projection import Projection
+from musicgraph.graph.resolve import user_key
 from musicgraph.graph.results import Path
 from musicgraph.graph.schema import Label, Rel
 from musicgraph.retrieval.catalog import SongCatalog
@@ -356,7 +357,7 @@ class GraphComponent:
             if idx is not None:
                 out[idx] = out.get(idx, 0.0) + SEED_WEIGHTS[Label.MOOD]
         if user is not None:
-            key = user if ":" in user else f"hetrec:{user}"
+            key = user_key(user)
             idx = self.projection.index(Label.USER, key)
             if idx is None:
                 raise LookupError(f"unknown user {user!r} (expected e.g. 'hetrec:2')")
