@@ -31,6 +31,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "musicgraph.cli.enrich",
     "musicgraph.cli.catalog",
     "musicgraph.cli.features",
+    "musicgraph.cli.me",
 )
 
 

@@ -175,19 +175,32 @@ def recommend_cmd(
     no_emotion: Annotated[bool, typer.Option("--no-emotion")] = False,
     no_audio: Annotated[bool, typer.Option("--no-audio")] = False,
     store: Annotated[str | None, typer.Option(help="embedded or neo4j")] = None,
+    me: Annotated[bool, typer.Option("--me", help="For you: your imported history (musicgraph me import) is the "
+                                     "user seed; what you know is left out.")] = False,
+    profile: Annotated[str | None, typer.Option(help="Which imported profile --me means (default: the only one).")] = None,
+    export: Annotated[Path | None, typer.Option(help="Also write the songs as a playlist: FILE.xspf, .m3u8 or .json.")] = None,
+    spotify: Annotated[str | None, typer.Option(help="Also create or update this Spotify playlist "
+                                                "(MUSICGRAPH_SPOTIFY_CLIENT_ID).")] = None,
 ) -> None:
     """Recommend songs or artists from seeds (multi-hop graph) or a free-text --query (hybrid)."""
 
     @handle_errors
     def run() -> None:
         with open_cli_store(store) as st:
+            who = user
+            if me:
+                from musicgraph.me import resolve_profile
+
+                if user:
+                    raise CliError("give --user or --me, not both")
+                who = resolve_profile(st, profile)
             if query is not None:
                 try:
                     from musicgraph.retrieval.retriever import retrieve
                 except ModuleNotFoundError as exc:
                     raise CliError(f"free-text retrieval is not available: {exc}") from exc
                 results = retrieve(
-                    query, k=k, user=user, exclude_known=not include_known, store=st,
+                    query, k=k, user=who, exclude_known=not include_known, store=st,
                     use_bm25=not no_bm25, use_dense=not no_dense, use_graph=not no_graph,
                     use_emotion=not no_emotion, use_audio=not no_audio, explain=explain,
                 )
@@ -195,10 +208,10 @@ def recommend_cmd(
             else:
                 from musicgraph.graph.multihop import recommend
 
-                if not any([user, artist, song, tag, mood]):
-                    raise CliError("give seeds (--user, --artist, --song, --tag, --mood) or --query TEXT")
+                if not any([who, artist, song, tag, mood]):
+                    raise CliError("give seeds (--user, --me, --artist, --song, --tag, --mood) or --query TEXT")
                 results = recommend(
-                    st, user=user, artists=artist or (), songs=song or (), tags=tag or (), moods=mood or (),
+                    st, user=who, artists=artist or (), songs=song or (), tags=tag or (), moods=mood or (),
                     k=k, kind=kind, exclude_known=not include_known, max_per_artist=max_per_artist,
                 )
                 title = "multi-hop recommendations"
@@ -206,6 +219,11 @@ def recommend_cmd(
                 print_json(results)
             else:
                 render_results(results, title)
+            if export is not None or spotify is not None:
+                from musicgraph.cli.export import export_results
+
+                name = f"musicgraph for you ({who.split(':', 1)[1]})" if me and who else f"musicgraph: {query or title}"
+                export_results(results, export, spotify, name, request=query or "", err=as_json)
 
     run()
 

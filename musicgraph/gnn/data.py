@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from musicgraph.graph.resolve import hetrec_key
+from musicgraph.graph.resolve import hetrec_key, is_personal
 from musicgraph.graph.schema import ENDPOINTS, SONG_FEATURES, Label, Rel
 
 if TYPE_CHECKING:
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2: personal (me:) users left out
 EdgeType = tuple[str, str, str]
 
 
@@ -66,9 +66,24 @@ class GraphTables:
 
 
 def tables_from_store(store: GraphStore, audio: bool = True) -> GraphTables:
-    """Read node keys, typed edges and song audio features of ``store`` (via its projection)."""
+    """Read node keys, typed edges and song audio features of ``store`` (via its projection).
+
+    Imported personal histories (User keys ``me:<name>``, :func:`~musicgraph.graph.resolve.is_personal`)
+    and their relationships are left out: a person's data never trains or shapes the shared model.
+    """
     proj = store.projection()
     keys = {lab: np.asarray(proj.keys[a:b], dtype=object) for lab, (a, b) in proj.label_ranges.items() if b > a}
+    # per label: new position of each projection row (-1: left out)
+    remap: dict[str, np.ndarray] = {}
+    if Label.USER in keys:
+        personal = np.fromiter((is_personal(str(k)) for k in keys[Label.USER]), dtype=bool, count=len(keys[Label.USER]))
+        if personal.any():
+            pos = np.full(len(personal), -1, dtype=np.int64)
+            pos[~personal] = np.arange(int((~personal).sum()))
+            remap[Label.USER] = pos
+            keys[Label.USER] = keys[Label.USER][~personal]
+            if len(keys[Label.USER]) == 0:
+                del keys[Label.USER]
     edges: dict[EdgeType, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
     for rel, mat in proj.matrices.items():
         if mat.nnz == 0:
@@ -79,14 +94,17 @@ def tables_from_store(store: GraphStore, audio: bool = True) -> GraphTables:
             s0, s1 = proj.label_ranges[src]
             d0, d1 = proj.label_ranges[dst]
             sub = mat[s0:s1, d0:d1].tocoo()
-            if sub.nnz == 0:
+            row, col, val = sub.row.astype(np.int64), sub.col.astype(np.int64), sub.data
+            if src in remap:
+                row = remap[src][row]
+            if dst in remap:
+                col = remap[dst][col]
+            keep = (row >= 0) & (col >= 0)
+            row, col, val = row[keep], col[keep], val[keep]
+            if len(row) == 0:
                 continue
-            order = np.lexsort((sub.col, sub.row))
-            edges[(str(src), str(rel), str(dst))] = (
-                sub.row[order].astype(np.int64),
-                sub.col[order].astype(np.int64),
-                sub.data[order].astype(np.float32),
-            )
+            order = np.lexsort((col, row))
+            edges[(str(src), str(rel), str(dst))] = (row[order], col[order], val[order].astype(np.float32))
     features: dict[str, np.ndarray] = {}
     if audio and Label.SONG in keys:
         features[Label.SONG] = _audio_features(store, keys[Label.SONG])
@@ -229,13 +247,23 @@ def tables_to_hetero(tables: GraphTables, degree: bool = True) -> HeteroData:
     return data
 
 
-def replace_edges_from_projection(data: HeteroData, projection: Any, rel: str, matrix: Any) -> None:
+def replace_edges_from_projection(
+    data: HeteroData, projection: Any, rel: str, matrix: Any, keys: dict[str, np.ndarray] | None = None
+) -> None:
     """Replace one relationship type of ``data`` (and its reverse) by ``matrix`` (projection index space).
 
-    ``data`` must come from :func:`store_to_hetero` of the same store version (node ids = positions of
-    the keys within each label's projection range). Used to swap in leak-free tag edges for training.
+    ``data`` must come from :func:`store_to_hetero` of the same store version; ``keys`` is its id map
+    (node ids are looked up by key, so nodes the export left out, such as personal users, drop out);
+    without it node ids are taken to be the positions within each label's projection range. Used to
+    swap in leak-free tag edges for training.
     """
     import torch
+
+    def positions(label: str, lo: int, hi: int) -> np.ndarray | None:
+        if keys is None or label not in keys:
+            return None
+        at = {str(k): i for i, k in enumerate(keys[label])}
+        return np.fromiter((at.get(str(k), -1) for k in projection.keys[lo:hi]), dtype=np.int64, count=hi - lo)
 
     for src, dst in sorted(ENDPOINTS[rel]):
         et = (str(src), str(rel), str(dst))
@@ -244,9 +272,18 @@ def replace_edges_from_projection(data: HeteroData, projection: Any, rel: str, m
         s0, s1 = projection.label_ranges[src]
         d0, d1 = projection.label_ranges[dst]
         sub = matrix.tocsr()[s0:s1, d0:d1].tocoo()
-        order = np.lexsort((sub.col, sub.row))
-        ei = torch.from_numpy(np.stack([sub.row[order], sub.col[order]]).astype(np.int64))
-        ew = torch.from_numpy(np.log1p(np.maximum(sub.data[order], 0)).astype(np.float32))
+        row, col, val = sub.row.astype(np.int64), sub.col.astype(np.int64), sub.data
+        for pos, is_row in ((positions(str(src), s0, s1), True), (positions(str(dst), d0, d1), False)):
+            if pos is not None:
+                if is_row:
+                    row = pos[row]
+                else:
+                    col = pos[col]
+        keep = (row >= 0) & (col >= 0)
+        row, col, val = row[keep], col[keep], val[keep]
+        order = np.lexsort((col, row))
+        ei = torch.from_numpy(np.stack([row[order], col[order]]).astype(np.int64))
+        ew = torch.from_numpy(np.log1p(np.maximum(val[order], 0)).astype(np.float32))
         data[et].edge_index = ei
         data[et].edge_weight = ew
         data[reverse_type(et)].edge_index = ei.flip(0)

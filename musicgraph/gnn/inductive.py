@@ -672,6 +672,8 @@ def fold_in_from_index(
 ) -> tuple[dict[NodeRef, np.ndarray], list[NodeRef]]:
     """Fold-in vectors of ``refs``: the normalized sum of their store neighbours' index vectors.
 
+    Neighbours across an edge of weight 0 do not count (a relationship that records no preference).
+
     Nodes whose neighbours are themselves new get their vector in a later round (up to ``rounds``).
     Returns ``({ref: vector}, refs left without any embedded neighbour)``.
     """
@@ -682,7 +684,9 @@ def fold_in_from_index(
         left = []
         for ref in pending:
             vs = []
-            for _edge, node in store.neighbors(ref.label, ref.key):
+            for edge, node in store.neighbors(ref.label, ref.key):
+                if edge.props.get("weight") == 0:
+                    continue  # known, no preference (a personal profile's skipped-only items)
                 nb = node.ref
                 if nb in targets and nb not in done:
                     continue  # a new neighbour counts once it has its own vector

@@ -39,9 +39,6 @@ from torch import Tensor, nn
 from musicgraph.gnn.data import (
     TrainGraph,
     make_train_graph,
-    store_to_hetero,
-    tables_from_hetrec,
-    tables_to_hetero,
 )
 from musicgraph.gnn.metrics import format_metrics, full_sort_metrics
 from musicgraph.gnn.models import (
@@ -53,7 +50,7 @@ from musicgraph.gnn.models import (
     l2_reg,
     softmax_loss,
 )
-from musicgraph.gnn.splits import Split, hetrec_split, interactions_from_hetrec
+from musicgraph.gnn.splits import Split, hetrec_split
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +61,8 @@ class TrainConfig:
 
     model: str = "sage"
     source: str = "store"  # store | hetrec
-    store: str | None = None  # store directory (default: MUSICGRAPH_HOME/stores/<name>)
+    backend: str | None = None  # embedded | neo4j (default: neo4j when MUSICGRAPH_NEO4J_URI is set)
+    store: str | None = None  # embedded store directory (default: MUSICGRAPH_HOME/stores/<name>)
     data_dir: str | None = None
     out: str | None = None  # run directory (default: MUSICGRAPH_HOME/models/gnn/<model>-s<seed>)
     dim: int = 64
@@ -147,35 +145,17 @@ def set_seed(seed: int) -> None:
 
 # ------------------------------------------------------------------------------- data loading
 def load_graph(cfg: TrainConfig, split_seed: int) -> tuple[TrainGraph, Split]:
-    """The training view and split for ``cfg`` (store or raw HetRec)."""
+    """The training view and split for ``cfg``, from the configured :class:`~musicgraph.gnn.source.GraphSource`
+    (the embedded store, Neo4j, or the raw HetRec files)."""
     from musicgraph.config import get_settings
+    from musicgraph.gnn.source import held_pairs, open_source
 
     settings = get_settings()
-    if cfg.source == "hetrec":
-        data_dir = Path(cfg.data_dir) if cfg.data_dir else settings.data_dir
-        split = hetrec_split(interactions_from_hetrec(data_dir), seed=split_seed)
-        held = {
-            (str(split.user_keys[u]), str(split.item_keys[i]))
-            for users, items in ((split.valid_user, split.valid_item), (split.test_user, split.test_item))
-            for u, i in zip(users.tolist(), items.tolist(), strict=True)
-        }
-        tables = tables_from_hetrec(data_dir, exclude_pairs=held)  # no tag leak to held-out artists
-        data, keys = tables_to_hetero(tables), tables.keys
-    elif cfg.source == "store":
-        from musicgraph.graph.embedded import EmbeddedStore
-
-        path = Path(cfg.store) if cfg.store else settings.store_dir
-        if not (path / "graph.sqlite").exists():
-            raise FileNotFoundError(f"no embedded store at {path} (run `musicgraph ingest` first, or --source hetrec)")
-        store = EmbeddedStore(path)
-        try:
-            split = hetrec_split(store, seed=split_seed)
-            data, keys = store_to_hetero(store, text=cfg.text_features)
-            _hide_heldout_tags(store, data, split, Path(cfg.data_dir) if cfg.data_dir else settings.data_dir)
-        finally:
-            store.close()
-    else:
-        raise ValueError(f"unknown source {cfg.source!r}; expected store or hetrec")
+    with open_source(cfg.source, backend=cfg.backend, store_dir=Path(cfg.store) if cfg.store else None,
+                     data_dir=Path(cfg.data_dir) if cfg.data_dir else None, settings=settings) as source:
+        log.info("training graph from %r", source)
+        split = hetrec_split(source.interactions(), seed=split_seed)
+        data, keys = source.hetero(text=cfg.text_features, exclude_pairs=held_pairs(split))
     ets = None
     if cfg.edge_types is not None:
         ets = [et for et in data.edge_types if et[1] in cfg.edge_types or et[1].removeprefix("rev_") in cfg.edge_types]
@@ -183,29 +163,6 @@ def load_graph(cfg: TrainConfig, split_seed: int) -> tuple[TrainGraph, Split]:
         data, keys, split, edge_types=ets, features=cfg.features, item_knn=cfg.item_knn, user_knn=cfg.user_knn
     )
     return graph, split
-
-
-def _hide_heldout_tags(store: Any, data: Any, split: Split, data_dir: Path) -> None:
-    """Rebuild TAGGED/USED_TAG without the tag assignments of held-out (user, artist) pairs.
-
-    HetRec tags are (user, artist, tag) triples: a user's own tags on a held-out artist would lead to it.
-    Needs the HetRec files; without them the store's aggregated tag edges are kept (with a warning).
-    """
-    from musicgraph.gnn.data import replace_edges_from_projection
-    from musicgraph.graph.heldout import tag_matrices_without
-
-    if not (data_dir / "hetrec_lastfm2k").is_dir():
-        log.warning("no HetRec files in %s: tag edges keep held-out users' tags (a small leak)", data_dir)
-        return
-    held = {
-        (str(split.user_keys[u]), str(split.item_keys[i]))
-        for users, items in ((split.valid_user, split.valid_item), (split.test_user, split.test_item))
-        for u, i in zip(users.tolist(), items.tolist(), strict=True)
-    }
-    proj = store.projection()
-    tagged, used = tag_matrices_without(proj, data_dir, held)
-    replace_edges_from_projection(data, proj, "TAGGED", tagged)
-    replace_edges_from_projection(data, proj, "USED_TAG", used)
 
 
 # --------------------------------------------------------------------------------- the task
@@ -655,7 +612,7 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
             p.add_argument(flag, nargs="+", default=value)
         elif name in ("max_minutes",):
             p.add_argument(flag, type=float, default=value)
-        elif name in ("store", "data_dir", "out"):
+        elif name in ("store", "backend", "data_dir", "out"):
             p.add_argument(flag, default=value)
         else:
             p.add_argument(flag, type=type(value), default=value)

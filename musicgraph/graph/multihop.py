@@ -549,7 +549,7 @@ def recommend(
 
     Args:
         store: the graph store.
-        user: a HetRec user id (``"2"`` or ``"hetrec:2"``).
+        user: a user key (``"hetrec:2"``, a personal profile ``"me:alice"``) or a bare HetRec id (``"2"``).
         artists, songs, tags, moods: seed names (songs as ``"ARTIST - TITLE"``).
         k: number of results (1..1000).
         kind: ``"song"`` or ``"artist"``.
@@ -585,8 +585,13 @@ def recommend(
     if max_per_artist and kind == "song":
         ranked = cap_per_artist(scorer.projection, ranked, max_per_artist)
     ranked = ranked[:k]
-    return build_results(store, scorer, list(seeds.weights), ranked, n_paths=n_paths, max_hops=max_hops,
-                         relevance=r)
+    results = build_results(store, scorer, list(seeds.weights), ranked, n_paths=n_paths, max_hops=max_hops,
+                            relevance=r)
+    if user is not None:  # a personal profile's paths read "you played X n times → ..."
+        from musicgraph.graph.profile import personalize_paths
+
+        personalize_paths(store, user, results)
+    return results
 
 
 def rank_items(

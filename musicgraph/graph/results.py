@@ -30,12 +30,15 @@ class Path:
         names: their display names.
         rels: relationship types between consecutive nodes (``"<-TYPE"`` when walked backwards).
         score: the path's strength (product of transition probabilities along it).
+        intro: words that replace the first hop in :meth:`sentence` (a personal profile's paths start
+            "you played Portishead 212 times"; see :func:`musicgraph.graph.profile.personalize_paths`).
     """
 
     nodes: list[NodeRef]
     names: list[str]
     rels: list[str]
     score: float = 0.0
+    intro: str | None = None
 
     @property
     def hops(self) -> int:
@@ -50,8 +53,13 @@ class Path:
 
     def sentence(self) -> str:
         """A readable form: ``Radiohead → tagged → trip-hop → tag of → Portishead``."""
-        parts = [self.names[0]]
-        for rel, name in zip(self.rels, self.names[1:], strict=True):
+        if self.intro and self.rels:
+            parts = [self.intro]
+            steps = zip(self.rels[1:], self.names[2:], strict=True)
+        else:
+            parts = [self.names[0]]
+            steps = zip(self.rels, self.names[1:], strict=True)
+        for rel, name in steps:
             backwards = rel.startswith("<-")
             fwd, bwd = REL_PHRASES.get(rel.removeprefix("<-"), (rel, rel))
             parts += [bwd if backwards else fwd, name]
@@ -69,7 +77,10 @@ class Path:
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        return {"nodes": [str(n) for n in self.nodes], "path": self.as_list(), "score": self.score}
+        out: dict[str, Any] = {"nodes": [str(n) for n in self.nodes], "path": self.as_list(), "score": self.score}
+        if self.intro:
+            out["intro"] = self.intro
+        return out
 
 
 @dataclass(slots=True)

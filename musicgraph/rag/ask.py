@@ -118,9 +118,10 @@ _GENERIC = frozenset(
 )
 
 
-def graph_retriever(store: GraphStore) -> Retriever:
+def graph_retriever(store: GraphStore, user: str | None = None) -> Retriever:
     """A retriever from the multi-hop recommender: seeds are the catalog artists, moods, tags and
-    genres the query names (personalized PageRank from them, with explanation paths)."""
+    genres the query names (personalized PageRank from them, with explanation paths), and ``user``
+    (a user key such as a personal profile ``me:alice``) when given."""
     from musicgraph.graph.multihop import UnknownEntityError, recommend
 
     catalog = Catalog.from_store(store)
@@ -143,10 +144,10 @@ def graph_retriever(store: GraphStore) -> Retriever:
             entries = catalog.find_artist(name)
             if entries:
                 artist_names.append(entries[0].display)
-        if not (artist_names or found_moods or found_tags):
+        if not (artist_names or found_moods or found_tags or user):
             return []
         try:
-            return recommend(store, artists=artist_names, moods=found_moods, tags=found_tags[:4], k=k)
+            return recommend(store, user=user, artists=artist_names, moods=found_moods, tags=found_tags[:4], k=k)
         except UnknownEntityError as exc:
             log.info("graph retriever: %s", exc)
             return []
@@ -154,15 +155,17 @@ def graph_retriever(store: GraphStore) -> Retriever:
     return retrieve
 
 
-def default_retriever(store: GraphStore | None = None) -> Retriever:
+def default_retriever(store: GraphStore | None = None, user: str | None = None) -> Retriever:
     """Hybrid retrieval (:func:`musicgraph.retrieval.retriever.retrieve`) when installed and its
     indexes are built; otherwise (module absent, or ``FileNotFoundError`` for missing indexes) the
-    multi-hop graph retriever :func:`graph_retriever`, so ``ask`` works on a fresh ingest."""
+    multi-hop graph retriever :func:`graph_retriever`, so ``ask`` works on a fresh ingest. ``user``
+    personalizes both (known songs left out, the user's listening seeds the graph walk)."""
     hybrid: Retriever | None = None
     try:
         from musicgraph.retrieval.retriever import retrieve  # type: ignore[import-not-found]
 
-        hybrid = functools.partial(retrieve, store=store) if store is not None else retrieve
+        extra: dict[str, Any] = {"user": user} if user is not None else {}
+        hybrid = functools.partial(retrieve, store=store, **extra) if store is not None else functools.partial(retrieve, **extra)
     except ModuleNotFoundError as exc:
         if exc.name != "musicgraph.retrieval.retriever":
             raise
@@ -177,7 +180,7 @@ def default_retriever(store: GraphStore | None = None) -> Retriever:
                 st = open_store()
             if st.is_empty():
                 raise RuntimeError("the graph store is empty: run `musicgraph ingest` first")
-            fallback.append(graph_retriever(st))
+            fallback.append(graph_retriever(st, user))
         return fallback[0]
 
     def retrieve_any(query: str, k: int = 10, filters: Mapping[str, Any] | None = None) -> list[Result]:
@@ -319,6 +322,7 @@ def ask(
     catalog: Catalog | None = None,
     filters: Mapping[str, Any] | None = None,
     regenerate: bool = True,
+    user: str | None = None,
 ) -> Answer:
     """Answer ``question`` with grounded, cited recommendations.
 
@@ -337,6 +341,8 @@ def ask(
         catalog: name index for grounding (default: from ``store``, else the candidates only).
         filters: extra retriever filters.
         regenerate: on unsupported mentions, generate once more in strict mode before removing them.
+        user: personalize for this user key (``me:alice`` after ``musicgraph me import``; ignored when
+            ``retriever`` is given).
 
     Raises:
         ValueError: empty question or ``k`` out of range.
@@ -368,7 +374,7 @@ def ask(
     # 1. retrieve (over-fetch, then apply exclusions and feature targets locally)
     t = time.perf_counter()
     if retriever is None:
-        retriever = default_retriever(store)
+        retriever = default_retriever(store, user)
     exclude_ids = []
     if history is not None and history.seed and history.last is not None:
         exclude_ids = [r.result.id for r in history.last.recommendations if r.result.display() == history.seed]

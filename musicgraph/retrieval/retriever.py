@@ -456,6 +456,10 @@ class HybridRetriever:
             if explain:
                 res.evidence["explain"] = self._explain_lines(q, res, notes)
             results.append(res)
+        if user is not None:  # a personal profile's paths read "you played X n times → ..."
+            from musicgraph.graph.profile import personalize_paths
+
+            personalize_paths(self.store, user, results)
         clock.lap("results")
         if notes:
             log.info("retrieve(%r): %s", q.text[:80], "; ".join(notes))
