@@ -222,6 +222,14 @@ class EmbeddedStore(GraphStore):
                     ).rowcount
         return updated
 
+    def get_vectors(self, label: str, keys: Iterable[str]) -> dict[str, list[float]]:
+        out = {}
+        for key, node in self.get_nodes(label, keys).items():
+            v = node.props.get(VECTOR_PROPERTY)
+            if isinstance(v, list):
+                out[key] = [float(x) for x in v]
+        return out
+
     def clear_vectors(self, label: str, keys: Iterable[str] | None = None) -> int:
         check_label(label)
         path = f"$.{VECTOR_PROPERTY}"

@@ -489,6 +489,16 @@ class Neo4jStore(GraphStore):
             updated += self._write(lambda tx, r=rows: tx.run(cypher, {"rows": r}).single()["c"])
         return updated
 
+    def get_vectors(self, label: str, keys: Iterable[str]) -> dict[str, list[float]]:
+        label = check_label(label)
+        cypher = (f"UNWIND $keys AS k MATCH (n:`{label}` {{uid: k}}) WHERE n.{VECTOR_PROPERTY} IS NOT NULL "
+                  f"RETURN n.uid AS key, n.{VECTOR_PROPERTY} AS vec")
+        out: dict[str, list[float]] = {}
+        for batch in _chunks(dict.fromkeys(keys), self.batch_size):
+            for row in self._read(cypher, {"keys": batch}):
+                out[row["key"]] = [float(x) for x in row["vec"]]
+        return out
+
     def clear_vectors(self, label: str, keys: Iterable[str] | None = None) -> int:
         label = check_label(label)
         if keys is None:

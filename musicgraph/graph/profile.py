@@ -498,6 +498,8 @@ def personalize_paths(store: GraphStore, user: str, results: Iterable[Any]) -> N
             what = p.names[1]
             song = song_nodes.get(first.key) if first.label == Label.SONG else None
             if song is not None and song.props.get("artist"):
-                what = f"{song.props['artist']}'s {p.names[1]}"
+                artist = str(song.props["artist"])
+                owner = f"{artist}'" if artist.endswith("s") else f"{artist}'s"
+                what = f"{owner} {p.names[1]}"
             n = counts.get((first.label, first.key), 0)
             p.intro = f"you played {what} {times(n)}" if n > 0 else f"you know {what}"

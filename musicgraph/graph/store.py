@@ -211,6 +211,10 @@ class GraphStore(ABC):
         """
 
     @abstractmethod
+    def get_vectors(self, label: str, keys: Iterable[str]) -> dict[str, list[float]]:
+        """The vectors of these nodes of ``label`` (nodes without one are absent)."""
+
+    @abstractmethod
     def clear_vectors(self, label: str, keys: Iterable[str] | None = None) -> int:
         """Remove the vector of the given nodes (``None``: of every node of ``label``); returns how many."""
 

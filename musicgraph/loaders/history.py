@@ -425,7 +425,7 @@ def lastfm_plays(user: str, client: Any = None, max_pages: int = 50, limit: int 
     return HistoryRead(plays, [f"lastfm:{user}"], 0, {"lastfm": len(plays)})
 
 
-def listenbrainz_plays(user: str, client: Any = None, max_pages: int = 50) -> HistoryRead:
+def listenbrainz_plays(user: str, client: Any = None, max_pages: int = 50, count: int = 1000) -> HistoryRead:
     """A ListenBrainz user's public listens (``GET /1/user/<user>/listens``, newest first, paged by ``max_ts``).
 
     ``client``: a :class:`~musicgraph.loaders.listenbrainz.ListenBrainzClient` (default: one from the settings).
@@ -434,6 +434,6 @@ def listenbrainz_plays(user: str, client: Any = None, max_pages: int = 50) -> Hi
 
     client = client or ListenBrainzClient()
     plays = []
-    for n, listen in enumerate(client.iter_listens(user, max_pages=max_pages), start=1):
+    for n, listen in enumerate(client.iter_listens(user, max_pages=max_pages, count=count), start=1):
         plays.append(_listenbrainz(listen, f"listenbrainz user={user} listen {n}"))
     return HistoryRead(plays, [f"listenbrainz:{user}"], 0, {"listenbrainz": len(plays)})
