@@ -32,6 +32,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "musicgraph.cli.catalog",
     "musicgraph.cli.features",
     "musicgraph.cli.me",
+    "musicgraph.cli.trends",
 )
 
 

@@ -43,7 +43,8 @@ def handle_errors(fn: Any) -> Any:
 
         try:
             return fn(*args, **kwargs)
-        except (UnknownEntityError, EmptyStoreError, DataNotFoundError, SchemaError, StoreError, CliError) as exc:
+        except (UnknownEntityError, EmptyStoreError, DataNotFoundError, SchemaError, StoreError, CliError,
+                FileNotFoundError) as exc:
             fail(str(exc))
         except ValueError as exc:
             fail(str(exc))
@@ -181,6 +182,7 @@ def recommend_cmd(
     export: Annotated[Path | None, typer.Option(help="Also write the songs as a playlist: FILE.xspf, .m3u8 or .json.")] = None,
     spotify: Annotated[str | None, typer.Option(help="Also create or update this Spotify playlist "
                                                 "(MUSICGRAPH_SPOTIFY_CLIENT_ID).")] = None,
+    trending: Annotated[bool, typer.Option(help="Move songs that are popular now up (musicgraph trends fetch).")] = False,
 ) -> None:
     """Recommend songs or artists from seeds (multi-hop graph) or a free-text --query (hybrid)."""
 
@@ -202,7 +204,7 @@ def recommend_cmd(
                 results = retrieve(
                     query, k=k, user=who, exclude_known=not include_known, store=st,
                     use_bm25=not no_bm25, use_dense=not no_dense, use_graph=not no_graph,
-                    use_emotion=not no_emotion, use_audio=not no_audio, explain=explain,
+                    use_emotion=not no_emotion, use_audio=not no_audio, explain=explain, use_trending=trending,
                 )
                 title = f"hybrid results for {query!r}"
             else:
@@ -215,6 +217,10 @@ def recommend_cmd(
                     k=k, kind=kind, exclude_known=not include_known, max_per_artist=max_per_artist,
                 )
                 title = "multi-hop recommendations"
+                if trending:
+                    from musicgraph.retrieval.trending import TrendingSignal
+
+                    results = TrendingSignal.load().boost(results)
             if as_json:
                 print_json(results)
             else:

@@ -254,6 +254,7 @@ class HybridRetriever:
         use_audio: bool = True,
         explain: bool = False,
         config: FusionConfig | None = None,
+        use_trending: bool = False,
     ) -> list[Result]:
         """Top-``k`` songs for a free-text request (see the module docstring).
 
@@ -269,6 +270,8 @@ class HybridRetriever:
             use_bm25, use_dense, use_graph, use_emotion, use_audio: component switches.
             explain: add ``evidence["explain"]`` lines per result (parsed request, component ranks).
             config: fusion settings for this call (default: the retriever's).
+            use_trending: boost songs on the current trend lists (``musicgraph trends fetch``; off by
+                default, see :mod:`musicgraph.retrieval.trending`).
 
         Raises:
             QueryError: empty request. ValueError: ``k`` below 1 or a bad filter.
@@ -409,6 +412,12 @@ class HybridRetriever:
                 emotion_weight=cfg.emotion_weight,
                 audio_weight=cfg.audio_weight,
             )
+        trend = None
+        if use_trending:  # a rerank among the candidates: trending songs move up, nothing unrelated comes in
+            from musicgraph.retrieval.trending import TRENDING_WEIGHT
+
+            trend = self.trending_values()
+            final = {r: v * (1.0 + TRENDING_WEIGHT * float(trend[r])) for r, v in final.items()}
         # by score, then popularity, then the fixed tie order (a permutation: a total order)
         rows_f = np.fromiter(final.keys(), dtype=np.int64, count=len(final))
         vals_f = np.fromiter(final.values(), dtype=np.float64, count=len(final))
@@ -446,6 +455,9 @@ class HybridRetriever:
             evidence = self._evidence(q, row, bm25_terms.get(row, []), feat_ev[pos[row]] if aud is not None else [])
             if fallback:
                 evidence["fallback"] = [fallback]
+            if trend is not None and trend[row] > 0:
+                scores["trending"] = float(trend[row])
+                evidence["trending"] = [self._trending.value(key, self.catalog.artists[row])[1]]
             paths = self.graph.paths(gs, row, top=2) if gs is not None and "graph" in scores else []
             node = nodes.get(key)
             res = Result(
@@ -491,6 +503,20 @@ class HybridRetriever:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="musicgraph-encode")
         return self._pool.submit(job)
+
+    def trending_values(self) -> np.ndarray:
+        """The trend value of every catalog row (from ``MUSICGRAPH_HOME/trends/current.json``, reloaded when
+        the file or the catalog changes)."""
+        from musicgraph.retrieval.trending import TrendingSignal, trends_path
+
+        path = trends_path()
+        stamp = path.stat().st_mtime_ns if path.exists() else None
+        cached = self.__dict__.get("_trend_values")
+        if cached is None or cached[0] is not self.catalog or cached[1] != (path, stamp):
+            self._trending = TrendingSignal.load(path)
+            cached = self.__dict__["_trend_values"] = (
+                self.catalog, (path, stamp), self._trending.row_values(self.catalog.keys, self.catalog.artist_keys))
+        return cached[2]
 
     def _is_user_or_song(self, idx: int) -> bool:
         proj = self.graph.projection
@@ -682,6 +708,7 @@ def retrieve(
     store: GraphStore | None = None,
     index_dir: Path | None = None,
     fusion: str | None = None,
+    use_trending: bool = False,
 ) -> list[Result]:
     """Free-text music retrieval over the configured store (``musicgraph.retrieve``).
 
@@ -692,7 +719,7 @@ def retrieve(
     cfg = replace(r.config, method=fusion) if fusion else None
     return r.retrieve(query, k=k, user=user, exclude_known=exclude_known, filters=filters, use_bm25=use_bm25,
                       use_dense=use_dense, use_graph=use_graph, use_emotion=use_emotion, use_audio=use_audio,
-                      explain=explain, config=cfg)
+                      explain=explain, config=cfg, use_trending=use_trending)
 
 
 def parse_query(query: str, *, store: GraphStore | None = None, index_dir: Path | None = None) -> ParsedQuery:
