@@ -118,6 +118,7 @@ class TrainConfig:
     eval_batch: int = 2048
     progress: bool = True
     threads: int = 0  # CPU threads per process (0: torch's default; 1 is fastest on a busy machine)
+    mlflow: bool = False  # log to MLflow (also on when MUSICGRAPH_MLFLOW_URI is set; see musicgraph.tracking)
 
 
 # ---------------------------------------------------------------------------- distributed setup
@@ -297,7 +298,32 @@ def evaluate(task: Recommender, graph: TrainGraph, split: Split, part: str, batc
 
 # -------------------------------------------------------------------------------------- train
 def train(cfg: TrainConfig) -> dict[str, Any]:
-    """Run one training job; returns the summary written to ``result.json`` (rank 0)."""
+    """Run one training job; returns the summary written to ``result.json`` (rank 0).
+
+    With MLflow tracking on (``MUSICGRAPH_MLFLOW_URI`` or ``--mlflow``, :mod:`musicgraph.tracking`) rank 0
+    logs the configuration, per-epoch loss and validation metrics, the test and validation metrics of
+    the best model, and ``config.json``, ``metrics.jsonl``, ``result.json`` as artifacts.
+    """
+    from musicgraph.tracking import Tracker
+
+    if _dist_info()[0] != 0:
+        return _train(cfg, Tracker())
+    name = f"{cfg.model}-s{cfg.seed}"
+    with Tracker.start("musicgraph-gnn", run_name=name, params=asdict(cfg), enabled=cfg.mlflow) as tracker:
+        result = _train(cfg, tracker)
+        tracker.metrics({"test": result.get("test", {}), "valid": result.get("valid", {}),
+                         "best_epoch": result.get("best_epoch", 0), "train_s": result.get("train_s", 0.0)})
+        from musicgraph.config import get_settings
+
+        out = Path(cfg.out) if cfg.out else get_settings().models_dir / "gnn" / name
+        for artifact in ("config.json", "metrics.jsonl", "result.json"):
+            tracker.artifact(out / artifact)
+        if tracker.active:
+            result["mlflow_run_id"] = tracker.run_id
+        return result
+
+
+def _train(cfg: TrainConfig, tracker: Any) -> dict[str, Any]:
     from musicgraph.config import get_settings
 
     rank, world, local_rank = _dist_info()
@@ -498,6 +524,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         if is_main:
             with log_path.open("a") as fh:
                 fh.write(json.dumps(row) + "\n")
+            tracker.metrics(row, step=epoch + 1)
             if "eval_s" in row or stop or epoch + 1 == cfg.epochs:  # resume points: evaluated epochs
                 torch.save({"model": task.state_dict(), "opt": opt.state_dict(), "state": state}, out / "last.pt")
         if stop:
