@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from musicgraph.errors import MusicgraphError
 from musicgraph.graph.resolve import artist_key, title_key
 from musicgraph.graph.results import Result
 
@@ -36,7 +37,7 @@ TOKEN_FILE = "spotify-token.json"
 _BATCH = 100
 
 
-class SpotifyExportError(RuntimeError):
+class SpotifyExportError(MusicgraphError, RuntimeError):
     """The playlist cannot be written (no client id, no song found on Spotify, an API error)."""
 
 

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from musicgraph.errors import MusicgraphError
 from musicgraph.graph.resolve import PERSONAL, artist_key, is_personal, personal_key, song_key, split_featured
 from musicgraph.graph.schema import Label, Rel
 from musicgraph.graph.store import GraphStore, Node
@@ -64,7 +65,7 @@ PROFILE_FEATURES: tuple[str, ...] = (
 )
 
 
-class ProfileError(ValueError):
+class ProfileError(MusicgraphError, ValueError):
     """An import that cannot be made (nothing matched, a bad name); one line, nothing written."""
 
 

@@ -41,6 +41,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from musicgraph.errors import MusicgraphError
+
 log = logging.getLogger(__name__)
 
 __all__ = [
@@ -56,7 +58,7 @@ __all__ = [
 _DIR_PREFIXES = ("streaminghistory", "endsong", "streaming_history_audio", "listens")
 
 
-class HistoryFormatError(ValueError):
+class HistoryFormatError(MusicgraphError, ValueError):
     """A history file (or API answer) that does not follow its format; the message is one line with
     ``file:line`` where it applies."""
 

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from musicgraph.errors import IndexMissingError
 from musicgraph.graph.resolve import artist_key, song_key, split_featured
 
 if TYPE_CHECKING:
@@ -110,7 +111,7 @@ class TrendingSignal:
         """Read ``current.json``; FileNotFoundError naming the command that makes it."""
         path = path or trends_path()
         if not path.is_file():
-            raise FileNotFoundError(f"no trend data at {path}: run `musicgraph trends fetch` first (--trending needs it)")
+            raise IndexMissingError(f"no trend data at {path}: run `musicgraph trends fetch` first (--trending needs it)")
         doc = json.loads(path.read_text(encoding="utf-8"))
         return cls(
             songs={k: (float(v[0]), str(v[1])) for k, v in doc.get("songs", {}).items()},
