@@ -69,6 +69,7 @@ def embed_cmd(
     The vectors replace the old ones (the old vector of every node of a label is removed first). In
     Neo4j they go into each label's vector index (artist_embedding, song_embedding, user_embedding),
     sized to the run's dimension, so `db.index.vector.queryNodes` and Browser queries answer from it.
+    Imported personal profiles (musicgraph me import), which never train, get a fold-in vector again.
     """
     from musicgraph.config import get_settings
     from musicgraph.gnn.embed import index_dir, load_embeddings, write_embeddings
@@ -81,10 +82,27 @@ def embed_cmd(
         out = None if no_index else index_dir(settings, name)
         report = write_embeddings(store, emb, out_dir=out, labels=labels or None)
         target = repr(store)
+        people = _refold_profiles(store, out) if report.index_path is not None else {}
     finally:
         store.close()
     typer.echo(json.dumps({"store": target, "nodes": report.nodes, "skipped": report.skipped, "dim": report.dim,
-                           "index": str(report.index_path) if report.index_path else None}, indent=2))
+                           "index": str(report.index_path) if report.index_path else None,
+                           "personal_profiles": people}, indent=2))
+
+
+def _refold_profiles(store: Any, directory: Path) -> dict[str, Any]:
+    """Fold-in vectors for the imported personal profiles (they are not trained, so a new index lacks them)."""
+    from musicgraph.gnn.inductive import GnnEmbeddings
+    from musicgraph.graph.catalog import ChangeSet
+    from musicgraph.graph.profile import list_profiles
+
+    people = list_profiles(store)
+    gnn = GnnEmbeddings(directory)
+    if not people or "User" not in gnn.load().labels():
+        return {}
+    changes = ChangeSet()
+    changes.note("updated", "User", people)
+    return gnn.apply(store, changes)
 
 
 @gnn_app.command("fold-in")
