@@ -374,7 +374,7 @@ def ask(
     # 1. retrieve (over-fetch, then apply exclusions and feature targets locally)
     t = time.perf_counter()
     if retriever is None:
-        retriever = default_retriever(store, user)
+        retriever = default_retriever(store) if user is None else default_retriever(store, user=user)
     exclude_ids = []
     if history is not None and history.seed and history.last is not None:
         exclude_ids = [r.result.id for r in history.last.recommendations if r.result.display() == history.seed]
