@@ -192,8 +192,12 @@ def forget(store: GraphStore, name: str | None = None, settings: Settings | None
     from musicgraph.config import get_settings
 
     settings = settings or get_settings()
-    if name is None:
-        key = resolve_profile(store, None)
+    if name is None:  # the only profile, finished or not (an interrupted import can be forgotten too)
+        keys = list_profiles(store)
+        if len(keys) != 1:
+            raise ProfileError("no profile to forget" if not keys else
+                               f"several profiles ({', '.join(k.split(':', 1)[1] for k in keys)}): say which with --name NAME")
+        key = keys[0]
     else:
         key = personal_key(name)
     node = store.get_node(Label.USER, key)

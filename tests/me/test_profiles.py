@@ -162,6 +162,11 @@ def test_unfinished_import_is_refused(store, settings) -> None:
         resolve_profile(store)  # me:sample and me:t
     with pytest.raises(ValueError, match="profile name"):
         import_history(store, "bad name!", paths=[SPOTIFY], settings=settings)
+    with pytest.raises(ProfileError, match="several profiles"):
+        forget(store, settings=settings)
+    store.delete_nodes("User", ["me:sample"])
+    assert forget(store, settings=settings)["nodes_removed"] == 1  # an unfinished import can be forgotten
+    assert store.get_node("User", "me:t") is None
 
 
 def _gnn_index(settings: Settings, store: EmbeddedStore) -> Path:
