@@ -11,40 +11,42 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
 from musicgraph.config import get_settings
+from musicgraph.errors import MusicgraphError, exit_code
 
 log = logging.getLogger(__name__)
 console = Console()
 err_console = Console(stderr=True)
 
 
-class CliError(Exception):
+class CliError(MusicgraphError):
     """An error shown to the user as one clear line, exit code 2."""
 
 
 def fail(message: str, code: int = 2) -> None:
-    err_console.print(f"[bold red]error:[/] {message}")
+    err_console.print(f"[bold red]error:[/] {escape(message)}")
     raise typer.Exit(code)
 
 
 def handle_errors(fn: Any) -> Any:
-    """Turn the library's expected errors into one clear line and exit code 2."""
+    """Turn the library's expected errors into one clear line and their exit code (:mod:`musicgraph.errors`)."""
     import functools
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from musicgraph.graph.multihop import EmptyStoreError, UnknownEntityError
         from musicgraph.graph.schema import SchemaError
         from musicgraph.graph.store import StoreError
         from musicgraph.loaders.base import DataNotFoundError
 
         try:
             return fn(*args, **kwargs)
-        except (UnknownEntityError, EmptyStoreError, DataNotFoundError, SchemaError, StoreError, CliError,
-                FileNotFoundError) as exc:
+        except MusicgraphError as exc:
+            fail(str(exc), exit_code(exc))
+        except (DataNotFoundError, SchemaError, StoreError) as exc:
             fail(str(exc))
         except ValueError as exc:
             fail(str(exc))
@@ -71,10 +73,10 @@ def render_results(results: list[Any], title: str, show_paths: int = 1) -> None:
     table.add_column("why (graph path)", overflow="fold")
     for r in results:
         comps = ", ".join(f"{k}={v:.3g}" for k, v in r.scores.items()) if len(r.scores) > 1 else f"{r.score:.3g}"
-        why = "\n".join(p.sentence() for p in r.paths[:show_paths]) or "; ".join(
-            f"{k}: {', '.join(v[:4])}" for k, v in r.evidence.items()
+        why = "\n".join(p.explain() for p in r.paths[: max(show_paths, 1) + 1]) or "; ".join(
+            f"{k}: {', '.join(v[:4])}" for k, v in r.evidence.items() if k != "request"
         )
-        table.add_row(str(r.rank), r.display(), comps, why)
+        table.add_row(str(r.rank), escape(r.display()), comps, escape(why))
     console.print(table)
 
 
@@ -158,18 +160,28 @@ def stats_cmd(
 
 
 def recommend_cmd(
-    user: Annotated[str | None, typer.Option(help="HetRec user id, e.g. 2")] = None,
+    user: Annotated[str | None, typer.Option(help="User key or HetRec id (e.g. 2): personalize.")] = None,
     artist: Annotated[list[str] | None, typer.Option(help="Seed artist (repeatable).")] = None,
     song: Annotated[list[str] | None, typer.Option(help='Seed song "ARTIST - TITLE" (repeatable).')] = None,
-    tag: Annotated[list[str] | None, typer.Option(help="Seed tag or genre (repeatable).")] = None,
-    mood: Annotated[list[str] | None, typer.Option(help="Seed mood (repeatable).")] = None,
-    query: Annotated[str | None, typer.Option(help="Free-text request (hybrid retrieval).")] = None,
+    album: Annotated[list[str] | None, typer.Option(help="Seed album (repeatable).")] = None,
+    playlist: Annotated[list[str] | None, typer.Option(help="Seed playlist (repeatable).")] = None,
+    tag: Annotated[list[str] | None, typer.Option(help="Tag every answer must carry (repeatable).")] = None,
+    genre: Annotated[list[str] | None, typer.Option(help="Genre every answer must have (repeatable).")] = None,
+    mood: Annotated[list[str] | None, typer.Option(help="Mood label every answer must have (repeatable).")] = None,
+    relation: Annotated[str | None, typer.Option(
+        help="How the seeds relate to the answers: fans_of, similar_to, performed_by, member_of, same_album, "
+             "in_playlist_with, related (default: per seed label).")] = None,
+    exclude: Annotated[list[str] | None, typer.Option(help="Artist never returned (repeatable).")] = None,
+    query: Annotated[str | None, typer.Option(help="Free-text request, parsed into a structured request.")] = None,
+    request: Annotated[Path | None, typer.Option(help="A structured request as JSON (see docs/retrieval.md).")] = None,
+    retriever: Annotated[str | None, typer.Option(
+        help="graph, hybrid, bm25, dense or gnn (default: graph for seeds, hybrid for --query/--request).")] = None,
     k: Annotated[int, typer.Option(help="Number of results.")] = 10,
-    kind: Annotated[str, typer.Option(help="song or artist (graph seeds only).")] = "song",
+    kind: Annotated[str, typer.Option(help="What to return: song, artist, album or playlist.")] = "song",
     max_per_artist: Annotated[int | None, typer.Option(help="At most N songs per artist.")] = None,
-    include_known: Annotated[bool, typer.Option(help="Keep items the user/seeds already have.")] = False,
+    include_known: Annotated[bool, typer.Option(help="Keep items the user already knows.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-    explain: Annotated[bool, typer.Option(help="Show the parsed request (with --query).")] = False,
+    explain: Annotated[bool, typer.Option(help="Show the structured request that was answered.")] = False,
     no_bm25: Annotated[bool, typer.Option("--no-bm25")] = False,
     no_dense: Annotated[bool, typer.Option("--no-dense")] = False,
     no_graph: Annotated[bool, typer.Option("--no-graph")] = False,
@@ -182,13 +194,23 @@ def recommend_cmd(
     export: Annotated[Path | None, typer.Option(help="Also write the songs as a playlist: FILE.xspf, .m3u8 or .json.")] = None,
     spotify: Annotated[str | None, typer.Option(help="Also create or update this Spotify playlist "
                                                 "(MUSICGRAPH_SPOTIFY_CLIENT_ID).")] = None,
-    trending: Annotated[bool, typer.Option(help="Move songs that are popular now up (musicgraph trends fetch).")] = False,
+    trending: Annotated[bool, typer.Option(help="Move songs that are popular now up (musicgraph trends fetch; "
+                                           "with --query, or re-ranking the seeds' results).")] = False,
 ) -> None:
-    """Recommend songs or artists from seeds (multi-hop graph) or a free-text --query (hybrid)."""
+    """Recommend songs, artists, albums or playlists: from seeds, a free-text --query or a --request file.
+
+    Every answer comes with the paths that explain it: one per seed relation ("31 % of Eminem's
+    listeners also play ...") and one edge per constraint ("tagged rock by 54 listeners").
+    """
 
     @handle_errors
     def run() -> None:
+        from musicgraph import api
+        from musicgraph.retrieval.request import request_from_file
+
         with open_cli_store(store) as st:
+            if sum(x is not None for x in (query, request)) > 1:
+                raise CliError("give either --query or --request, not both")
             who = user
             if me:
                 from musicgraph.me import resolve_profile
@@ -196,34 +218,58 @@ def recommend_cmd(
                 if user:
                     raise CliError("give --user or --me, not both")
                 who = resolve_profile(st, profile)
-            if query is not None:
-                try:
-                    from musicgraph.retrieval.retriever import retrieve
-                except ModuleNotFoundError as exc:
-                    raise CliError(f"free-text retrieval is not available: {exc}") from exc
-                results = retrieve(
-                    query, k=k, user=who, exclude_known=not include_known, store=st,
-                    use_bm25=not no_bm25, use_dense=not no_dense, use_graph=not no_graph,
-                    use_emotion=not no_emotion, use_audio=not no_audio, explain=explain, use_trending=trending,
-                )
-                title = f"hybrid results for {query!r}"
-            else:
-                from musicgraph.graph.multihop import recommend
+            seeded = any([who, artist, song, album, playlist, tag, genre, mood])
+            if query is not None or request is not None:
+                name = retriever or "hybrid"
+                r = api.get_retriever(name, st)  # type: ignore[arg-type]
+                req = r.parse(query) if query is not None else request_from_file(request)  # type: ignore[arg-type]
+                changes: dict[str, Any] = {}
+                if query is not None and k != 10:
+                    changes["k"] = k
+                if query is not None and kind != "song":
+                    changes["kind"] = kind
+                if who is not None:
+                    from musicgraph.graph.resolve import user_key
 
-                if not any([who, artist, song, tag, mood]):
-                    raise CliError("give seeds (--user, --me, --artist, --song, --tag, --mood) or --query TEXT")
-                results = recommend(
-                    st, user=who, artists=artist or (), songs=song or (), tags=tag or (), moods=mood or (),
+                    changes["seeds"] = [*req.model_dump()["seeds"], {"label": "User", "name": who,
+                                                                     "key": user_key(who), "relation": "listened_by"}]
+                if include_known:
+                    changes["constraints"] = {**req.constraints.model_dump(), "include_known": True}
+                if changes:
+                    req = req.with_(**changes)
+                if name == "hybrid":
+                    comps = [c for c, off in (("bm25", no_bm25), ("dense", no_dense), ("graph", no_graph),
+                                              ("emotion", no_emotion), ("audio", no_audio)) if not off]
+                    comps += ["trending"] if trending else []
+                    results, _ = r.search_traced(req, components=comps, explain=explain)  # type: ignore[attr-defined]
+                else:
+                    results = r.search(req)
+                title = f"{name} results for {query!r}" if query is not None else f"{name} results for {request}"
+            else:
+                if not seeded:
+                    raise CliError("give seeds (--user, --artist, --song, --album, --playlist, --tag, --genre, --mood), "
+                                   "--query TEXT or --request FILE.json")
+                if st.is_empty():
+                    raise CliError("the store is empty: run `musicgraph ingest` (or `musicgraph demo`) first")
+                req = api.recommend_request(
+                    user=who, artists=artist or (), songs=song or (), albums=album or (), playlists=playlist or (),
+                    tags=tag or (), genres=genre or (), moods=mood or (), relation=relation, exclude=exclude or (),
                     k=k, kind=kind, exclude_known=not include_known, max_per_artist=max_per_artist,
                 )
+                results = api.get_retriever(retriever or "graph", st).search(req)  # type: ignore[arg-type]
                 title = "multi-hop recommendations"
-                if trending:
-                    from musicgraph.retrieval.trending import TrendingSignal
+            if trending and not (query is not None and (retriever or "hybrid") == "hybrid"):
+                from musicgraph.retrieval.trending import TrendingSignal
 
-                    results = TrendingSignal.load().boost(results)
+                results = TrendingSignal.load().boost(results)
             if as_json:
-                print_json(results)
+                out: Any = [r.to_dict() for r in results]
+                if explain:
+                    out = {"request": req.model_dump(mode="json", exclude_defaults=True), "results": out}
+                sys.stdout.write(json.dumps(out, indent=2, ensure_ascii=False) + "\n")
             else:
+                if explain:
+                    console.print(f"[bold]request:[/bold] {escape(req.describe())}")
                 render_results(results, title)
             if export is not None or spotify is not None:
                 from musicgraph.cli.export import export_results
@@ -252,8 +298,11 @@ def export_cmd(
 
 
 DEMO_SEEDS: tuple[tuple[str, dict[str, Any]], ...] = (
-    ("Artists for fans of Radiohead", {"artists": ["Radiohead"], "kind": "artist"}),
-    ("Songs for fans of Daft Punk", {"artists": ["Daft Punk"], "kind": "song", "max_per_artist": 1}),
+    ("Artists that fans of Radiohead listen to", {"artists": ["Radiohead"], "relation": "fans_of", "kind": "artist"}),
+    ("Rock artists that fans of Eminem listen to", {"artists": ["Eminem"], "relation": "fans_of", "tags": ["rock"],
+                                                    "kind": "artist"}),
+    ("Songs for fans of Daft Punk", {"artists": ["Daft Punk"], "relation": "fans_of", "kind": "song",
+                                     "max_per_artist": 1}),
     ("Discoveries for Last.fm user 2 (artists they have not played)", {"user": "2", "kind": "artist"}),
     ("Songs like Adele - Someone Like You", {"songs": ["Adele - Someone Like You"], "kind": "song",
                                             "max_per_artist": 1}),
@@ -261,6 +310,7 @@ DEMO_SEEDS: tuple[tuple[str, dict[str, Any]], ...] = (
 )
 
 DEMO_QUERIES: tuple[str, ...] = (
+    "indie bands that radiohead fans love",
     "upbeat songs for a summer road trip like Daft Punk",
     "something calm to study to, no vocals",
     "sad songs for a rainy night",
@@ -272,8 +322,8 @@ def demo_cmd(
     dense: Annotated[bool, typer.Option(help="Also build the dense MiniLM index (slow on CPU).")] = False,
 ) -> None:
     """Build the embedded graph from the shared data if needed, then show multi-hop recommendations."""
+    from musicgraph import api
     from musicgraph.graph.ingest import ingest
-    from musicgraph.graph.multihop import recommend
 
     @handle_errors
     def run() -> None:
@@ -286,13 +336,11 @@ def demo_cmd(
             done = all(s.resumed for s in report.stages)
             console.print(("graph already built" if done else f"graph built in {time.perf_counter() - t0:.1f}s")
                           + f": {sum(st.count_nodes().values()):,} nodes, {sum(st.count_edges().values()):,} relationships")
-            with console.status("loading the graph projection and scorer (once per process)"):
-                from musicgraph.graph.multihop import scorer_for
-
-                scorer_for(st)
+            with console.status("loading the graph projection and operators (once per process)"):
+                api.get_retriever("graph", st).resources.warm_up()  # type: ignore[attr-defined]
             for title, kwargs in DEMO_SEEDS:
                 t1 = time.perf_counter()
-                results = recommend(st, k=k, **kwargs)
+                results = api.recommend(store=st, k=k, **kwargs)
                 render_results(results, f"{title}  ({(time.perf_counter() - t1) * 1000:.0f} ms)")
             _demo_retrieval(st, k, dense)
             _demo_ask(st)

@@ -14,7 +14,8 @@ def register(app: typer.Typer) -> None:
     @app.command("eval")
     def eval_command(
         task: list[str] = typer.Option(
-            None, "--task", "-t", help="Task(s) to run: recommendation, playlists, mood, multihop, rag (default: all)."
+            None, "--task", "-t",
+            help="Task(s) to run: recommendation, playlists, mood, multihop, multihop_smoke, rag (default: all).",
         ),
         quick: bool = typer.Option(False, "--quick", help="Reduced CI version (one seed, smaller models): minutes."),
         out: Path = typer.Option(Path("eval-report"), "--out", "-o", help="Report directory."),

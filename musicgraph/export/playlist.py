@@ -59,7 +59,7 @@ def _spotify_id(r: Result) -> str | None:
 
 def _why(r: Result) -> str:
     if r.paths:
-        return r.paths[0].sentence()
+        return r.paths[0].explain()
     return "; ".join(f"{k}: {', '.join(v[:3])}" for k, v in r.evidence.items() if k != "explain")
 
 

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from musicgraph.errors import MusicgraphError
 from musicgraph.graph.check import DerivedIndex
 from musicgraph.graph.ingest import GraphBuffer, add_song, text_ref
 from musicgraph.graph.resolve import artist_key, normalize_tag, song_key, split_featured
@@ -44,7 +45,7 @@ CHANGE_TYPES = ("song", "artist", "tag", "listen")
 OPERATIONS = ("add", "update", "delete")
 
 
-class CatalogError(ValueError):
+class CatalogError(MusicgraphError, ValueError):
     """A change that cannot be applied (unknown song, bad record); the message names it and where."""
 
 

@@ -46,6 +46,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from musicgraph.errors import MusicgraphError
 from musicgraph.graph.resolve import artist_key, normalize_tag
 from musicgraph.graph.schema import Label, Rel
 from musicgraph.graph.store import GraphStore, Node
@@ -76,7 +77,7 @@ MAX_TAGS = 15
 MAX_SIMILAR = 50
 
 
-class EnrichError(RuntimeError):
+class EnrichError(MusicgraphError, RuntimeError):
     """Bad enrichment input (unknown source, artist not in the store)."""
 
 

@@ -22,12 +22,15 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
+from musicgraph.errors import EmptyStoreError, UnknownEntityError
 from musicgraph.graph.projection import Projection
 from musicgraph.graph.resolve import artist_key, fold, normalize_tag, song_key, user_key
 from musicgraph.graph.results import Path, Result
 from musicgraph.graph.store import GraphStore
 
 log = logging.getLogger(__name__)
+
+__all__ = ["EmptyStoreError", "MultiHopScorer", "UnknownEntityError", "recommend", "scorer_for"]
 
 #: Multiplier of each relationship type in the walk.
 DEFAULT_REL_WEIGHTS: dict[str, float] = {
@@ -44,21 +47,6 @@ DEFAULT_REL_WEIGHTS: dict[str, float] = {
     "SIMILAR_TO": 1.0,
     "MEMBER_OF": 0.5,
 }
-
-
-class UnknownEntityError(LookupError):
-    """A seed (user, artist, song, tag, mood) that is not in the graph, with close-name suggestions."""
-
-    def __init__(self, kind: str, name: str, suggestions: Sequence[str] = ()):
-        self.kind = kind
-        self.name = name
-        self.suggestions = list(suggestions)
-        hint = f"; did you mean: {', '.join(self.suggestions)}?" if self.suggestions else ""
-        super().__init__(f"unknown {kind} {name!r}{hint}")
-
-
-class EmptyStoreError(RuntimeError):
-    """The store has no data yet."""
 
 
 @dataclass(slots=True)
@@ -455,8 +443,7 @@ def resolve_seeds(
     cat = Catalog(projection)
     seeds = Seeds()
     if user is not None:
-        key = user_key(user)
-        idx = cat.find("User", key)
+        idx = cat.find("User", user_key(user))
         if idx is None:
             raise UnknownEntityError("user", user, [])
         seeds.add(idx, 1.0, f"user {user}")
@@ -549,7 +536,7 @@ def recommend(
 
     Args:
         store: the graph store.
-        user: a user key (``"hetrec:2"``, a personal profile ``"me:alice"``) or a bare HetRec id (``"2"``).
+        user: a HetRec user id (``"2"`` or ``"hetrec:2"``).
         artists, songs, tags, moods: seed names (songs as ``"ARTIST - TITLE"``).
         k: number of results (1..1000).
         kind: ``"song"`` or ``"artist"``.
@@ -585,13 +572,8 @@ def recommend(
     if max_per_artist and kind == "song":
         ranked = cap_per_artist(scorer.projection, ranked, max_per_artist)
     ranked = ranked[:k]
-    results = build_results(store, scorer, list(seeds.weights), ranked, n_paths=n_paths, max_hops=max_hops,
-                            relevance=r)
-    if user is not None:  # a personal profile's paths read "you played X n times → ..."
-        from musicgraph.graph.profile import personalize_paths
-
-        personalize_paths(store, user, results)
-    return results
+    return build_results(store, scorer, list(seeds.weights), ranked, n_paths=n_paths, max_hops=max_hops,
+                         relevance=r)
 
 
 def rank_items(

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from musicgraph.config import REPO_ROOT, Settings, get_settings
+from musicgraph.errors import MusicgraphError
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,7 @@ JVM_OPTIONS: tuple[str, ...] = (
 )
 
 
-class Neo4jServerError(RuntimeError):
+class Neo4jServerError(MusicgraphError, RuntimeError):
     """Installing, starting or stopping the local Neo4j server failed."""
 
 

@@ -155,6 +155,8 @@ def normalize_tag(tag: str) -> str:
 # ------------------------------------------------------------------------------ user keys
 #: Source prefix of the HetRec Last.fm users (and of raw HetRec artist ids in the GNN's file source).
 HETREC = "hetrec"
+#: The source prefix of user keys that come as bare ids (HetRec users: ``"2"`` -> ``"hetrec:2"``).
+DEFAULT_USER_SOURCE = HETREC
 #: Source prefix of people's own imported listening histories (``musicgraph me import``).
 PERSONAL = "me"
 _PERSONAL_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
@@ -179,11 +181,15 @@ def personal_key(name: str) -> str:
     return f"{PERSONAL}:{n}"
 
 
-def user_key(user: str | int) -> str:
-    """The User node key for a ``user=`` argument: a bare id is a HetRec user (``"2"`` → ``hetrec:2``);
-    a key with a source (``hetrec:2``, ``me:alice``) is returned as is."""
+def user_key(user: str | int, source: str = DEFAULT_USER_SOURCE) -> str:
+    """The key of a User node: ``"<source>:<id>"``; a key that already has a source (``hetrec:2``,
+    a personal profile ``me:alice``) is kept.
+
+    >>> user_key("2"), user_key("hetrec:2"), user_key("7", source="me"), user_key("me:alice")
+    ('hetrec:2', 'hetrec:2', 'me:7', 'me:alice')
+    """
     text = str(user).strip()
-    return text if ":" in text else hetrec_key(text)
+    return text if ":" in text else f"{source}:{text}"
 
 
 def is_personal(key: str) -> bool:

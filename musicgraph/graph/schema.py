@@ -40,6 +40,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from musicgraph.errors import MusicgraphError
+
 
 class Label(StrEnum):
     SONG = "Song"
@@ -120,7 +122,7 @@ SONG_FEATURES: tuple[str, ...] = (
 )
 
 
-class SchemaError(ValueError):
+class SchemaError(MusicgraphError, ValueError):
     """A label, relationship type or endpoint pair that the schema does not have."""
 
 

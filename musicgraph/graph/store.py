@@ -25,6 +25,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from musicgraph.errors import MusicgraphError
 from musicgraph.graph.schema import NodeRef
 
 if TYPE_CHECKING:
@@ -40,7 +41,7 @@ _PROP_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 VECTOR_PROPERTY = "embedding"
 
 
-class StoreError(RuntimeError):
+class StoreError(MusicgraphError, RuntimeError):
     """Base class of store errors."""
 
 

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+from musicgraph.errors import MusicgraphError
 from musicgraph.loaders.ratelimit import Clock, RateLimiter, SystemClock
 
 log = logging.getLogger(__name__)
@@ -52,7 +53,7 @@ CREATE TABLE IF NOT EXISTS responses (
 
 
 # --------------------------------------------------------------------------- errors
-class ApiError(RuntimeError):
+class ApiError(MusicgraphError, RuntimeError):
     """Base class of API client errors; ``service`` and ``url`` say which request failed."""
 
     def __init__(self, message: str, *, service: str = "", url: str = "", status: int | None = None) -> None:

@@ -21,6 +21,7 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from musicgraph.errors import MusicgraphError
 from musicgraph.rag.context import approx_tokens
 
 if TYPE_CHECKING:
@@ -32,7 +33,7 @@ log = logging.getLogger(__name__)
 BACKENDS: tuple[str, ...] = ("template", "seq2seq", "t5-local", "smollm2")
 
 
-class GeneratorError(RuntimeError):
+class GeneratorError(MusicgraphError, RuntimeError):
     """A backend cannot be loaded or cannot generate (missing model, wrong model type, ...)."""
 
 

@@ -390,7 +390,7 @@ def _fmt_range(rng: Range) -> str:
 
 def _error_line(exc: ValidationError) -> RequestError:
     err = exc.errors()[0]
-    where = ".".join(str(p) for p in err.get("loc", ()) if p != "__root__")
+    where = ".".join(str(p) for p in err.get("loc", ()) if p not in ("__root__", "[key]"))
     msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
     return RequestError(f"invalid request: {where + ': ' if where else ''}{msg}", field=where or None)
 

@@ -140,8 +140,10 @@ def test_eval_quick_cli_on_fixture_data(fixture_data_dir, tmp_path, monkeypatch)
     assert res.exit_code == 0, res.output
     results = json.loads((out / "results.json").read_text())
     assert results["meta"]["quick"] is True
-    assert set(results["tasks"]) == {"recommendation", "playlists", "mood", "multihop", "rag"}
-    for name in ("mood", "multihop", "rag"):
+    assert set(results["tasks"]) == {"recommendation", "playlists", "mood", "multihop", "multihop_smoke", "rag"}
+    assert results["tasks"]["multihop"]["protocol"]["name"] == "multihop-heldout"
+    assert results["tasks"]["multihop_smoke"]["protocol"]["name"] == "multihop-gold"
+    for name in ("mood", "multihop", "multihop_smoke", "rag"):
         task = results["tasks"][name]
         # every task either ran systems or says why not; never silently empty
         assert task["systems"] or task["missing_systems"], name
@@ -151,4 +153,4 @@ def test_eval_quick_cli_on_fixture_data(fixture_data_dir, tmp_path, monkeypatch)
         assert {"random", "bm25", "graph", "hybrid"} <= set(mood["systems"])
         p = mood["systems"]["hybrid"]["metrics"]["precision@10"]
         assert 0.0 <= p["ci_lo"] <= p["mean"] <= p["ci_hi"] <= 1.0
-    assert (out / "report.md").read_text().count("## ") >= 5
+    assert (out / "report.md").read_text().count("## ") >= 6

@@ -105,6 +105,10 @@ def test_recommendation_task_end_to_end(hetrec_dir, tmp_path):
     assert sys["lightgcn"]["metrics"]["recall@10"]["mean"] > 2 * sys["random"]["metrics"]["recall@10"]["mean"]
     assert sys["lightgcn"]["params"]["preset"] == "LightGCN"
     assert "full run only" in task["missing_systems"]["graphsage-kg"]
+    # popularity bias: MostPop recommends the same hubs (those a user does not know yet), random spreads out
+    mp, rnd = sys["mostpop"]["extra"], sys["random"]["extra"]
+    assert mp["hub_share@10"] > 0.5 > rnd["hub_share@10"] and mp["gini@10"] > rnd["gini@10"] and mp["tail_share@10"] < rnd["tail_share@10"]
+    assert mp["avg_popularity@10"] > rnd["avg_popularity@10"]
     on_disk = json.loads((tmp_path / "rep" / "results.json").read_text())
     assert on_disk["tasks"]["recommendation"]["systems"]["mostpop"]["seeds"] == [0]
     report = (tmp_path / "rep" / "report.md").read_text()

@@ -27,7 +27,7 @@ def schema() -> etree.RelaxNG:
 def results() -> list[Result]:
     path = GPath([NodeRef("User", "me:t"), NodeRef("Artist", "portishead"), NodeRef("Song", "tricky|overcome")],
                  ["you (t)", "Portishead", "Overcome"], ["LISTENED_TO", "<-PERFORMED_BY"], 0.1,
-                 intro="you played Portishead 212 times")
+                 note="you played Portishead 212 times")
     return [
         Result(1, "song", "tricky|overcome", "Overcome", 0.9, artist="Tricky", title="Overcome", paths=[path],
                props={"spotify_id": "4bLYiwPXc9o0D7Nlwa6W5W", "album": "Maxinquaye", "duration_ms": 275000}),
@@ -47,7 +47,8 @@ def test_xspf_is_valid_and_carries_the_tracks(tmp_path: Path, schema) -> None:
     assert [t.findtext("x:title", namespaces=ns) for t in tracks] == ["Overcome", "B & C <live>"]
     assert tracks[0].findtext("x:location", namespaces=ns) == "https://open.spotify.com/track/4bLYiwPXc9o0D7Nlwa6W5W"
     assert tracks[0].findtext("x:identifier", namespaces=ns) == "spotify:track:4bLYiwPXc9o0D7Nlwa6W5W"
-    assert tracks[0].findtext("x:annotation", namespaces=ns).startswith("you played Portishead 212 times → performs")
+    assert tracks[0].findtext("x:annotation", namespaces=ns) == (
+        "you played Portishead 212 times: you (t) → listened to → Portishead → performs → Overcome")
     assert tracks[0].findtext("x:duration", namespaces=ns) == "275000"
     assert tracks[1].findtext("x:creator", namespaces=ns) == 'Ärtist "Q"' and tracks[1].find("x:location", ns) is None
     assert tracks[1].findtext("x:duration", namespaces=ns) == "12"

@@ -139,14 +139,15 @@ def _recommend_queries(store: GraphStore, dataset: str) -> list[dict[str, Any]]:
             {"user": "hetrec:3", "kind": "artist"},
             {"artists": ["Neon Harbor"], "kind": "artist", "k": 5},
             {"songs": ["Velvet Hours - Paper Lanterns"], "k": 8},
-            {"tags": ["melancholic"], "moods": ["calm"]},
+            {"artists": ["Neon Harbor"], "relation": "fans_of", "kind": "artist", "k": 5},
+            {"tags": ["melancholic"]},
             {"user": "me:sample"},  # a personal profile: (User)-[LISTENED_TO]->(Song)
         ]
-    from musicgraph.graph.multihop import recommend
 
     artists = [n.props["name"] for n in store.iter_nodes("Artist")]
     candidates = [{"user": u} for u in store.node_keys("User")]
     candidates += [{"artists": artists[:2], "kind": "artist"}, {"artists": artists[2:3]}]
+    candidates += [{"artists": artists[:1], "relation": "fans_of", "kind": "artist"}]
     candidates += [{"moods": [m]} for m in store.node_keys("Mood")]
     # the fixture data is tiny: keep the queries that have answers in the reference
     kept = [q for q in candidates if recommend(store, **q)]
@@ -154,8 +155,14 @@ def _recommend_queries(store: GraphStore, dataset: str) -> list[dict[str, Any]]:
     return kept
 
 
+def recommend(store: GraphStore, **query: Any) -> list[Any]:
+    """``musicgraph.recommend`` on ``store`` (the graph retriever over its projection and catalog)."""
+    from musicgraph import api
+
+    return api.recommend(store=store, **query)
+
+
 def test_recommend_topk_and_paths_identical(backend, references) -> None:
-    from musicgraph.graph.multihop import recommend
 
     store, dataset = backend
     ref = references[dataset][0]

@@ -12,7 +12,6 @@ import pytest
 from musicgraph.config import Settings
 from musicgraph.cypher.sample import load_sample, sample_embeddings
 from musicgraph.graph import EmbeddedStore
-from musicgraph.graph.multihop import recommend
 from musicgraph.graph.profile import (
     MIN_PLAY_MS,
     ProfileError,
@@ -33,6 +32,13 @@ def store(tmp_path: Path):
     load_sample(st)
     yield st
     st.close()
+
+
+def recommend(store, **kw):
+    """Recommendations through the library's entry point (the graph retriever)."""
+    import musicgraph
+
+    return musicgraph.recommend(store=store, **kw)
 
 
 @pytest.fixture()
@@ -94,10 +100,11 @@ def test_import_writes_user_edges_and_personal_recommendations(store, settings) 
     everything = recommend(store, user="me:t", k=30)
     mine = {"velvet hours", "marrow lane", "sunday static", "neon harbor"}
     assert everything and not [r for r in everything if r.id.split("|")[0] in mine]  # known artists' songs left out
-    intros = [p.sentence() for r in everything for p in r.paths if p.nodes[0].key == "me:t"]
-    assert intros and all(s.startswith("you played ") for s in intros)
-    assert any(s.startswith(("you played Velvet Hours", "you played Marrow Lane", "you played Sunday Static"))
-               for s in intros)
+    played = {(nb.label, nb.key) for _, nb in store.neighbors("User", "me:t", "LISTENED_TO", "out")}
+    mine_paths = [p for r in everything for p in r.paths if p.nodes[0].key == "me:t"]
+    assert mine_paths and all((p.nodes[1].label, p.nodes[1].key) in played for p in mine_paths)  # through my music
+    assert any(p.explain().startswith(("you played Velvet Hours 6 times", "you played Marrow Lane 2 times",
+                                       "you played Sunday Static 1 times")) for p in mine_paths)
 
 
 def test_skip_only_artist_is_excluded_but_would_be_recommended_otherwise(store, settings, tmp_path) -> None:

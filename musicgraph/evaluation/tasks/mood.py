@@ -147,9 +147,9 @@ def run(cfg: EvalConfig) -> TaskResult:
     for q, lst in zip(qs, hybrid_lists, strict=False):
         parsed = retriever.parse(q.text)
         entry = violins.setdefault(q.target, {f: {"requested": [], "recommended": []} for f in VIOLIN_FEATURES})
-        target = {"valence": parsed.valence, "energy": parsed.arousal}
+        target = {"valence": parsed.targets.valence, "energy": parsed.targets.arousal}
         for f in VIOLIN_FEATURES:
-            rng = parsed.features.get(f)
+            rng = parsed.targets.features.get(f) or parsed.constraints.features.get(f)
             req = target.get(f)
             if rng is not None and (rng[0] is not None or rng[1] is not None):
                 lo, hi = rng

@@ -144,10 +144,22 @@ def run(cfg: EvalConfig) -> TaskResult:
     questions += [t for t, _, _ in mood_artist_questions(store, MOOD_QUERIES, extra)]
     last: dict[str, list[str]] = {}
 
-    def retriever(query: str, k: int = 10, filters: Any = None, **_: Any) -> list[Any]:
-        res = hr.retrieve(query, k=k, filters=filters or None)
-        last.setdefault(query, []).extend(r.id for r in res)
-        return res
+    from musicgraph.retrieval.base import Retriever
+
+    class Recording(Retriever):
+        """The hybrid retriever, remembering which ids it returned per request text."""
+
+        name = "hybrid"
+
+        def parse(self, text: str) -> Any:
+            return hr.parse(text)
+
+        def get_search_results(self, request: Any) -> list[Any]:
+            res = hr.search(request)
+            last.setdefault(request.text or "", []).extend(r.id for r in res)
+            return res
+
+    retriever = Recording()
 
     backends: dict[str, list[dict[str, float]]] = {}
     used: dict[str, set[str]] = {}

@@ -80,6 +80,11 @@ def _beyond(
         "coverage@10": M.coverage(ranked, n_items, 10),
         "novelty@10": float(M.novelty(ranked, pop, n_users, 10).mean()),
         "ild@10": float(M.intra_list_diversity(ranked, vecs, 10).mean()),
+        # RecBole's popularity-bias conventions (popularity = training interactions)
+        "avg_popularity@10": float(M.average_popularity(ranked, pop, 10).mean()),
+        "gini@10": M.gini_index(ranked, n_items, 10),
+        "tail_share@10": float(M.tail_share(ranked, M.long_tail_items(pop, 0.2), 10).mean()),
+        "hub_share@10": float(M.hub_share(ranked, M.top_items(pop, 10), 10).mean()),
     }
 
 
