@@ -506,7 +506,9 @@ class GraphOperators:
         who = str(self.proj.keys[user_node])
         subject = "you" if who.startswith("me:") else str(self.proj.names[user_node])
         verb = "played" if subject == "you" else "plays"
-        inner.note = f"{subject} {verb} {self.proj.names[self.a_lo + best_a]} {plays:,.0f} times; {inner.note}"
+        # a personal profile's edge weight counts plays weighted by time played and skips (graph/profile.py)
+        weighted = " (weighted)" if subject == "you" else ""
+        inner.note = f"{subject} {verb} {self.proj.names[self.a_lo + best_a]} {plays:,.0f} times{weighted}; {inner.note}"
         return _prepend(self.proj, user_node, Rel.LISTENED_TO, inner, forward=True)
 
     def constraint_edge(self, name: str, kind: str, item: int) -> Path | None:
