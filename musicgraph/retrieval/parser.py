@@ -385,7 +385,7 @@ class RequestParser:
                 and any(x.label == Label.ARTIST for x in seeds):
             kind = "artist"  # "X's collaborators"
         # moods from NRC-VAD and the canonical moods -> soft target point
-        self._mood_point(toks, in_neg | named, targets, mood_words, seeds)
+        self._mood_point(toks, in_neg | named | cue_pos | cue_used, targets, mood_words, seeds)
         combine = self._combine(toks, seeds)
         constraints["tags"] = tags
         constraints["exclude"] = exclude
