@@ -7,6 +7,8 @@ Every setting of musicgraph lives here, so there is one place to look::
     MUSICGRAPH_NEO4J_URI    bolt://... of a Neo4j server; unset means the embedded store
     MUSICGRAPH_NEO4J_USER / MUSICGRAPH_NEO4J_PASSWORD
     MUSICGRAPH_LOG_LEVEL    INFO, DEBUG, ...
+    MUSICGRAPH_SPOTIFY_CLIENT_ID / MUSICGRAPH_SPOTIFY_REDIRECT_URI   playlist export (OAuth PKCE, no secret)
+    MUSICGRAPH_MLFLOW_URI   MLflow tracking URI for `gnn train` and `eval` (unset: no tracking)
 
 Use :func:`get_settings` to read them; tests build :class:`Settings` directly.
 """
@@ -53,6 +55,17 @@ class Settings(BaseSettings):
     contact: str = Field(default="musicgraph@example.org", description="Contact sent in API User-Agents.")
     genius_token: str | None = None
     lastfm_api_key: str | None = None
+    spotify_client_id: str | None = Field(
+        default=None, description="Client id of your Spotify app (PKCE: no client secret) for --spotify NAME."
+    )
+    spotify_redirect_uri: str = Field(
+        default="http://127.0.0.1:8888/callback", description="Redirect URI registered in your Spotify app."
+    )
+    mlflow_uri: str | None = Field(
+        default=None,
+        description="MLflow tracking URI (e.g. file:///path/mlruns, http://host:5000); `--mlflow` without it "
+        "uses the local file store HOME/mlruns.",
+    )
     offline: bool = Field(default=False, description="Serve API requests from the cache only.")
     encoder_cache: Path | None = Field(
         default=None,

@@ -17,6 +17,8 @@ FORBIDDEN: dict[str, set[str]] = {
     "retrieval": {"rag", "evaluation", "cli", "api"},
     "rag": {"evaluation", "cli", "api"},
     "cypher": {"gnn", "retrieval", "rag", "evaluation", "cli", "api"},
+    "me": {"rag", "evaluation", "cli", "api"},
+    "export": {"gnn", "retrieval", "rag", "evaluation", "cli", "api", "me"},
 }
 
 

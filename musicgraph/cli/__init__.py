@@ -31,6 +31,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "musicgraph.cli.enrich",
     "musicgraph.cli.catalog",
     "musicgraph.cli.features",
+    "musicgraph.cli.me",
+    "musicgraph.cli.trends",
 )
 
 

@@ -188,6 +188,14 @@ def recommend_cmd(
     no_emotion: Annotated[bool, typer.Option("--no-emotion")] = False,
     no_audio: Annotated[bool, typer.Option("--no-audio")] = False,
     store: Annotated[str | None, typer.Option(help="embedded or neo4j")] = None,
+    me: Annotated[bool, typer.Option("--me", help="For you: your imported history (musicgraph me import) is the "
+                                     "user seed; what you know is left out.")] = False,
+    profile: Annotated[str | None, typer.Option(help="Which imported profile --me means (default: the only one).")] = None,
+    export: Annotated[Path | None, typer.Option(help="Also write the songs as a playlist: FILE.xspf, .m3u8 or .json.")] = None,
+    spotify: Annotated[str | None, typer.Option(help="Also create or update this Spotify playlist "
+                                                "(MUSICGRAPH_SPOTIFY_CLIENT_ID).")] = None,
+    trending: Annotated[bool, typer.Option(help="Move songs that are popular now up (musicgraph trends fetch; "
+                                           "with --query, or re-ranking the seeds' results).")] = False,
 ) -> None:
     """Recommend songs, artists, albums or playlists: from seeds, a free-text --query or a --request file.
 
@@ -203,7 +211,14 @@ def recommend_cmd(
         with open_cli_store(store) as st:
             if sum(x is not None for x in (query, request)) > 1:
                 raise CliError("give either --query or --request, not both")
-            seeded = any([user, artist, song, album, playlist, tag, genre, mood])
+            who = user
+            if me:
+                from musicgraph.me import resolve_profile
+
+                if user:
+                    raise CliError("give --user or --me, not both")
+                who = resolve_profile(st, profile)
+            seeded = any([who, artist, song, album, playlist, tag, genre, mood])
             if query is not None or request is not None:
                 name = retriever or "hybrid"
                 r = api.get_retriever(name, st)  # type: ignore[arg-type]
@@ -213,11 +228,11 @@ def recommend_cmd(
                     changes["k"] = k
                 if query is not None and kind != "song":
                     changes["kind"] = kind
-                if user is not None:
+                if who is not None:
                     from musicgraph.graph.resolve import user_key
 
-                    changes["seeds"] = [*req.model_dump()["seeds"], {"label": "User", "name": user,
-                                                                     "key": user_key(user), "relation": "listened_by"}]
+                    changes["seeds"] = [*req.model_dump()["seeds"], {"label": "User", "name": who,
+                                                                     "key": user_key(who), "relation": "listened_by"}]
                 if include_known:
                     changes["constraints"] = {**req.constraints.model_dump(), "include_known": True}
                 if changes:
@@ -225,6 +240,7 @@ def recommend_cmd(
                 if name == "hybrid":
                     comps = [c for c, off in (("bm25", no_bm25), ("dense", no_dense), ("graph", no_graph),
                                               ("emotion", no_emotion), ("audio", no_audio)) if not off]
+                    comps += ["trending"] if trending else []
                     results, _ = r.search_traced(req, components=comps, explain=explain)  # type: ignore[attr-defined]
                 else:
                     results = r.search(req)
@@ -236,21 +252,30 @@ def recommend_cmd(
                 if st.is_empty():
                     raise CliError("the store is empty: run `musicgraph ingest` (or `musicgraph demo`) first")
                 req = api.recommend_request(
-                    user=user, artists=artist or (), songs=song or (), albums=album or (), playlists=playlist or (),
+                    user=who, artists=artist or (), songs=song or (), albums=album or (), playlists=playlist or (),
                     tags=tag or (), genres=genre or (), moods=mood or (), relation=relation, exclude=exclude or (),
                     k=k, kind=kind, exclude_known=not include_known, max_per_artist=max_per_artist,
                 )
                 results = api.get_retriever(retriever or "graph", st).search(req)  # type: ignore[arg-type]
                 title = "multi-hop recommendations"
+            if trending and not (query is not None and (retriever or "hybrid") == "hybrid"):
+                from musicgraph.retrieval.trending import TrendingSignal
+
+                results = TrendingSignal.load().boost(results)
             if as_json:
                 out: Any = [r.to_dict() for r in results]
                 if explain:
                     out = {"request": req.model_dump(mode="json", exclude_defaults=True), "results": out}
                 sys.stdout.write(json.dumps(out, indent=2, ensure_ascii=False) + "\n")
-                return
-            if explain:
-                console.print(f"[bold]request:[/bold] {escape(req.describe())}")
-            render_results(results, title)
+            else:
+                if explain:
+                    console.print(f"[bold]request:[/bold] {escape(req.describe())}")
+                render_results(results, title)
+            if export is not None or spotify is not None:
+                from musicgraph.cli.export import export_results
+
+                name = f"musicgraph for you ({who.split(':', 1)[1]})" if me and who else f"musicgraph: {query or title}"
+                export_results(results, export, spotify, name, request=query or "", err=as_json)
 
     run()
 

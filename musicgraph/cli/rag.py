@@ -65,6 +65,10 @@ def ask_cmd(
     explain_dir: Path | None = typer.Option(None, "--explain-dir", help="Write radar charts and subgraph images here."),
     evidence: bool = typer.Option(False, "--evidence", help="Also print the evidence block."),
     as_json: bool = typer.Option(False, "--json", help="Print the answer as JSON."),
+    me: bool = typer.Option(False, "--me", help="For you: your imported history seeds the walk, known songs are left out."),
+    profile: str | None = typer.Option(None, "--profile", help="Which imported profile --me means (default: the only one)."),
+    export: Path | None = typer.Option(None, "--export", help="Also write the cited songs as FILE.xspf, .m3u8 or .json."),
+    spotify: str | None = typer.Option(None, "--spotify", help="Also create or update this Spotify playlist."),
 ) -> None:
     """Answer a request in words with grounded, cited songs from the catalog."""
     from musicgraph.rag.ask import ask
@@ -73,8 +77,18 @@ def ask_cmd(
     if not question.strip():
         raise typer.BadParameter("the question is empty", param_hint="QUESTION")
     store = _store()
+    user = None
+    if me:
+        from musicgraph.graph.profile import ProfileError
+        from musicgraph.me import resolve_profile
+
+        try:
+            user = resolve_profile(store, profile)
+        except ProfileError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from exc
     try:
-        answer = ask(question, k=k, backend=backend, model=model, store=store)
+        answer = ask(question, k=k, backend=backend, model=model, store=store, user=user)
     except GeneratorError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
@@ -87,6 +101,15 @@ def ask_cmd(
 
         files = write_explanations(answer, explain_dir)
         typer.echo(f"wrote {len(files)} explanation images to {explain_dir}", err=as_json)
+    if export is not None or spotify is not None:
+        from musicgraph.cli.core import CliError, fail
+        from musicgraph.cli.export import export_results
+
+        try:
+            export_results([r.result for r in answer.recommendations], export, spotify, f"musicgraph: {question}",
+                           request=question, err=as_json)
+        except CliError as exc:
+            fail(str(exc))
 
 
 def chat_cmd(

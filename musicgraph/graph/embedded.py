@@ -15,7 +15,7 @@ import json
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ from typing import Any
 from musicgraph.graph.projection import Projection, build_projection
 from musicgraph.graph.schema import LABELS, REL_TYPES, NodeRef, check_label, check_rel
 from musicgraph.graph.store import (
+    VECTOR_PROPERTY,
     Direction,
     Edge,
     GraphStore,
@@ -204,6 +205,49 @@ class EmbeddedStore(GraphStore):
                         "DELETE FROM edges WHERE type = ? AND src = ? AND dst = ?", row
                     ).rowcount
         return deleted
+
+    def set_vectors(self, label: str, vectors: Mapping[str, Sequence[float]]) -> int:
+        check_label(label)
+        items = [(k, [float(x) for x in v]) for k, v in vectors.items()]
+        if len({len(v) for _, v in items}) > 1:
+            raise ValueError(f"{label}: vectors of different lengths in one call")
+        path = f"$.{VECTOR_PROPERTY}"
+        updated = 0
+        for batch in _chunks(items, self.batch_size):
+            with self._tx():
+                for key, vec in batch:
+                    updated += self._db.execute(
+                        "UPDATE nodes SET props = json_set(props, ?, json(?)) WHERE label = ? AND key = ?",
+                        (path, json.dumps(vec), label, key),
+                    ).rowcount
+        return updated
+
+    def get_vectors(self, label: str, keys: Iterable[str]) -> dict[str, list[float]]:
+        out = {}
+        for key, node in self.get_nodes(label, keys).items():
+            v = node.props.get(VECTOR_PROPERTY)
+            if isinstance(v, list):
+                out[key] = [float(x) for x in v]
+        return out
+
+    def clear_vectors(self, label: str, keys: Iterable[str] | None = None) -> int:
+        check_label(label)
+        path = f"$.{VECTOR_PROPERTY}"
+        if keys is None:
+            with self._tx():
+                return self._db.execute(
+                    "UPDATE nodes SET props = json_remove(props, ?) WHERE label = ? AND json_type(props, ?) IS NOT NULL",
+                    (path, label, path),
+                ).rowcount
+        cleared = 0
+        for batch in _chunks(dict.fromkeys(keys), _CHUNK):
+            with self._tx():
+                cleared += self._db.execute(
+                    f"UPDATE nodes SET props = json_remove(props, ?) WHERE label = ? AND key IN ({','.join('?' * len(batch))}) "
+                    "AND json_type(props, ?) IS NOT NULL",
+                    [path, label, *batch, path],
+                ).rowcount
+        return cleared
 
     def put_texts(self, texts: Mapping[str, str]) -> None:
         items = list(texts.items())

@@ -19,7 +19,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from musicgraph.graph.projection import Projection
-from musicgraph.graph.resolve import artist_key, normalize_tag
+from musicgraph.graph.resolve import artist_key, hetrec_key, normalize_tag
 from musicgraph.loaders import hetrec
 
 
@@ -43,7 +43,7 @@ def tag_matrices_without(
         t_key = tag_key.get(rec.tag_id)
         if a_key is None or not t_key:
             continue
-        user = f"hetrec:{rec.user_id}"
+        user = hetrec_key(rec.user_id)
         if (user, a_key) in hidden:
             continue
         users_per_pair[(a_key, t_key)].add(rec.user_id)

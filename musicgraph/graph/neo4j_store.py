@@ -13,7 +13,11 @@ Graph model in Neo4j:
 * ``(:MusicgraphMeta {key, value})`` nodes hold ingest checkpoints and the store version, which every
   write transaction increments;
 * node embeddings for the vector indexes live in the property ``embedding`` (written by
-  :meth:`Neo4jStore.set_embeddings`, not returned with the other properties).
+  :meth:`Neo4jStore.set_vectors` / :meth:`Neo4jStore.set_embeddings`, not returned with the other
+  properties). Each label's vector index is ``<label>_embedding`` (``song_embedding``,
+  ``artist_embedding``, ``user_embedding``); ``set_vectors`` (re)creates it with the dimension of the
+  vectors written (GNN runs have 64 or 128, the schema default is ``MUSICGRAPH_EMBEDDING_DIM``) and
+  records that dimension in the meta node ``vector_dim:<index>``.
 
 Writes are batched ``UNWIND $rows AS row MERGE ...`` statements, one managed write transaction per
 batch of ``batch_size`` rows (the driver retries transient errors; each statement is idempotent).
@@ -39,6 +43,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from musicgraph.graph.projection import Projection, build_projection
 from musicgraph.graph.schema import ENDPOINTS, LABELS, REL_TYPES, NodeRef, check_label, check_rel
 from musicgraph.graph.store import (
+    VECTOR_PROPERTY,
     Direction,
     Edge,
     GraphStore,
@@ -266,6 +271,9 @@ class Neo4jStore(GraphStore):
                 "SHOW VECTOR INDEXES YIELD name, options RETURN name, options.indexConfig['vector.dimensions'] AS dim"
             ).data()
         for row in rows:
+            recorded = self.get_meta(f"vector_dim:{row['name']}")
+            if recorded is not None and row["dim"] is not None and int(recorded) == int(row["dim"]):
+                continue  # sized by set_vectors for the vectors it holds (e.g. a GNN run's dimension)
             if row["dim"] is not None and int(row["dim"]) != self.embedding_dim:
                 log.warning(
                     "vector index %s has %s dimensions but MUSICGRAPH_EMBEDDING_DIM is %d; "
@@ -421,6 +429,97 @@ class Neo4jStore(GraphStore):
                 rows.append({"key": key, "vec": values})
             updated += self._write(lambda tx, r=rows: tx.run(cypher, {"rows": r}).single()["c"])
         return updated
+
+    @staticmethod
+    def vector_index_name(label: str) -> str:
+        """The vector index of ``label``'s node vectors: ``<label>_embedding``."""
+        return f"{check_label(label).lower()}_embedding"
+
+    def vector_index_dim(self, label: str) -> int | None:
+        """The dimension of ``label``'s vector index, or None when it has none."""
+        rows = self._read(
+            "SHOW VECTOR INDEXES YIELD name, options WHERE name = $name "
+            "RETURN options.indexConfig['vector.dimensions'] AS dim",
+            {"name": self.vector_index_name(label)},
+        )
+        return int(rows[0]["dim"]) if rows and rows[0]["dim"] is not None else None
+
+    def ensure_vector_index(self, label: str, dim: int) -> bool:
+        """Make ``label``'s vector index (cosine) exist with ``dim`` dimensions; returns True when it was
+        (re)created. An index of another dimension is dropped first (its vectors could not be searched)."""
+        if dim < 1:
+            raise ValueError(f"vector dimension must be positive, got {dim}")
+        name = self.vector_index_name(label)
+        have = self.vector_index_dim(label)
+        if have == dim:
+            return False
+        with self._session() as session:
+            if have is not None:
+                log.warning("vector index %s has %d dimensions; recreating it with %d", name, have, dim)
+                session.run(f"DROP INDEX `{name}` IF EXISTS").consume()
+            session.run(
+                f"CREATE VECTOR INDEX `{name}` IF NOT EXISTS FOR (n:`{check_label(label)}`) ON n.{VECTOR_PROPERTY} "
+                "OPTIONS {indexConfig: {`vector.dimensions`: $dim, `vector.similarity_function`: 'cosine'}}",
+                {"dim": int(dim)},
+            ).consume()
+            session.run("CALL db.awaitIndexes(300)").consume()
+        self.set_meta(f"vector_dim:{name}", str(int(dim)))
+        return True
+
+    def set_vectors(self, label: str, vectors: Mapping[str, Sequence[float]]) -> int:
+        """Replace node vectors (``db.create.setNodeVectorProperty``; never a list union) and size the
+        label's vector index to their dimension (see the module docstring)."""
+        label = check_label(label)
+        dims = {len(v) for v in vectors.values()}
+        if len(dims) > 1:
+            raise ValueError(f"{label}: vectors of different lengths in one call")
+        if not dims:
+            return 0
+        self.ensure_vector_index(label, dims.pop())
+        return self._write_vectors(label, vectors)
+
+    def _write_vectors(self, label: str, vectors: Mapping[str, Sequence[float]]) -> int:
+        cypher = (
+            f"UNWIND $rows AS row MATCH (n:`{label}` {{uid: row.key}}) "
+            f"CALL db.create.setNodeVectorProperty(n, '{VECTOR_PROPERTY}', row.vec) RETURN count(*) AS c"
+        )
+        updated = 0
+        for batch in _chunks(vectors.items(), min(self.batch_size, 1000)):
+            rows = [{"key": key, "vec": [float(x) for x in vec]} for key, vec in batch]
+            updated += self._write(lambda tx, r=rows: tx.run(cypher, {"rows": r}).single()["c"])
+        return updated
+
+    def get_vectors(self, label: str, keys: Iterable[str]) -> dict[str, list[float]]:
+        label = check_label(label)
+        cypher = (f"UNWIND $keys AS k MATCH (n:`{label}` {{uid: k}}) WHERE n.{VECTOR_PROPERTY} IS NOT NULL "
+                  f"RETURN n.uid AS key, n.{VECTOR_PROPERTY} AS vec")
+        out: dict[str, list[float]] = {}
+        for batch in _chunks(dict.fromkeys(keys), self.batch_size):
+            for row in self._read(cypher, {"keys": batch}):
+                out[row["key"]] = [float(x) for x in row["vec"]]
+        return out
+
+    def clear_vectors(self, label: str, keys: Iterable[str] | None = None) -> int:
+        label = check_label(label)
+        if keys is None:
+            cypher = (
+                f"MATCH (n:`{label}`) WHERE n.{VECTOR_PROPERTY} IS NOT NULL WITH n LIMIT $limit "
+                f"REMOVE n.{VECTOR_PROPERTY} RETURN count(*) AS c"
+            )
+            cleared = 0
+            while True:
+                n = self._write(lambda tx: tx.run(cypher, {"limit": self.batch_size}).single()["c"])
+                cleared += n
+                if n < self.batch_size:
+                    return cleared
+        cypher = (
+            f"UNWIND $keys AS k MATCH (n:`{label}` {{uid: k}}) WHERE n.{VECTOR_PROPERTY} IS NOT NULL "
+            f"REMOVE n.{VECTOR_PROPERTY} RETURN count(*) AS c"
+        )
+        cleared = 0
+        for batch in _chunks(dict.fromkeys(keys), self.batch_size):
+            cleared += self._write(lambda tx, b=batch: tx.run(cypher, {"keys": b}).single()["c"])
+        return cleared
 
     def clear(self) -> None:
         """Delete every node and relationship of the database (the schema and the version counter stay)."""
@@ -596,9 +695,9 @@ class Neo4jStore(GraphStore):
 
     def vector_search(self, label: str, vector: Sequence[float], k: int = 10) -> list[tuple[Node, float]]:
         """Nearest nodes of ``label`` by cosine similarity of ``embedding`` (vector index), best first."""
-        index = {"Song": "song_embedding", "Artist": "artist_embedding"}.get(check_label(label))
-        if index is None:
-            raise ValueError(f"no vector index for label {label!r}; schema.cypher has Song and Artist")
+        index = self.vector_index_name(label)
+        if self.vector_index_dim(label) is None:
+            raise ValueError(f"no vector index for label {label!r} (write vectors first: musicgraph gnn embed)")
         rows = self.query(
             "CALL db.index.vector.queryNodes($index, $k, $vector) YIELD node, score "
             "RETURN node.uid AS key, properties(node) AS props, score",

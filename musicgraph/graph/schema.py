@@ -14,7 +14,7 @@ Album     ``<artist key>|<normalized album>``             ``radiohead|ok compute
 Genre     normalized genre                                ``alternative rock``
 Mood      lower-case mood word                            ``sad``
 Tag       normalized tag text                             ``melancholic``
-User      ``<source>:<id>``                               ``hetrec:2``
+User      ``<source>:<id>`` (:func:`resolve.user_key`)       ``hetrec:2``, ``me:alice``
 Playlist  ``<source>:<id>``                               ``spotify300:all-out-80s``
 ========  ==============================================  ==========================
 
@@ -26,7 +26,9 @@ projection:
 * ``(Song|Artist)-[HAS_GENRE]->(Genre)``
 * ``(Song|Playlist)-[HAS_MOOD {sources, confidence}]->(Mood)``
 * ``(Artist)-[TAGGED {weight: number of users}]->(Tag)``
-* ``(User)-[LISTENED_TO {weight: play count}]->(Artist)``
+* ``(User)-[LISTENED_TO {weight: play count}]->(Artist|Song)`` (HetRec users: artists only; an imported
+  personal history (``me:<name>``) also songs, with ``plays``/``skips``/``short_plays`` and a weight of
+  0 for what was only skipped: known, no preference)
 * ``(User)-[USED_TAG {weight: number of uses}]->(Tag)``
 * ``(User)-[FRIEND_OF]->(User)`` (rows as listed by HetRec: both directions)
 * ``(Song)-[IN_PLAYLIST {position}]->(Playlist)``
@@ -78,7 +80,7 @@ ENDPOINTS: dict[str, frozenset[tuple[str, str]]] = {
     Rel.HAS_GENRE: frozenset({(Label.SONG, Label.GENRE), (Label.ARTIST, Label.GENRE)}),
     Rel.HAS_MOOD: frozenset({(Label.SONG, Label.MOOD), (Label.PLAYLIST, Label.MOOD)}),
     Rel.TAGGED: frozenset({(Label.ARTIST, Label.TAG), (Label.SONG, Label.TAG)}),
-    Rel.LISTENED_TO: frozenset({(Label.USER, Label.ARTIST)}),
+    Rel.LISTENED_TO: frozenset({(Label.USER, Label.ARTIST), (Label.USER, Label.SONG)}),
     Rel.USED_TAG: frozenset({(Label.USER, Label.TAG)}),
     Rel.FRIEND_OF: frozenset({(Label.USER, Label.USER)}),
     Rel.IN_PLAYLIST: frozenset({(Label.SONG, Label.PLAYLIST)}),

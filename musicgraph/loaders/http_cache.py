@@ -190,6 +190,16 @@ class HttpCache:
         with self._lock:
             self._db.execute("DELETE FROM responses WHERE key = ?", (key,))
 
+    def delete_matching(self, service: str, *fragments: str) -> int:
+        """Delete the cached responses of ``service`` whose request URL contains every fragment
+        (e.g. a user's listening history when the person asks to be forgotten); returns how many."""
+        if not fragments:
+            raise ValueError("give at least one URL fragment (refusing to empty a service's cache)")
+        cond = " AND ".join("instr(url, ?) > 0" for _ in fragments)
+        with self._lock:
+            return int(self._db.execute(f"DELETE FROM responses WHERE service = ? AND {cond}",
+                                        (service, *fragments)).rowcount)
+
     def count(self, service: str | None = None) -> int:
         """Number of cached responses (of one service)."""
         with self._lock:

@@ -128,8 +128,9 @@ def default_retriever(store: GraphStore | None = None) -> Retriever:
 
 
 def _retrieve(retriever: Retriever, query: str, n: int, filters: Mapping[str, Any],
-              exclude_artists: Sequence[str]) -> list[Result]:
-    """Ask ``retriever`` for ``n`` results: the parsed query, with the filters as constraints."""
+              exclude_artists: Sequence[str], user: str | None = None) -> list[Result]:
+    """Ask ``retriever`` for ``n`` results: the parsed query, with the filters as constraints (and
+    ``user`` as a ``listened_by`` seed: personalized, the user's known items left out)."""
     from musicgraph.retrieval.filters import to_constraints
 
     req = retriever.parse(query)
@@ -146,6 +147,12 @@ def _retrieve(retriever: Retriever, query: str, n: int, filters: Mapping[str, An
     constraints["exclude"] += [{"label": "Artist", "name": a} for a in exclude_artists
                                if ("Artist", a.lower()) not in known]
     req = req.with_(k=min(n, 1000), constraints=constraints)
+    if user is not None:
+        from musicgraph.graph.resolve import user_key
+
+        seeds = [*req.model_dump()["seeds"], {"label": "User", "name": user, "key": user_key(user),
+                                               "relation": "listened_by"}]
+        req = req.with_(seeds=seeds)
     try:
         return list(retriever.search(req))
     except UnknownEntityError as exc:  # an exclusion the catalog does not know: nothing to leave out
@@ -262,6 +269,7 @@ def ask(
     catalog: Catalog | None = None,
     filters: Mapping[str, Any] | None = None,
     regenerate: bool = True,
+    user: str | None = None,
 ) -> Answer:
     """Answer ``question`` with grounded, cited recommendations.
 
@@ -281,6 +289,8 @@ def ask(
         filters: extra constraints in the filter vocabulary of :func:`musicgraph.retrieval.filters.to_constraints`
             (``year``, ``tags``, ``moods``, ``exclude_artists``, feature ranges, ``explicit``).
         regenerate: on unsupported mentions, generate once more in strict mode before removing them.
+        user: personalize for this user key (a personal profile ``me:alice`` after ``musicgraph me
+            import``): the user's listening seeds the retrieval and their known songs are left out.
 
     Raises:
         ValueError: empty question or ``k`` out of range (``RequestError`` for a bad filter).
@@ -316,7 +326,8 @@ def ask(
     exclude_ids = []
     if history is not None and history.seed and history.last is not None:
         exclude_ids = [r.result.id for r in history.last.recommendations if r.result.display() == history.seed]
-    raw = _retrieve(retriever, query, max(k * OVERFETCH, k + 10), sent, constraints.get("exclude_artists", ()))
+    raw = _retrieve(retriever, query, max(k * OVERFETCH, k + 10), sent, constraints.get("exclude_artists", ()),
+                    user=user)
     results = refine_results(
         raw,
         k,

@@ -83,7 +83,7 @@ def prepare(res: GraphResources, request: Request) -> Prepared:
     if not c.include_known:
         for sn in seeds:
             if space.projection.label_of(sn.node) == Label.USER:
-                excluded += [space.a_lo + a for a in res.ops.user_profile(sn.node)]
+                excluded += res.ops.user_known(sn.node)
     if excluded:
         mask &= ~space.exclusion_mask(kind, excluded)
     # membership relations are what the answers are: "songs by X", "songs from album A", "the P playlist"

@@ -55,14 +55,16 @@ from musicgraph.retrieval.text import tokenize
 
 log = logging.getLogger(__name__)
 
-__all__ = ["COMPONENTS", "OPTIONAL_COMPONENTS", "HybridRetriever", "Trace"]
+__all__ = ["COMPONENTS", "MODEL_COMPONENTS", "OPTIONAL_COMPONENTS", "HybridRetriever", "Trace"]
 
 MAX_K = 1000
 #: Weight of graph-estimated audio features (``features_estimated``) relative to measured ones.
 ESTIMATED_WEIGHT = 0.5
 COMPONENTS: tuple[str, ...] = ("bm25", "dense", "graph", "emotion", "audio")
 #: components that take part when their model is there (the GNN: trained embeddings attached or indexed)
-OPTIONAL_COMPONENTS: tuple[str, ...] = ("gnn",)
+MODEL_COMPONENTS: tuple[str, ...] = ("gnn",)
+#: Components off unless asked for: ``trending`` (:mod:`musicgraph.retrieval.trending`, ``--trending``).
+OPTIONAL_COMPONENTS: tuple[str, ...] = ("trending",)
 
 
 @dataclass(slots=True)
@@ -114,7 +116,8 @@ class HybridRetriever(Retriever):
         parser: a request parser with ``parse(text) -> Request`` (default
             :class:`~musicgraph.retrieval.parser.RequestParser`).
         parallel_encode: encode the dense query on a worker thread while BM25 and the graph run.
-        components: the components in use (default all of :data:`COMPONENTS` and the GNN).
+        components: the components in use (default all of :data:`COMPONENTS` and the GNN; ``trending``
+            only when asked for).
         resources: shared graph resources (default: built for ``store`` and the bundle).
         gnn: a :class:`~musicgraph.retrieval.gnn_retriever.GNNRetriever` whose artist scores join the
             fusion (weight ``config.weights["gnn"]``); ``"auto"``: the store's GNN index when
@@ -140,7 +143,7 @@ class HybridRetriever(Retriever):
         data_dir: Path | None = None,
         parser: Any = None,
         parallel_encode: bool = True,
-        components: Collection[str] = (*COMPONENTS, *OPTIONAL_COMPONENTS),
+        components: Collection[str] = (*COMPONENTS, *MODEL_COMPONENTS),
         resources: GraphResources | None = None,
         gnn: Any = None,
     ):
@@ -315,6 +318,7 @@ class HybridRetriever(Retriever):
         explain: bool = False,
         config: FusionConfig | None = None,
         use_gnn: bool = True,
+        use_trending: bool = False,
     ) -> list[Result]:
         """:meth:`search` with the library's keyword options (``musicgraph.retrieve``).
 
@@ -328,6 +332,7 @@ class HybridRetriever(Retriever):
                 takes part only when one is attached, see the class).
             explain: add ``evidence["explain"]`` lines (the parsed request, component ranks).
             config: fusion settings for this call.
+            use_trending: move songs on the current trend lists up (off by default; ``musicgraph trends fetch``).
 
         Raises:
             RequestError: an empty or invalid request. UnknownEntityError: an unknown user or entity.
@@ -348,7 +353,8 @@ class HybridRetriever(Retriever):
         if changes:
             req = req.with_(**changes)
         comps = [c for c, on in (("bm25", use_bm25), ("dense", use_dense), ("graph", use_graph),
-                                 ("emotion", use_emotion), ("audio", use_audio), ("gnn", use_gnn)) if on]
+                                 ("emotion", use_emotion), ("audio", use_audio), ("gnn", use_gnn),
+                                 ("trending", use_trending)) if on]
         results, trace = self.search_traced(req, components=comps, filters=filters, explain=explain, config=config)
         if k is not None and k > MAX_K:
             trace.notes.insert(0, f"k={k} capped at {MAX_K}")
@@ -524,6 +530,12 @@ class HybridRetriever(Retriever):
                 emotion_weight=cfg.emotion_weight,
                 audio_weight=cfg.audio_weight,
             )
+        trend = None
+        if "trending" in comps:  # a rerank among the candidates: trending songs move up, nothing unrelated comes in
+            from musicgraph.retrieval.trending import TRENDING_WEIGHT
+
+            trend = self.trending_values()
+            final = {r: v * (1.0 + TRENDING_WEIGHT * float(trend[r])) for r, v in final.items()}
         # exact order: score, then popularity, then the fixed tie order; per-artist cap k-filled; MMR
         rows_f = np.fromiter(final.keys(), dtype=np.int64, count=len(final))
         vals_f = np.fromiter(final.values(), dtype=np.float64, count=len(final))
@@ -547,11 +559,18 @@ class HybridRetriever(Retriever):
             ev = self._evidence(req, row, bm25_terms.get(row, []), feat_ev[pos[row]] if aud is not None else [])
             if fallback:
                 ev["fallback"] = [fallback]
+            if trend is not None and trend[row] > 0:
+                ev["trending"] = [self._trending.value(self.catalog.keys[row], self.catalog.artists[row])[1]]
             evidence[row] = ev
             if walk_paths and graph_vec is not None and graph_vec[row] > 0:
                 extra_paths[row] = self._mood_paths(req, row)
         results = assemble(res, prep, selected, comp_vecs, paths="graph" in found or bool(prep.seeds),
                            extra_paths=extra_paths, evidence=evidence)
+        if trend is not None:
+            t_of = {self.catalog.keys[row]: float(trend[row]) for row in chosen if trend[row] > 0}
+            for r in results:
+                if r.id in t_of:
+                    r.scores["trending"] = t_of[r.id]
         if explain:
             for r in results:
                 r.evidence["explain"] = self._explain_lines(req, r, notes)
@@ -727,7 +746,7 @@ class HybridRetriever(Retriever):
         return filter_mask(self.catalog, filters, known_rows=self.known_rows_of_user)
 
     def known_rows_of_user(self, user: str) -> set[int]:
-        """Catalog rows of songs a user already knows (by artists they listened to)."""
+        """Catalog rows of songs a user already knows (their artists' songs and the songs they played)."""
         from musicgraph.graph.resolve import user_key
 
         res = self.resources
@@ -736,8 +755,22 @@ class HybridRetriever(Retriever):
             from musicgraph.errors import UnknownEntityError
 
             raise UnknownEntityError("user", user)
-        artists = [res.space.a_lo + a for a in res.ops.user_profile(node)]
-        return set(np.flatnonzero(res.space.exclusion_mask("song", artists)).tolist()) if artists else set()
+        known = res.ops.user_known(node)
+        return set(np.flatnonzero(res.space.exclusion_mask("song", known)).tolist()) if known else set()
+
+    def trending_values(self) -> np.ndarray:
+        """The trend value of every catalog row (from ``MUSICGRAPH_HOME/trends/current.json``, reloaded when
+        the file or the catalog changes)."""
+        from musicgraph.retrieval.trending import TrendingSignal, trends_path
+
+        path = trends_path()
+        stamp = path.stat().st_mtime_ns if path.exists() else None
+        cached = self.__dict__.get("_trend_values")
+        if cached is None or cached[0] is not self.catalog or cached[1] != (path, stamp):
+            self._trending = TrendingSignal.load(path)
+            cached = self.__dict__["_trend_values"] = (
+                self.catalog, (path, stamp), self._trending.row_values(self.catalog.keys, self.catalog.artist_keys))
+        return cached[2]
 
     @staticmethod
     def _fallback_reason(mood_target: Any, features: Mapping[str, Any], use_bm25: bool, use_dense: bool,

@@ -355,6 +355,14 @@ class GraphOperators:
         lo, hi = self.W.indptr[u], self.W.indptr[u + 1]
         return {int(a): float(np.log1p(w)) for a, w in zip(self.W.indices[lo:hi], self.W.data[lo:hi], strict=True)}
 
+    def user_known(self, user_node: int) -> list[int]:
+        """Every node the user has a ``LISTENED_TO`` edge to, artists and songs, whatever the weight: a
+        personal profile keeps what was only skipped at weight 0 (known, no preference)."""
+        lt = self.proj.matrices.get(Rel.LISTENED_TO)
+        if lt is None or not self.u_lo <= user_node < self.u_hi:
+            return []
+        return [int(i) for i in lt.indices[lt.indptr[user_node]:lt.indptr[user_node + 1]]]
+
     def _op_listened_by(self, node: int, label: str) -> OperatorScores:
         profile = self.user_profile(node)
         if not profile:
@@ -498,7 +506,9 @@ class GraphOperators:
         who = str(self.proj.keys[user_node])
         subject = "you" if who.startswith("me:") else str(self.proj.names[user_node])
         verb = "played" if subject == "you" else "plays"
-        inner.note = f"{subject} {verb} {self.proj.names[self.a_lo + best_a]} {plays:,.0f} times; {inner.note}"
+        # a personal profile's edge weight counts plays weighted by time played and skips (graph/profile.py)
+        weighted = " (weighted)" if subject == "you" else ""
+        inner.note = f"{subject} {verb} {self.proj.names[self.a_lo + best_a]} {plays:,.0f} times{weighted}; {inner.note}"
         return _prepend(self.proj, user_node, Rel.LISTENED_TO, inner, forward=True)
 
     def constraint_edge(self, name: str, kind: str, item: int) -> Path | None:

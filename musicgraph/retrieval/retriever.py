@@ -62,6 +62,7 @@ def retrieve(
     store: GraphStore | None = None,
     index_dir: Path | None = None,
     fusion: str | None = None,
+    use_trending: bool = False,
 ) -> list[Result]:
     """Hybrid retrieval over the configured store (``musicgraph.retrieve``).
 
@@ -75,6 +76,7 @@ def retrieve(
         explain: add ``evidence["explain"]`` lines (the parsed request, component ranks).
         store, index_dir: the store and index directory (default: the configured ones).
         fusion: ``rrf`` or ``linear`` for this call.
+        use_trending: move songs on the current trend lists up (off by default; ``musicgraph trends fetch``).
 
     Raises:
         RequestError: an empty or invalid request. UnknownEntityError: an unknown user or entity.
@@ -84,7 +86,7 @@ def retrieve(
     cfg = replace(r.config, method=fusion) if fusion else None
     return r.retrieve(query, k=k, user=user, exclude_known=exclude_known, filters=filters, use_bm25=use_bm25,
                       use_dense=use_dense, use_graph=use_graph, use_emotion=use_emotion, use_audio=use_audio,
-                      explain=explain, config=cfg, use_gnn=use_gnn)
+                      explain=explain, config=cfg, use_gnn=use_gnn, use_trending=use_trending)
 
 
 def parse_query(query: str, *, store: GraphStore | None = None, index_dir: Path | None = None) -> Request:

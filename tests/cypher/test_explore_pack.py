@@ -180,3 +180,19 @@ def test_cli_cypher_run_and_refusal(sample_store, tmp_path) -> None:
     assert sample_store.get_node("Artist", "velvet hours").props["name"] == "Velvet Hours"
     res = runner.invoke(app, ["cypher", "list"])
     assert res.exit_code == 0 and "mood_path" in res.output
+
+
+def test_gnn_artists_near_in_tag_uses_the_vector_index(sample_store) -> None:
+    """Nearest artists by GNN vector (the artist_embedding index), only those with the tag, best first."""
+    import numpy as np
+
+    from musicgraph.cypher.sample import sample_embeddings
+
+    rows = run(sample_store, "gnn_artists_near_in_tag")
+    vecs = sample_embeddings(16, "Artist")
+    tagged = {a.lower() for a, (_, tags, _, _) in ARTISTS.items() if "melancholic" in tags} - {"velvet hours"}
+    seed = np.asarray(vecs["velvet hours"])
+    want = sorted(tagged, key=lambda a: -float(np.dot(seed, vecs[a]) / np.linalg.norm(vecs[a])))
+    assert [r["artist"] for r in rows] == want
+    sims = [r["similarity"] for r in rows]
+    assert sims == sorted(sims, reverse=True) and all(0 < s <= 1 for s in sims)

@@ -152,3 +152,33 @@ def test_graph_playlist_ranking_never_walks_a_hidden_membership(tmp_path):
     assert got[0] == "a|3"  # the seed songs' artist leads to its third song
     assert "a|1" not in got and "a|2" not in got  # seed songs are never recommended
     assert "d|1" not in got  # reachable only through its hidden membership: removed, so never reached
+
+
+def test_eval_with_mlflow_logs_every_system_metric(hetrec_dir, tmp_path, monkeypatch) -> None:
+    """`musicgraph eval --mlflow` on the tiny HetRec data: one run with each system's metric means and the report."""
+    from mlflow.tracking import MlflowClient
+
+    from musicgraph.cli import app
+    from musicgraph.config import reset_settings
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("MUSICGRAPH_HOME", str(home))
+    monkeypatch.setenv("MUSICGRAPH_DATA_DIR", str(hetrec_dir))
+    monkeypatch.delenv("MUSICGRAPH_MLFLOW_URI", raising=False)
+    reset_settings()
+    out = tmp_path / "rep"
+    res = CliRunner().invoke(app, ["eval", "--task", "recommendation", "--quick", "--out", str(out), "--mlflow"])
+    assert res.exit_code == 0, res.output
+    results = json.loads((out / "results.json").read_text())
+    uri = (home / "mlruns").resolve().as_uri()
+    c = MlflowClient(tracking_uri=uri)
+    exp = c.get_experiment_by_name("musicgraph-eval")
+    (run,) = c.search_runs([exp.experiment_id])
+    systems = results["tasks"]["recommendation"]["systems"]
+    assert run.data.metrics["recommendation.itemknn.recall_at_10"] == pytest.approx(
+        systems["itemknn"]["metrics"]["recall@10"]["mean"])
+    assert sum(1 for k in run.data.metrics if k.startswith("recommendation.")) == sum(
+        len(s["metrics"]) for s in systems.values())
+    assert {a.path for a in c.list_artifacts(run.info.run_id)} == {"report.md", "results.json"}
+    assert run.data.params["tasks"] == "recommendation" and run.data.params["quick"] == "True"
+    reset_settings()

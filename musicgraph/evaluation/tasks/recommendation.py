@@ -156,12 +156,12 @@ def _or_minus_one(idx: int | None) -> int:
 
 def _item_nodes(split: Any, proj: Any, data_dir: Any = None) -> np.ndarray:
     """Projection node index of each split item (``hetrec:<artist id>``), -1 when not in the graph."""
-    from musicgraph.graph.resolve import artist_key
+    from musicgraph.graph.resolve import artist_key, hetrec_key
     from musicgraph.loaders.hetrec import iter_artists
 
     names: dict[str, str] = {}
     if data_dir is not None:
-        names = {f"hetrec:{a.source_id}": a.name for a in iter_artists(data_dir)}
+        names = {hetrec_key(a.source_id): a.name for a in iter_artists(data_dir)}
     out = np.full(split.num_items, -1, dtype=np.int64)
     for i, key in enumerate(split.item_keys):
         key = str(key)
