@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -166,3 +168,53 @@ def test_pool_from_a_store(tmp_path):
     assert pool.artists == [("massive attack", "Massive Attack")]  # non-ASCII names left out
     assert {k for k, _ in pool.collabs} == {"massive attack", "tricky"}
     s.close()
+
+
+def test_heldout_families_are_their_own_group_and_share_no_template_with_tuned():
+    path = P.tuned_families_path().with_name("heldout.toml")
+    held, tuned = P.load_families(path), P.load_families()
+    assert len(held) >= 5 and {f.group for f in held} == {"heldout"}
+    assert not {f.name for f in held} & {f.name for f in tuned}
+    assert not {t.lower() for f in held for t in f.templates} & {t.lower() for f in tuned for t in f.templates}
+    assert sum(1 for f in held if f.downstream == "fans_tag") >= 2
+    assert len(P.generate(held, _pool(), 16, seed=0)) == 16 * len(held)
+
+
+def _gap_module():
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(
+        "paraphrase_gap", Path(__file__).resolve().parents[2] / "benchmarks" / "paraphrase_gap.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _fam(group: str, exact: float, tp: int, fp: int, fn: int) -> dict:
+    return {"group": group, "n": 10, "exact_match": exact,
+            "slots": {"kind": {"tp": 10, "fp": 0, "fn": 0}, "seeds": {"tp": tp, "fp": fp, "fn": fn}}}
+
+
+def test_paraphrase_gap_is_other_minus_base_with_a_family_ci():
+    gap = _gap_module()
+    base = [_fam("tuned", 1.0, 10, 0, 0), _fam("tuned", 0.8, 8, 2, 2)]
+    other = [_fam("heldout", 0.5, 5, 5, 5), _fam("heldout", 0.3, 3, 7, 7)]
+    exact, f1 = gap.group_scores(base)
+    assert exact == pytest.approx(0.9) and f1 == pytest.approx((1.0 + 0.9) / 2)
+    r = gap.gap(base, other, n_boot=200)
+    d, lo, hi = r["exact_match"]
+    assert d == pytest.approx(0.4 - 0.9) and lo <= d <= hi and hi < 0
+    d, lo, hi = r["mean_slot_f1"]
+    assert d == pytest.approx((1.0 + 0.4) / 2 - (1.0 + 0.9) / 2) and lo <= d <= hi
+    assert r["families"] == (2, 2)
+
+
+def test_paraphrase_gap_cli_names_a_missing_group(tmp_path, capsys):
+    gap = _gap_module()
+    f = tmp_path / "parser.json"
+    f.write_text(json.dumps({"families": {"a": _fam("tuned", 1.0, 1, 0, 0)}}))
+    assert gap.main([str(f), "--base", "nope"]) == 2
+    assert "no group 'nope'" in capsys.readouterr().err
+    assert gap.main([str(tmp_path / "missing.json")]) == 2
