@@ -264,7 +264,13 @@ class EntityLinker:
                 phrase = " ".join(toks[s:e])
                 if len(phrase) < 4 or any(j in taken for j in range(s, e)):
                     continue
-                hit = self.fuzzy_artist(phrase, cutoff=0.8 if (s in starts or e in ends) else 0.85)
+                span_words = toks[s:e]
+                if any(w in POST_CUES for w in span_words):
+                    continue  # "the fans" is never a misspelt band
+                ordinary = all(w in self.vocabulary or w in STOPWORDS for w in span_words)
+                if ordinary and (len(span_words) < 2 or not (s in starts or e in ends)):
+                    continue  # "back", "care", "shared" are words, not misspelt names
+                hit = self.fuzzy_artist(phrase, cutoff=0.8 if (s in starts or e in ends) and len(phrase) >= 6 else 0.85)
                 if hit is not None:
                     key, name, ratio = hit
                     out.append(Mention(Label.ARTIST, key, name, phrase, round(ratio, 3), s, e))

@@ -84,16 +84,20 @@ _BEFORE: list[tuple[tuple[str, ...], Relation]] = sorted([
         "those who like", "those who love", "anyone who likes", "anyone who loves", "folks who like",
         "who like", "who likes", "who love", "who loves", "who listen to", "who listens to", "who dig",
         "who are into", "who is into", "listen to", "listens to", "listening to", "into", "stans of", "fanbase of",
-        "the fans of", "crowd of")],
+        "the fans of", "crowd of", "people who stream", "who stream", "who streams", "people who play",
+        "a typical", "typical", "the typical", "other fans of", "listeners who like", "fans who like")],
     *[(tuple(c.split()), Relation.SIMILAR_TO) for c in (
         "similar to", "like", "sounds like", "sound like", "sounding like", "style of", "the style of",
         "similar artists to", "similar bands to", "similar music to", "similar songs to", "a style like",
         "similar to the likes of", "the likes of", "in the vein of", "along the lines of", "same vein as",
         "vein of", "reminds me of", "remind me of", "reminiscent of", "vibe of", "vibes of", "spirit of",
         "akin to", "comparable to", "close to", "related to", "along the lines of", "influenced by",
-        "inspired by", "in the mold of", "alike to", "resembling", "resemble", "resembles")],
+        "inspired by", "in the mold of", "alike to", "resembling", "resemble", "resembles", "close to",
+        "similar style to", "a similar style to", "same sound as", "sound of", "vibe like")],
     *[(tuple(c.split()), Relation.PERFORMED_BY) for c in (
-        "by", "written by", "performed by", "sung by", "recorded by", "released by", "from the artist")],
+        "by", "written by", "performed by", "sung by", "recorded by", "released by", "from the artist",
+        "put on some", "put on", "shuffle", "play some", "play me some", "queue up some", "spin some", "blast some",
+        "start with", "the tracks", "songs from", "tracks from", "all of", "everything by", "anything by")],
     *[(tuple(c.split()), Relation.MEMBER_OF) for c in (
         "members of", "member of", "side projects of", "side project of", "collaborated with",
         "collaborators of", "collaborations with", "collaboration with", "worked with", "featuring", "feat",
@@ -113,12 +117,17 @@ _BEFORE: list[tuple[tuple[str, ...], Relation]] = sorted([
 _AFTER: list[tuple[tuple[str, ...], Relation]] = sorted([
     *[(tuple(c.split()), Relation.FANS_OF) for c in (
         "fans", "fan", "listeners", "listener", "lovers", "stans", "fanbase", "followers", "heads", "crowd",
-        "audience", "s fans", "s listeners", "s fanbase", "s audience", "s crowd", "s followers", "s lovers")],
+        "audience", "s fans", "s listeners", "s fanbase", "s audience", "s crowd", "s followers", "s lovers",
+        "also stream", "is all i listen to")],
     *[(tuple(c.split()), Relation.SIMILAR_TO) for c in ("esque", "ish", "vibes", "type", "alikes", "s style",
-                                                           "style", "s sound", "sound")],
+                                                           "style", "s sound", "sound", "kind of sound",
+                                                           "sort of sound", "type of sound", "s kind of sound",
+                                                           "lookalikes", "soundalikes", "is my favourite",
+                                                           "is my favorite", "are my favourite", "are my favorite")],
     *[(tuple(c.split()), Relation.PERFORMED_BY) for c in (
         "songs", "tracks", "albums", "s songs", "s tracks", "s albums", "s music", "s discography", "discography",
-        "s hits", "s records", "s catalogue", "s catalog", "s own", "s music")],
+        "s hits", "s records", "s catalogue", "s catalog", "s own", "s music", "put out", "has put out",
+        "has recorded", "recorded", "has released", "released", "for me")],
     *[(tuple(c.split()), Relation.MEMBER_OF) for c in (
         "members", "s members", "collaborators", "s collaborators", "side projects", "s side projects",
         "s bandmates", "bandmates", "worked with", "has worked with", "have worked with", "teamed up with",
@@ -128,6 +137,9 @@ _AFTER: list[tuple[tuple[str, ...], Relation]] = sorted([
 ], key=lambda x: -len(x[0]))
 
 _BOTH = frozenset({"both"})
+#: words before a one-word genre name that make it an ordinary word ("songs that rock", "for my house")
+_VERBAL_PREV = frozenset({"that", "which", "to", "my", "your", "our", "his", "her", "their", "for", "with", "a",
+                          "this", "who", "it", "they", "we", "you", "i"})
 _AFTER_FILLER = frozenset({"best", "top", "greatest", "latest", "new", "biggest", "most", "famous", "popular",
                            "classic", "essential", "early", "old", "recent"})
 #: lexicon phrases read by other passes (popularity, era) or meaning a feature only, no mood
@@ -142,12 +154,16 @@ _TITLE_STOP = frozenset({"with", "alongside", "as", "has", "have", "include", "i
 _BOUNDARY = frozenset({",", ".", ";", "!", "?", "(", ")", "by", "from", "and", "or", "but", "with", "that", "who",
                        "which", "playlist", "playlists", "album", "albums", "songs", "song", "tracks", "track"})
 _SCOPE_END = frozenset({"and", "or", "but", "just", "only", "please", "for", "with", "that", "to", "like", ",", ".", ";",
-                        "!", "?", "(", ")"})
+                        "!", "?", "(", ")", "so", "because", "cause", "as", "i", "im", "ive"})
+#: words that open a negated scope beside the lexicon's ("skip X", "leave X out", "anyone but X")
+_MORE_NEGATIONS = frozenset({"skip", "avoid", "hate", "hates", "arent", "isnt", "wasnt", "werent", "leave", "minus",
+                             "sans", "excluding", "except", "ban", "drop"})
 #: post-cue words that belong to the cue, not to the text to search ("fans", "listeners")
 POST_CUE_WORDS = frozenset({"fans", "fan", "listeners", "listener", "lovers", "stans", "fanbase", "followers",
                             "audience", "crowd", "collaborators", "members", "bandmates", "discography"})
 #: words that are tags somewhere in Last.fm but never mean one in a request
-_NOT_TAGS = frozenset({"s", "old", "new", "top", "lyrics", "kids", "radio", "energy", "power", "favorite",
+_NOT_TAGS = frozenset({"s", "old", "new", "top", "lyrics", "kids", "radio", "energy", "power", "favorite", "none",
+                       "nothing", "pre", "post", "mid", "early", "late", "favourites", "favorites", "shared", "fans",
                        "favourite", "cool", "names", "versions", "best", "good", "great", "love", "songs", "music",
                        "version", "hear", "want", "people", "friendly", "family", "explicit", "clean", "only"})
 _COORD = frozenset({"and", "or", ",", "nor", "plus"})
@@ -294,11 +310,12 @@ class RequestParser:
         if self.linker is not None:
             mentions += self._songs_with_artist(toks, markers)
             mentions += self._playlists(toks, {j for m in mentions for j in range(m.start, m.end)})
+            mentions += self._fuzzy_names(toks, markers, mentions, lengths=(5, 4))
             free = [j for j in range(len(toks)) if not _inside(j, mentions)]
             mentions += self.linker.exact_spans(
                 toks, free, min_len=2,
                 accept=lambda m: not self._weak_attr(m) and m.start not in markers and m.end - 1 not in markers)
-            mentions += self._fuzzy_names(toks, markers, mentions)
+            mentions += self._fuzzy_names(toks, markers, mentions, lengths=(3, 2))
         named = {j for m in mentions for j in range(m.start, m.end)}
         negated = self._negations(toks, named)
         in_neg = {j for s_, e_ in negated for j in range(s_, e_)}
@@ -469,21 +486,24 @@ class RequestParser:
             taken.update(range(i - tlen, end))
         return out
 
-    def _fuzzy_names(self, toks: list[str], markers: set[int], found: list[Mention]) -> list[Mention]:
+    def _fuzzy_names(self, toks: list[str], markers: set[int], found: list[Mention],
+                     lengths: Sequence[int] = (5, 4, 3, 2)) -> list[Mention]:
         """Artist names of two or more words with a typo ("Siisters of Mercy"): spans holding a word the
         catalog's vocabulary does not know, matched to the closest artist name (ratio >= 0.88)."""
         assert self.linker is not None
-        taken = {j for m in found for j in range(m.start, m.end)} | markers
+        taken = {j for m in found for j in range(m.start, m.end)}
         vocab = self.linker.vocabulary
         known_words = self.linker.known_words
         out: list[Mention] = []
-        for length in (5, 4, 3, 2):
+        for length in lengths:
             for s_ in range(0, len(toks) - length + 1):
                 span = range(s_, s_ + length)
-                if any(j in taken for j in span):
+                if any(j in taken for j in span) or s_ in markers or s_ + length - 1 in markers:
                     continue
                 words_ = toks[s_:s_ + length]
-                if any(w in _BOUNDARY for w in words_) or words_[-1] in STOPWORDS:
+                inner = words_[1:-1]
+                if any(w in _BOUNDARY for w in (words_[0], words_[-1])) or words_[-1] in STOPWORDS \
+                        or any(w in _BOUNDARY and w != "and" for w in inner) or any(w in POST_CUE_WORDS for w in words_):
                     continue
                 if all(w in vocab or w in known_words or w in STOPWORDS for w in words_):
                     continue  # a typo makes a word unknown; all-known words are not a misspelt name
@@ -545,6 +565,8 @@ class RequestParser:
             return True
         if len(words_) == 1 and words_[0] in _NOT_TAGS:
             return True
+        if m.key not in self.genres and len(words_) > 1 and any(w in _NOT_TAGS or w in STOPWORDS for w in words_):
+            return True  # "old school", "my favourite", "seen live" as a request's words
         if m.label == Label.TAG and m.key not in self.genres and self.emotion is not None and len(words_) > 1 \
                 and all(w in STOPWORDS or self.emotion.word_va(w) is not None or w in ("check", "out") for w in words_):
             return True
@@ -570,11 +592,17 @@ class RequestParser:
         while i < len(toks):
             t = toks[i]
             nxt = toks[i + 1] if i + 1 < len(toks) else ""
-            if t in NEGATIONS and i not in named and not (t == "other" and nxt == "than"):
+            negation = (t in NEGATIONS or t in _MORE_NEGATIONS
+                        or (t == "but" and i > 0 and toks[i - 1] in ("anyone", "anything", "everyone", "everything",
+                                                                       "anybody", "any", "all"))
+                        or (t in ("sick", "tired") and nxt == "of"))
+            if negation and i not in named and not (t == "other" and nxt == "than"):
+                if t in ("sick", "tired"):
+                    i += 1
                 j = i + 1
                 while j < len(toks) and toks[j] in {"want", "more", "too", "any", "so", "very", "include", "including",
                                                     "play", "songs", "song", "tracks", "music", "by", "from", "of",
-                                                    "than", "the"}:
+                                                    "than", "the", "for", "out", "anything", "stuff"}:
                     j += 1
                 k_ = j
                 while k_ < len(toks) and (toks[k_] not in _SCOPE_END or k_ in named):
@@ -635,6 +663,13 @@ class RequestParser:
         if m.label == Label.ARTIST and words_ & {"collaborated", "collaborators", "collaborator", "featured", "feature",
                                                  "teamed", "worked", "collabs", "collab", "duets"}:
             return Relation.MEMBER_OF
+        if m.label == Label.ARTIST:
+            # the relation said elsewhere in the request ("obsessed with X ... other fans of theirs")
+            if words_ & POST_CUE_WORDS - {"collaborators", "members", "bandmates", "discography"} \
+                    or ("stream" in words_ and "people" in words_):
+                return Relation.FANS_OF
+            if words_ & {"discography", "recorded", "released"} or (" ".join(toks).find("their songs") >= 0):
+                return Relation.PERFORMED_BY
         return None
 
     # ---------------------------------------------------------------- passes
@@ -718,7 +753,11 @@ class RequestParser:
                 prev = toks[i - 1] if i else ""
                 prev2 = toks[i - 2] if i > 1 else ""
                 nxt, nxt2 = (toks[i + 1] if i + 1 < len(toks) else ""), (toks[i + 2] if i + 2 < len(toks) else "")
-                if prev in ("before", "until", "pre", "prior", "till") or (prev == "to" and prev2 == "prior"):
+                if prev == "than" and prev2 in ("earlier", "older", "before", "sooner"):
+                    hi, found = year - 1, True
+                elif prev == "than" and prev2 in ("later", "newer", "after", "younger", "more"):
+                    lo, found = year + 1, True
+                elif prev in ("before", "until", "pre", "prior", "till") or (prev == "to" and prev2 == "prior"):
                     hi, found = (year if prev in ("until", "till") else year - 1), True
                 elif prev in ("after", "post"):
                     lo, found = year + 1, True
@@ -790,17 +829,17 @@ class RequestParser:
                 continue
             prev = toks[i - 1] if i else ""
             nxt = toks[i + 1] if i + 1 < len(toks) else ""
-            if prev in ("s", "own", "same", "other"):  # "X's songs", "same album as", "other tracks on"
-                if KIND_NOUNS[t] != "song":
-                    continue
+            if prev == "same" and KIND_NOUNS[t] != "song":  # "the same album as"
+                continue
             if KIND_NOUNS[t] == "playlist" and (prev in ("in", "from", "same", "my", "for", "on", "to", "your")
                                                  or nxt == "together"):
                 continue  # "songs for my playlist", "in playlists with", "put on a playlist together"
             if t in ("album", "record", "lp") and (nxt in ("as", "with", "that") or prev in ("the", "that", "this")):
                 continue  # "the same album as", "on the album with"
             kind = KIND_NOUNS[t]
-        if kind is None and toks and toks[0] in ("who", "whom", "whose"):
-            kind = "artist"  # "who sounds like Moby?"
+        if kind is None and any(t in ("who", "whom", "whose") and (i == 0 or toks[i - 1] in (",", ".", ";", "?"))
+                                for i, t in enumerate(toks)):
+            kind = "artist"  # "who sounds like Moby?", "Pendulum is my favourite, who has that sort of sound"
         return kind or "song", positions
 
     @staticmethod
@@ -813,6 +852,8 @@ class RequestParser:
             nxt = toks[i + 1] if i + 1 < len(toks) else ""
             nxt2 = toks[i + 2] if i + 2 < len(toks) else ""
             ahead = toks[i + 1:i + 5]
+            first = next((x for x, w in enumerate(ahead) if w in KIND_NOUNS), None)
+            ahead = ahead[:first + 1] if first is not None else ahead
             if prev == "top" or nxt in KIND_NOUNS or (nxt in _FILLER | {"more"} and nxt2 in KIND_NOUNS) \
                     or prev in ("give", "me", "list", "find", "show", "recommend", "suggest", "name") \
                     or (i == 0 and any(w in KIND_NOUNS for w in ahead)) \
@@ -851,8 +892,10 @@ class RequestParser:
             after and (after[0] in KIND_NOUNS or after[0] in ("genre", "tag", "scene", "style", "music", "acts")))
         if attr_position:
             return True if not (ordinary and m.key not in self.genres and after[:1] != ["music"]) else None
-        if m.key in self.genres and not ordinary:
-            return True
+        if m.key in self.genres:
+            # a genre is a constraint unless the words use it as a word ("songs that rock", "for my house")
+            single_word_use = len(m.surface.split()) == 1 and before[-1:] and before[-1] in _VERBAL_PREV
+            return None if single_word_use else True
         if ordinary:
             return False
         if has_entity:
@@ -896,6 +939,13 @@ class RequestParser:
                    Label.SONG: {Relation.FANS_OF, Relation.SIMILAR_TO, Relation.SAME_ALBUM, Relation.IN_PLAYLIST_WITH},
                    Label.ALBUM: {Relation.SIMILAR_TO, Relation.SAME_ALBUM},
                    Label.PLAYLIST: {Relation.IN_PLAYLIST_WITH}}.get(m.label, set())
+        # a cue right after the name ("X fans", "X kind of sound") before one right before it: in
+        # "songs by artists X's fanbase likes" or "songs with a X kind of sound" the name's own cue decides
+        for cue, rel in _AFTER:
+            if rel in allowed and _starts_with(after, cue) and not (len(cue) == 1 and cue[0] in KIND_NOUNS):
+                if rel == Relation.PERFORMED_BY and kind not in ("song", "album"):
+                    continue
+                return rel, set(range(e, e + len(cue)))
         for cue, rel in _BEFORE:
             if rel in allowed and _ends_with(before, cue):
                 if rel == Relation.PERFORMED_BY and kind == "artist":
