@@ -33,6 +33,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "musicgraph.cli.features",
     "musicgraph.cli.me",
     "musicgraph.cli.trends",
+    "musicgraph.cli.serve",
 )
 
 

@@ -29,6 +29,7 @@ from musicgraph.graph.store import (
     GraphStore,
     MissingNodeError,
     Node,
+    StoreError,
     check_prop_names,
     merge_props,
 )
@@ -90,12 +91,22 @@ class EmbeddedStore(GraphStore):
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.executescript(_SCHEMA)
         self._projection: Projection | None = None
+        self._tx_depth = 0  # nesting of _Transaction blocks in the thread holding the lock
+        self._tx_failed = False  # an inner block raised: the outermost rolls back
 
     def __repr__(self) -> str:
         return f"EmbeddedStore({str(self.path)!r})"
 
+    supports_atomic = True
+
     # ------------------------------------------------------------- internals
     def _tx(self) -> _Transaction:
+        return _Transaction(self)
+
+    def atomic(self) -> _Transaction:
+        """``with store.atomic():`` every write inside is one SQLite transaction (one version bump):
+        all of them are committed, or, when the block raises, none. Other threads of this process
+        wait for the block; other processes keep reading the last committed state (WAL)."""
         return _Transaction(self)
 
     def _bump_version(self) -> None:
@@ -391,21 +402,40 @@ class EmbeddedStore(GraphStore):
 
 
 class _Transaction:
-    """``with store._tx():`` one SQLite transaction that bumps the store version on commit."""
+    """``with store._tx():`` one SQLite transaction that bumps the store version on commit.
+
+    Blocks nest (:meth:`EmbeddedStore.atomic` around several writes): only the outermost begins and
+    commits; if any block inside raised, the outermost rolls everything back.
+    """
 
     def __init__(self, store: EmbeddedStore):
         self.store = store
 
     def __enter__(self) -> None:
-        self.store._lock.acquire()
-        self.store._db.execute("BEGIN IMMEDIATE")
+        st = self.store
+        st._lock.acquire()
+        if st._tx_depth == 0:
+            try:
+                st._db.execute("BEGIN IMMEDIATE")
+            except BaseException:
+                st._lock.release()
+                raise
+            st._tx_failed = False
+        st._tx_depth += 1
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        st = self.store
         try:
-            if exc_type is None:
-                self.store._bump_version()
-                self.store._db.execute("COMMIT")
-            else:
-                self.store._db.execute("ROLLBACK")
+            st._tx_depth -= 1
+            if exc_type is not None:
+                st._tx_failed = True
+            if st._tx_depth == 0:
+                if st._tx_failed:
+                    st._db.execute("ROLLBACK")
+                    if exc_type is None:  # an inner write failed and the caller went on: say so
+                        raise StoreError("a write inside the transaction failed; nothing was written")
+                else:
+                    st._bump_version()
+                    st._db.execute("COMMIT")
         finally:
-            self.store._lock.release()
+            st._lock.release()

@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -218,6 +219,17 @@ class GraphStore(ABC):
     @abstractmethod
     def clear_vectors(self, label: str, keys: Iterable[str] | None = None) -> int:
         """Remove the vector of the given nodes (``None``: of every node of ``label``); returns how many."""
+
+    # --------------------------------------------------------------- transactions
+    #: Whether :meth:`atomic` makes a group of writes all-or-nothing on this backend.
+    supports_atomic: bool = False
+
+    def atomic(self) -> AbstractContextManager[None]:
+        """``with store.atomic():`` the writes inside happen all together or not at all.
+
+        Backends that cannot group writes raise :class:`StoreError` (check :attr:`supports_atomic`).
+        """
+        raise StoreError(f"the {self.backend} store cannot group writes into one transaction")
 
     # ------------------------------------------------------------ conveniences
     def get_node(self, label: str, key: str) -> Node | None:
