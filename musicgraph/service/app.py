@@ -123,7 +123,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None, *
 
     # outermost first: metrics see every request, limits run before any route
     app.add_middleware(LimitsMiddleware, limiter=RateLimiter(settings.serve_rate_limit, settings.serve_rate_burst),
-                       max_body=settings.serve_max_body, max_catalog_body=settings.serve_max_catalog_body)
+                       max_body=settings.serve_max_body, max_catalog_body=settings.serve_max_catalog_body,
+                       auth=app.state.auth)
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(_WorkerHeader)
     return app

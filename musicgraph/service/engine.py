@@ -418,7 +418,8 @@ class Engine:
                 if prior.get("digest") != digest:
                     raise ApiError("change_id_conflict", f"change id {change_id!r} was already used for other changes; "
                                    "choose a new id")
-                return {**prior["result"], "replayed": True}
+                return {**prior["result"], "replayed": True, "store_version": self.store.version(), "indexes": {},
+                        "index_errors": {}}
             try:
                 with self.store.atomic():
                     cs = CatalogEditor(self.store, []).apply_records(op, rows)

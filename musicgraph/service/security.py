@@ -3,8 +3,9 @@
 * **API keys** (``MUSICGRAPH_SERVE_API_KEYS``, comma-separated) are sent as ``Authorization: Bearer
   KEY`` or ``X-API-Key: KEY``. Writes (``POST /catalog/changes``) and raw Cypher always need one; when
   no key is configured they are refused. Reads need one when the server is bound beyond loopback
-  (or ``MUSICGRAPH_SERVE_KEYS_FOR_READS=true``). A wrong key is refused everywhere. Keys are compared
-  in constant time and never logged; a client is identified by a hash of its key.
+  (or ``MUSICGRAPH_SERVE_KEYS_FOR_READS=true``); a wrong key is refused there, and ignored on open
+  reads (chat clients always send some key). Keys are compared in constant time and never logged; a
+  client with a valid key is identified by a hash of it, any other by its address.
 * **Rate limits**: a token bucket per API key (or per client address without one) per worker:
   ``serve_rate_limit`` requests per second, bursts of ``serve_rate_burst``; beyond, 429 with ``Retry-After``.
 * **Request size**: bodies above ``serve_max_body`` bytes (``serve_max_catalog_body`` for catalog
@@ -59,9 +60,10 @@ def key_from_headers(headers: Any) -> str | None:
     return key.strip() if key and key.strip() else None
 
 
-def client_id(key: str | None, host: str | None) -> str:
-    """Who a request counts against for rate limits: a hash of its key, else its address."""
-    if key:
+def client_id(key: str | None, host: str | None, auth: Auth | None = None) -> str:
+    """Who a request counts against for rate limits: a hash of its valid key, else its address
+    (made-up keys do not get a bucket of their own)."""
+    if key and (auth is None or auth.valid(key)):
         return "key:" + hashlib.sha256(key.encode()).hexdigest()[:16]
     return f"addr:{host or 'unknown'}"
 
@@ -94,9 +96,14 @@ class Auth:
         key = key_from_headers(request.headers)
         challenge = {"WWW-Authenticate": 'Bearer realm="musicgraph"'}
         if key is not None:
-            if not self.valid(key):
+            if self._keys and self.valid(key):
+                return key
+            if write or self.reads_need_key:
+                if not self._keys:
+                    raise ApiError("unauthorized", "the server has no API key configured (MUSICGRAPH_SERVE_API_KEYS), "
+                                   "so it accepts no key and no writes", headers=challenge)
                 raise ApiError("unauthorized", "invalid API key", headers=challenge)
-            return key
+            return None  # open reads: a key the server does not know (a chat client's placeholder) is ignored
         if write or self.reads_need_key:
             what = "this write" if write else "requests to this server"
             hint = ("send it as 'Authorization: Bearer KEY' or 'X-API-Key: KEY'" if self._keys else
@@ -163,9 +170,10 @@ async def _send_error(send: Any, err: ApiError) -> None:
 class LimitsMiddleware:
     """ASGI middleware: the rate limit, then the request-size limit (see the module docstring)."""
 
-    def __init__(self, app: Any, limiter: RateLimiter, max_body: int, max_catalog_body: int):
+    def __init__(self, app: Any, limiter: RateLimiter, max_body: int, max_catalog_body: int, auth: Auth | None = None):
         self.app = app
         self.limiter = limiter
+        self.auth = auth
         self.max_body = max_body
         self.max_catalog_body = max_catalog_body
 
@@ -176,7 +184,7 @@ class LimitsMiddleware:
         path = scope.get("path", "")
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         if not (path == "/" or path.startswith(UNLIMITED_PREFIXES)):
-            client = client_id(key_from_headers(headers), (scope.get("client") or ("unknown", 0))[0])
+            client = client_id(key_from_headers(headers), (scope.get("client") or ("unknown", 0))[0], self.auth)
             wait = self.limiter.acquire(client)
             if wait > 0:
                 metrics.RATE_LIMITED.inc()

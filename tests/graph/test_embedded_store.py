@@ -108,3 +108,47 @@ def test_to_networkx(store):
     g = store.to_networkx()
     assert g.has_edge("Song:s", "Artist:a")
     assert g.nodes["Song:s"]["title"] == "S"
+
+
+# ------------------------------------------------------------------ atomic groups of writes
+def test_atomic_commits_all_writes_with_one_version_bump(tmp_path):
+    store = EmbeddedStore(tmp_path / "s")
+    before = int(store.version())
+    with store.atomic():
+        store.upsert_nodes("Artist", [("a", {"name": "A"})])
+        store.upsert_nodes("Song", [("a|x", {"title": "X"})])
+        store.upsert_edges("PERFORMED_BY", "Song", "Artist", [("a|x", "a", {})])
+        assert store.get_node("Song", "a|x") is not None  # visible inside the block
+    assert int(store.version()) == before + 1
+    reopened = EmbeddedStore(tmp_path / "s")
+    assert reopened.count_nodes()["Song"] == 1 and reopened.count_edges()["PERFORMED_BY"] == 1
+
+
+def test_atomic_rolls_everything_back_when_the_block_raises(tmp_path):
+    store = EmbeddedStore(tmp_path / "s")
+    store.upsert_nodes("Artist", [("a", {"name": "A"})])
+    before = store.version()
+    with pytest.raises(RuntimeError, match="boom"):
+        with store.atomic():
+            store.upsert_nodes("Song", [("a|x", {"title": "X"})])
+            store.set_meta("k", "v")
+            raise RuntimeError("boom")
+    assert store.version() == before and store.get_node("Song", "a|x") is None and store.get_meta("k") is None
+    # the store still takes writes afterwards
+    store.upsert_nodes("Song", [("a|y", {"title": "Y"})])
+    assert store.get_node("Song", "a|y") is not None
+
+
+def test_atomic_rolls_back_when_an_inner_write_failed_and_was_caught(tmp_path):
+    from musicgraph.graph.store import StoreError
+
+    store = EmbeddedStore(tmp_path / "s")
+    before = store.version()
+    with pytest.raises(StoreError, match="nothing was written"):
+        with store.atomic():
+            store.upsert_nodes("Artist", [("a", {"name": "A"})])
+            try:  # an edge to a missing node fails; the caller swallows it
+                store.upsert_edges("PERFORMED_BY", "Song", "Artist", [("missing|song", "a", {})])
+            except Exception:  # noqa: BLE001
+                pass
+    assert store.version() == before and store.get_node("Artist", "a") is None

@@ -250,7 +250,8 @@ def test_rate_limit_per_key_is_429_with_retry_after(engine, tmp_path, fixture_da
         assert codes == [200, 200, 429]
         limited = c.get("/songs/some band|grey sky")
         assert limited.json()["error"]["code"] == "rate_limited" and int(limited.headers["retry-after"]) >= 1
-        # another key has its own bucket; health is never limited
+        # a made-up key does not escape the address's bucket; a valid key has its own; health is never limited
+        assert c.get("/songs/some band|grey sky", headers={"X-API-Key": "made-up"}).status_code == 429
         assert c.get("/songs/some band|grey sky", headers={"X-API-Key": API_KEY}).status_code == 200
         assert c.get("/health").status_code == 200
 
