@@ -97,12 +97,19 @@ class Settings(BaseSettings):
                                         description="Timeout in seconds of POST /cypher queries (Neo4j store).")
     serve_ask_backend: str = Field(default="auto", description="Default generator of /ask, /chat and "
                                    "/v1/chat/completions (auto, template, t5-local, smollm2, seq2seq).")
+    serve_backends: str = Field(default="auto,template,t5-local", description="Comma-separated generators requests "
+                                "may ask for (/ask, /chat, the chat models); language-model backends such as "
+                                "smollm2 take seconds and hundreds of MB per worker, so they are off unless listed.")
     serve_reload_interval: float = Field(default=1.0, ge=0.0, description="Seconds between checks whether the "
                                          "store changed (then every worker reloads its indexes in the background).")
     serve_check_interval: float = Field(default=300.0, ge=0.0, description="Seconds between background runs of "
                                         "`musicgraph check` for GET /health after the store changed (0: at start only).")
     serve_warm_up: bool = Field(default=True, description="Load the retriever, graph and encoder at start-up "
                                 "(readiness waits for it) instead of on the first request.")
+
+    def allowed_backends(self) -> list[str]:
+        """The generator backends the service lets requests choose (``serve_backends``)."""
+        return [b.strip() for b in self.serve_backends.split(",") if b.strip()]
 
     def api_keys(self) -> list[str]:
         """The configured API keys (empty: none)."""

@@ -14,6 +14,7 @@ version cannot apply go away.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from dataclasses import dataclass, field
@@ -252,14 +253,39 @@ _GRAPH_RETRIEVERS: dict[int, Any] = {}
 _GRAPH_LOCK = threading.Lock()
 
 
+def resolve_backend(backend: str, allowed: list[str]) -> str:
+    """The generator to use for a request's ``backend`` among the server's ``allowed`` ones.
+
+    Raises:
+        RequestError: a backend the server does not enable (field ``backend``).
+    """
+    from musicgraph.rag.base import default_backend, installed_backends
+
+    if backend == "best":
+        usable = [b for b in installed_backends() if b in allowed]
+        return usable[0] if usable else "template"
+    if backend not in allowed:
+        raise RequestError(f"invalid request: backend: {backend!r} is not enabled on this server (enabled: "
+                           f"{', '.join(allowed)}; MUSICGRAPH_SERVE_BACKENDS)", field="backend")
+    return default_backend() if backend == "auto" else backend
+
+
+#: One language-model generation at a time per worker (and one load of each model): they are
+#: CPU-bound and large, so parallel ones only add memory. The template needs no lock.
+_GENERATE = threading.Lock()
+
+
 def ask(gen: Generation, store: GraphStore, question: str, *, k: int, backend: str,
         history: ChatState | None = None) -> Answer:
-    """A grounded answer (``musicgraph.ask``) with this generation's retriever and name index."""
+    """A grounded answer (``musicgraph.ask``) with this generation's retriever and name index;
+    ``backend`` as :func:`resolve_backend` returned it."""
     import musicgraph
 
     retriever = gen.retriever.retrieve if gen.retriever is not None else graph_only(gen, store)
-    return musicgraph.ask(question, k=k, store=store, backend=backend, history=history, retriever=retriever,
-                          catalog=gen.grounding)
+    lock = contextlib.nullcontext() if backend == "template" else _GENERATE
+    with lock:
+        return musicgraph.ask(question, k=k, store=store, backend=backend, history=history, retriever=retriever,
+                              catalog=gen.grounding)
 
 
 def request_view_of_answer(gen: Generation, answer: Answer) -> tuple[dict[str, Any] | None, Any]:

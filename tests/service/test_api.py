@@ -266,3 +266,14 @@ def test_wrong_key_is_refused_and_reads_can_require_keys(engine, tmp_path, fixtu
         ok = c.get("/songs/some band|grey sky", headers={"Authorization": f"Bearer {API_KEY}"})
         assert ok.status_code == 200
         assert c.get("/health").status_code == 200  # probes need no key
+
+
+def test_language_model_backends_are_off_unless_enabled(client):
+    resp = client.post("/ask", json={"question": "sad songs", "backend": "smollm2"})
+    assert resp.status_code == 422
+    err = resp.json()["error"]
+    assert err["field"] == "backend" and "MUSICGRAPH_SERVE_BACKENDS" in err["message"]
+    ids = {m["id"] for m in client.get("/v1/models").json()["data"]}
+    assert "musicgraph-smollm2" not in ids
+    best = client.post("/ask", json={"question": "sad songs", "backend": "best", "k": 2})
+    assert best.status_code == 200 and best.json()["backend"] == "template"

@@ -46,13 +46,15 @@ def models(request: Request) -> dict[str, str]:
     from musicgraph.rag.base import installed_backends
 
     settings = request.app.state.settings
+    allowed = settings.allowed_backends()
     out = {"musicgraph": settings.serve_ask_backend}
     try:
         installed = installed_backends(settings)
     except Exception:  # noqa: BLE001 - a broken optional backend must not hide the others
         installed = ["template"]
     for b in installed:
-        out[f"musicgraph-{b}"] = b
+        if b in allowed:
+            out[f"musicgraph-{b}"] = b
     return out
 
 
@@ -61,7 +63,8 @@ def _backend(request: Request, model: str) -> str:
     name = model.removesuffix(":latest")
     if name not in known:
         raise ApiError("model_not_found", f"unknown model {model!r}; available: {', '.join(known)}", field="model")
-    return known[name]
+    settings = request.app.state.settings
+    return library.resolve_backend(known[name], settings.allowed_backends())
 
 
 def _answer(request: Request, messages: list[ChatMessage], backend: str, k: int) -> tuple[Any, dict[str, Any]]:

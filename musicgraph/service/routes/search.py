@@ -56,7 +56,8 @@ def retrieve(request: Request, body: SearchBody) -> dict[str, Any]:
 
 
 def _backend(request: Request, backend: str | None) -> str:
-    return backend or request.app.state.settings.serve_ask_backend
+    settings = request.app.state.settings
+    return library.resolve_backend(backend or settings.serve_ask_backend, settings.allowed_backends())
 
 
 def _answer(request: Request, answer: Any, gen: Any, overrides: dict[str, float] | None = None) -> dict[str, Any]:
