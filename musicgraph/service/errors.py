@@ -153,5 +153,5 @@ def error_responses(*codes: str) -> dict[int | str, dict[str, Any]]:
 
 
 #: Errors any endpoint may answer (limits, validation, internal).
-COMMON_ERRORS: tuple[str, ...] = ("validation_error", "payload_too_large", "rate_limited", "unauthorized",
+COMMON_ERRORS: tuple[str, ...] = ("bad_request", "validation_error", "payload_too_large", "rate_limited", "unauthorized",
                                   "internal_error")
