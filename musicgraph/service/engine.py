@@ -63,6 +63,11 @@ class Generation:
     error: str | None = None
     loaded_at: float = field(default_factory=time.time)
 
+    @property
+    def catalog(self) -> Any:
+        """The retrieval catalog (in-memory song columns), or None without retrieval indexes."""
+        return self.retriever.catalog if self.retriever is not None else None
+
 
 class PinnedStore:
     """The store, with :meth:`projection` pinned to one generation's: a request answered while the

@@ -74,7 +74,7 @@ def _free_text(gen: Generation, store: GraphStore, text: str, k: int) -> SearchO
                                        "structured": False, "parsed": {"text": text}},
                              [gen.error or "no retrieval index"], targets_of(None, text))
     parsed = gen.retriever.parse(text)
-    results = gen.retriever.retrieve(parsed, k=k, explain=True)
+    results = gen.retriever.retrieve(parsed, k=k)
     return SearchOutcome(results, {"description": describe(parsed), "structured": False,
                                    "parsed": _jsonable(parsed.to_dict())}, list(parsed.notes),
                          targets_of(parsed, text))
@@ -133,7 +133,7 @@ def _structured(gen: Generation, store: GraphStore, req: Request, mode: str) -> 
             raise RequestError("invalid request: kind: artist answers need seeds in this version", field="kind")
         if gen.retriever is None:
             raise IndexMissingError(gen.error or "no retrieval index: run `musicgraph index build`")
-        results = gen.retriever.retrieve(text, k=req.k, filters=filters or None, explain=True)
+        results = gen.retriever.retrieve(text, k=req.k, filters=filters or None)
     del mode  # both endpoints answer a structured request the same way in this version
     return SearchOutcome(results, view, notes, targets_of(req, req.text or ""))
 

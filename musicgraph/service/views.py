@@ -11,6 +11,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlparse
 
+import numpy as np
+
 from musicgraph.graph.results import Result
 from musicgraph.graph.schema import REL_PHRASES
 
@@ -136,18 +138,41 @@ def targets_of(parsed: Any = None, text: str = "", overrides: Mapping[str, float
     return out
 
 
-def item_features(store: GraphStore, results: Iterable[Result]) -> dict[str, tuple[dict[str, Any], bool]]:
-    """Audio features per result id (``(props, estimated)``): a song's own (from the result or the
-    store, read in one batch), an artist's mean over up to 30 of its songs."""
+def item_features(store: GraphStore, results: Iterable[Result],
+                  catalog: Any = None) -> dict[str, tuple[dict[str, Any], bool]]:
+    """Audio features per result id (``(props, estimated)``): a song's own (from the result, the
+    retrieval catalog's columns, else the store in one batch), an artist's mean over its songs.
+
+    Args:
+        catalog: the retrieval :class:`~musicgraph.retrieval.catalog.SongCatalog` (in-memory columns;
+            without it the store is read).
+    """
     results = list(results)
     out: dict[str, tuple[dict[str, Any], bool]] = {}
-    need = [r.id for r in results if r.kind == "song" and not any(a in r.props for a in RADAR_AXES)]
-    nodes = store.get_nodes("Song", need) if need else {}
+    need = []
     for r in results:
         if r.kind == "song":
-            props = r.props if any(a in r.props for a in RADAR_AXES) else (nodes[r.id].props if r.id in nodes else {})
-            out[r.id] = (dict(props), bool(props.get("features_estimated")))
+            if any(a in r.props for a in RADAR_AXES):
+                out[r.id] = (dict(r.props), bool(r.props.get("features_estimated")))
+                continue
+            row = catalog.row(r.id) if catalog is not None else None
+            if row is not None:
+                out[r.id] = ({a: finite(catalog.feature(a)[row]) for a in RADAR_AXES},
+                             bool(catalog.estimated_flags()[row]))
+            else:
+                need.append(r.id)
         elif r.kind == "artist":
+            rows = catalog.rows_of_artist(r.id) if catalog is not None else None
+            if rows is not None and len(rows):
+                rows = rows[catalog.alive[rows]]
+                means = {}
+                for a in RADAR_AXES:
+                    col = catalog.feature(a)[rows]
+                    col = col[~np.isnan(col)]
+                    if len(col):
+                        means[a] = float(col.mean())
+                out[r.id] = (means, bool(catalog.estimated_flags()[rows].all()) if len(rows) else False)
+                continue
             songs = [nb.key for _, nb in store.neighbors("Artist", r.id, "PERFORMED_BY", "in", limit=30)]
             sums: dict[str, list[float]] = {}
             for n in store.get_nodes("Song", songs).values():
@@ -156,6 +181,10 @@ def item_features(store: GraphStore, results: Iterable[Result]) -> dict[str, tup
                     if v is not None:
                         sums.setdefault(a, []).append(v)
             out[r.id] = ({a: sum(v) / len(v) for a, v in sums.items()}, False)
+    nodes = store.get_nodes("Song", need) if need else {}
+    for key in need:
+        props = nodes[key].props if key in nodes else {}
+        out[key] = (dict(props), bool(props.get("features_estimated")))
     return out
 
 
@@ -211,9 +240,9 @@ def browser_url(settings: Settings, cypher: str) -> str:
 
 # ------------------------------------------------------------------------------ results and answers
 def result_views(results: Sequence[Result], store: GraphStore, target: Mapping[str, float],
-                 settings: Settings | None = None) -> list[dict[str, Any]]:
-    """:class:`~musicgraph.service.schemas.ResultOut` dicts for ``results``."""
-    feats = item_features(store, results)
+                 settings: Settings | None = None, catalog: Any = None) -> list[dict[str, Any]]:
+    """:class:`~musicgraph.service.schemas.ResultOut` dicts for ``results`` (``catalog``: see :func:`item_features`)."""
+    feats = item_features(store, results, catalog)
     facts = artist_facts(store, results)
     neo4j = settings is not None and store.backend == "neo4j"
     out = []
@@ -231,10 +260,10 @@ def result_views(results: Sequence[Result], store: GraphStore, target: Mapping[s
 
 
 def answer_view(answer: Answer, store: GraphStore, target: Mapping[str, float],
-                settings: Settings | None = None) -> dict[str, Any]:
+                settings: Settings | None = None, catalog: Any = None) -> dict[str, Any]:
     """:class:`~musicgraph.service.schemas.AnswerOut` fields of a grounded answer."""
     recs = answer.recommendations
-    views = result_views([rec.result for rec in recs], store, target, settings)
+    views = result_views([rec.result for rec in recs], store, target, settings, catalog)
     out_recs = []
     for rec, view in zip(recs, views, strict=True):
         if rec.evidence.features and not any(v is not None for v in view["radar"]["item"].values()):

@@ -53,6 +53,7 @@ def _cards(page) -> list[dict]:
         edges: c.querySelectorAll('svg.path-graph line.edge').length,
         nodes: c.querySelectorAll('svg.path-graph circle').length,
         graphLabel: (c.querySelector('svg.path-graph desc') || {}).textContent || '',
+        spokes: c.querySelectorAll('svg.radar line.spoke').length,
         radarPoints: (c.querySelector('svg.radar polygon.item') || {getAttribute: () => ''}).getAttribute('points'),
         radarLabel: (c.querySelector('svg.radar desc') || {}).textContent || '',
     }))""")
@@ -80,9 +81,12 @@ def test_search_cards_show_artist_title_path_and_radar_then_chat_excludes_an_art
     for c in cards:
         assert c["title"].strip() and c["artist"].strip(), c
         assert c["edges"] >= 1 and c["nodes"] >= 2, c  # a drawn path
-        assert c["radarPoints"] and len(c["radarPoints"].split()) == 7, c  # a radar over the 7 features
-        assert "→" not in c["graphLabel"] and c["graphLabel"], c  # the path in words for screen readers
-        assert "valence" in c["radarLabel"], c
+        assert c["spokes"] == 7 and "valence" in c["radarLabel"], c  # a radar over the 7 features
+        assert c["graphLabel"] and "mood of" in c["graphLabel"], c  # the path in words for screen readers
+    with_features = {c["title"]: c for c in cards if c["radarPoints"]}
+    assert {"Grey Sky", "Odd Mood"} <= set(with_features)  # the fixture songs that have audio features
+    assert all(len(c["radarPoints"].split()) == 7 for c in with_features.values())
+    assert "valence 0.10 (asked 0.20)" in with_features["Grey Sky"]["radarLabel"]
     assert "Some Band" in [c["artist"] for c in cards]
     assert "sad" in page.inner_text("#request-description")
     page.screenshot(path=str(OUT / "search.png"), full_page=True)
@@ -102,7 +106,7 @@ def test_search_cards_show_artist_title_path_and_radar_then_chat_excludes_an_art
     _status(page, "after refining")
     refined = _cards(page)
     assert refined and "Some Band" not in [c["artist"] for c in refined]
-    assert all(c["edges"] >= 1 and c["radarPoints"] for c in refined)
+    assert all(c["edges"] >= 1 and c["spokes"] == 7 for c in refined)
     assert "exclude Some Band" in page.inner_text("#request-notes")
     page.screenshot(path=str(OUT / "refined.png"), full_page=True)
 

@@ -182,7 +182,7 @@ def explain(
         tags.sort(key=lambda en: -(finite(en[0].props.get("weight")) or 0.0))
         facts = {"tags": [n.name for _, n in tags[:3]],
                  "genres": [n.name for _, n in engine.store.neighbors("Artist", node.key, "HAS_GENRE", "out")][:3]}
-    props, estimated = item_features(engine.store, [res]).get(res.id, ({}, False))
+    props, estimated = item_features(engine.store, [res], gen.catalog).get(res.id, ({}, False))
     reasons = [f"graph path: {p.sentence()}" for p in res.paths[:3]]
     reasons += [line for line in res.evidence.get("explain", []) if not line.startswith("parsed:")]
     reasons += [f"{k}: {', '.join(v[:5])}" for k, v in facts.items() if v]

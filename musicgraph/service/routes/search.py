@@ -31,7 +31,7 @@ def _search(request: Request, body: SearchBody, mode: str) -> dict[str, Any]:
     gen = app.engine.generation()
     out = library.search(gen, app.engine.store, mode=mode, query=body.query, request=body.request, k=body.k)
     return {
-        "results": result_views(out.results, app.engine.store, out.target, app.settings),
+        "results": result_views(out.results, app.engine.store, out.target, app.settings, gen.catalog),
         "request": out.request,
         "notes": out.notes,
         "store_version": gen.version,
@@ -64,7 +64,7 @@ def _answer(request: Request, answer: Any, gen: Any, overrides: dict[str, float]
     app = request.app.state
     view, parsed = library.request_view_of_answer(gen, answer)
     target = targets_of(parsed, answer.query or answer.question, overrides)
-    return {**answer_view(answer, app.engine.store, target, app.settings), "request": view}
+    return {**answer_view(answer, app.engine.store, target, app.settings, gen.catalog), "request": view}
 
 
 @router.post("/ask", response_model=AnswerOut, responses=_SEARCH_ERRORS, tags=["ask"],

@@ -88,7 +88,11 @@ function card(rec, i) {
   const fig2 = document.createElement("figure");
   fig2.className = "radar-figure";
   fig2.appendChild(drawRadar(rec.radar, title));
-  fig2.appendChild(text("figcaption", Object.keys(rec.radar.target).length ? "Sound vs. your request" : "Sound"));
+  const asked = Object.keys(rec.radar.target).length > 0;
+  const known = Object.values(rec.radar.item).some((v) => v != null);
+  const caption = known ? `Sound${rec.radar.estimated ? " (estimated)" : ""}${asked ? " vs. your request" : ""}`
+    : `Sound not known${asked ? " (dashed: your request)" : ""}`;
+  fig2.appendChild(text("figcaption", caption));
   visuals.append(fig1, fig2);
   art.appendChild(visuals);
 

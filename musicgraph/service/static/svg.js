@@ -135,9 +135,11 @@ export function drawRadar(radar, title) {
     const t = el("text", { x: lx, y: ly + 3, "text-anchor": "middle", class: "axis-label" }, grid);
     t.textContent = a.slice(0, 5);
   });
-  const known = axes.map((a) => radar.item[a] ?? 0);
-  el("polygon", { points: known.map((v, i) => point(i, Math.max(0, Math.min(1, v))).join(",")).join(" "),
-    class: `item${radar.estimated ? " estimated" : ""}` }, svg);
+  if (axes.some((a) => radar.item[a] != null)) {  // unknown features are drawn at the centre
+    const values = axes.map((a) => radar.item[a] ?? 0);
+    el("polygon", { points: values.map((v, i) => point(i, Math.max(0, Math.min(1, v))).join(",")).join(" "),
+      class: `item${radar.estimated ? " estimated" : ""}` }, svg);
+  }
   const targets = axes.map((a, i) => [i, radar.target[a]]).filter(([, t]) => t != null);
   if (targets.length >= 3) {
     el("polygon", { points: targets.map(([i, t]) => point(i, t).join(",")).join(" "), class: "target" }, svg);
