@@ -9,7 +9,8 @@ the run. It reports throughput, p50/p95/p99 and failures per endpoint, the index
 the load average of the machine before and after (other jobs share it).
 
 The peer: the same requests answered in process, one after another, by (a) the library calls the
-service makes (``HybridRetriever.retrieve``, ``musicgraph.recommend``, ``musicgraph.ask``) and (b)
+service makes (the hybrid retriever for free text, the graph retriever's ``search`` for structured
+requests, ``musicgraph.ask``) and (b)
 the service's own handler code (the library call plus the response views, no HTTP), and over HTTP
 by one client one request at a time; the difference is the serving overhead.
 
@@ -111,23 +112,23 @@ def in_process(home: Path, data_dir: Path, requests: list[tuple[str, Any]], warm
     svc: dict[str, list[float]] = {}
     for kind, body in warm:
         _call_library(gen, engine, kind, body, musicgraph)
-    if getattr(gen.retriever.encoder, "query_cache_size", None) is not None:
-        gen.retriever.encoder.query_cache_size = 0
+    if getattr(gen.hybrid.encoder, "query_cache_size", None) is not None:
+        gen.hybrid.encoder.query_cache_size = 0
 
     def service_code(kind: str, body: Any) -> None:
         if kind == "ask":
             a = library.ask(gen, engine.store, body, k=5, backend="template")
             answer_view(a, engine.store, {}, settings, gen.catalog)
         else:
-            out = (library.search(gen, engine.store, mode="retrieve", query=body, k=10) if kind == "retrieve" else
-                   library.search(gen, engine.store, mode="recommend", request=Request.model_validate(body)))
+            out = (library.search(gen, mode="retrieve", query=body, k=10) if kind == "retrieve" else
+                   library.search(gen, mode="recommend", request=Request.model_validate(body)))
             result_views(out.results, engine.store, out.target, settings, gen.catalog)
 
     for i, (kind, body) in enumerate(requests):
         order = [("lib", lambda k=kind, b=body: _call_library(gen, engine, k, b, musicgraph)),
                  ("svc", lambda k=kind, b=body: service_code(k, b))]
         for name, fn in order if i % 2 == 0 else order[::-1]:
-            gen.retriever.graph.clear_walks()
+            gen.hybrid.graph.clear_walks()
             t = time.perf_counter()
             fn()
             (lib if name == "lib" else svc).setdefault(kind, []).append(time.perf_counter() - t)
@@ -137,14 +138,15 @@ def in_process(home: Path, data_dir: Path, requests: list[tuple[str, Any]], warm
 
 
 def _call_library(gen: Any, engine: Any, kind: str, body: Any, musicgraph: Any) -> None:
+    """The library call the service makes for one request, alone (same retriever objects)."""
+    from musicgraph.retrieval.request import Request
+
     if kind == "retrieve":
-        gen.retriever.retrieve(body, k=10)
+        gen.hybrid.retrieve(body, k=10)
     elif kind == "recommend":
-        seeds = body["seeds"]
-        musicgraph.recommend(store=gen.store, artists=[s["name"] for s in seeds], k=body["k"], kind=body["kind"])
+        gen.graph.search(Request.model_validate(body))
     else:
-        musicgraph.ask(body, k=5, store=engine.store, backend="template", retriever=gen.retriever.retrieve,
-                       catalog=gen.grounding)
+        musicgraph.ask(body, k=5, store=engine.store, backend="template", retriever=gen.hybrid, catalog=gen.grounding)
 
 
 # ------------------------------------------------------------------------------ the server

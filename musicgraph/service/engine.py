@@ -33,7 +33,8 @@ if TYPE_CHECKING:
     from musicgraph.graph.projection import Projection
     from musicgraph.graph.store import GraphStore
     from musicgraph.rag.grounding import Catalog
-    from musicgraph.retrieval.retriever import HybridRetriever
+    from musicgraph.retrieval.base import Retriever
+    from musicgraph.retrieval.hybrid import HybridRetriever
 
 log = logging.getLogger(__name__)
 
@@ -42,31 +43,65 @@ CHANGE_META = "service.change:"
 
 @dataclass(slots=True)
 class Generation:
-    """What a worker serves from: the retriever and name indexes of one store version.
+    """What a worker serves from: the retrievers and name indexes of one store version.
 
     Attributes:
         version: the store version the indexes were loaded for.
-        retriever: the hybrid retriever (None when the retrieval indexes are missing: ``error`` says why).
+        hybrid: the hybrid retriever (None when the retrieval indexes are missing: ``error`` says why).
+        graph: the graph retriever (sharing the hybrid's resources when there is one).
         index_version: the store version the retrieval index files were built or updated for.
         grounding: the catalog name index of the RAG grounding (answers cite only catalog songs).
         projection: the graph projection of this version (name look-ups and suggestions).
-        store: the store with this projection pinned (:class:`PinnedStore`), for multi-hop calls.
         loaded_at: when it was swapped in (Unix time).
     """
 
     version: str
-    retriever: HybridRetriever | None
+    hybrid: HybridRetriever | None
+    graph: Retriever
     index_version: str | None
     grounding: Catalog
     projection: Projection
-    store: Any = None
     error: str | None = None
     loaded_at: float = field(default_factory=time.time)
+    _others: dict[str, Retriever] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def catalog(self) -> Any:
-        """The retrieval catalog (in-memory song columns), or None without retrieval indexes."""
-        return self.retriever.catalog if self.retriever is not None else None
+        """The song catalog (in-memory song columns) of the retrievers."""
+        return self.graph.resources.catalog  # type: ignore[attr-defined]
+
+    def retriever(self, name: str) -> Retriever:
+        """The retriever ``name`` (graph, hybrid, bm25, dense) of this generation.
+
+        Raises:
+            IndexMissingError: a text retriever without retrieval indexes.
+            RequestError: an unknown name.
+        """
+        if name == "graph":
+            return self.graph
+        if name not in ("hybrid", "bm25", "dense"):
+            from musicgraph.errors import RequestError
+
+            raise RequestError(f"invalid request: retriever: unknown {name!r}; expected graph, hybrid, bm25 or dense",
+                               field="retriever")
+        if self.hybrid is None:
+            from musicgraph.errors import IndexMissingError
+
+            raise IndexMissingError(self.error or "no retrieval index: run `musicgraph index build`")
+        if name == "hybrid":
+            return self.hybrid
+        with self._lock:
+            if name not in self._others:
+                if name == "bm25":
+                    from musicgraph.retrieval.bm25_retriever import BM25Retriever
+
+                    self._others[name] = BM25Retriever(self.hybrid.resources)
+                else:
+                    from musicgraph.retrieval.dense_retriever import DenseRetriever
+
+                    self._others[name] = DenseRetriever(self.hybrid.resources, encoder=self.hybrid.encoder)
+            return self._others[name]
 
 
 class PinnedStore:
@@ -189,48 +224,55 @@ class Engine:
         self._schedule_check(force=True)
 
     def _build(self, previous: Generation | None, warm: bool = True) -> Generation:
-        """Read the store version, the retrieval indexes and the name index under the shared lock."""
+        """Load the next generation: store version, projection, indexes, name index under the shared
+        lock (no writer can change them meanwhile), then warm the retrievers up."""
         from musicgraph.rag.grounding import Catalog
+        from musicgraph.retrieval.graph_retriever import GraphRetriever
+        from musicgraph.retrieval.hybrid import HybridRetriever
         from musicgraph.retrieval.index import IndexBundle
-        from musicgraph.retrieval.retriever import HybridRetriever
+        from musicgraph.retrieval.resources import GraphResources
 
         t0 = time.perf_counter()
-        retriever: HybridRetriever | None = None
+        hybrid: HybridRetriever | None = None
         error = None
         index_version = None
+        old = previous.hybrid if previous is not None else None
+        vad = old.emotion.vad if old is not None else self.vad
         with self.lock.hold(exclusive=False):
             version = self.store.version()
             if self.store.is_empty():
                 from musicgraph.errors import EmptyStoreError
 
                 raise EmptyStoreError("the graph store is empty: run `musicgraph ingest` (or `bin/dev demo`) first")
+            projection = self.store.projection()
+            pinned = PinnedStore(self.store, projection)
             try:
                 bundle = IndexBundle.load(self.index_dir)
                 index_version = str(bundle.manifest.get("store_version"))
             except (FileNotFoundError, ValueError, OSError) as exc:
                 bundle = None
                 error = (f"no usable retrieval index in {self.index_dir} ({exc}); run `musicgraph index build`. "
-                         "Answers come from the multi-hop graph meanwhile.")
+                         "Answers come from the graph retriever meanwhile.")
                 log.warning("%s", error)
             if bundle is not None:
-                old = previous.retriever if previous is not None else None
-                retriever = HybridRetriever(
-                    self.store, bundle=bundle, encoder=(old._encoder if old is not None else None) or self.encoder,
-                    vad=old.emotion.vad if old is not None else self.vad, data_dir=self.data_dir)
-                _ = retriever.graph  # the projection of this store version, while no writer can change it
-            projection = self.store.projection()
+                hybrid = HybridRetriever(pinned, bundle=bundle, vad=vad, data_dir=self.data_dir,
+                                         encoder=(old._encoder if old is not None else None) or self.encoder)
+                resources = hybrid.resources
+            else:
+                resources = GraphResources(pinned, None, vad=vad, data_dir=self.data_dir)
+            _ = resources.catalog, resources.walker  # read from the store while no writer can change it
             grounding = Catalog.from_store(self.store)
-            from musicgraph.graph.multihop import scorer_for
-
-            scorer_for(self.store)  # the multi-hop scorer of /recommend, for this version
-        if retriever is not None and warm:
-            retriever.warm_up(dense=True, freeze_gc=False)
+        graph = GraphRetriever(resources=resources)
+        if hybrid is not None and warm:
+            hybrid.warm_up(dense=True, freeze_gc=False)
             if self.encoder is None:
-                self.encoder = retriever._encoder
+                self.encoder = hybrid._encoder
+        elif warm:
+            resources.warm_up()
         log.info("serving store version %s (indexes %s) after %.1f s", version, index_version or "missing",
                  time.perf_counter() - t0)
-        return Generation(version=version, retriever=retriever, index_version=index_version, grounding=grounding,
-                          projection=projection, store=PinnedStore(self.store, projection), error=error)
+        return Generation(version=version, hybrid=hybrid, graph=graph, index_version=index_version,
+                          grounding=grounding, projection=projection, error=error)
 
     def generation(self, wait: float = 0.0) -> Generation:
         """The generation to answer a request with (and a background reload when the store changed).

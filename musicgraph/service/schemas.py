@@ -72,6 +72,8 @@ class ResultOut(BaseModel):
     ranks: dict[str, int] = Field(default_factory=dict)
     paths: list[list[str]] = Field(default_factory=list,
                                    description="Node names and relationship types alternately, seed first.")
+    why: list[str] = Field(default_factory=list, description="Each path in words, with the aggregate that makes it "
+                           "strong (\"31 % of Madonna's listeners also play Prince (412 of 1,330): ...\").")
     evidence: dict[str, list[str]] = Field(default_factory=dict)
     graph: ExplanationGraph
     radar: Radar
@@ -94,6 +96,8 @@ class SearchBody(_Body):
                               description="Free text, e.g. 'sad songs like Radiohead, no Coldplay'.")
     request: Request | None = Field(default=None, description="A structured request (seeds, constraints, ...).")
     k: int | None = Field(default=None, ge=1, le=100, description="Results (default: the request's k, else 10).")
+    retriever: Literal["graph", "hybrid", "bm25", "dense"] | None = Field(
+        default=None, description="Which retriever answers (default: graph for /recommend, hybrid for /retrieve).")
 
     @model_validator(mode="after")
     def _one_of(self) -> SearchBody:
@@ -107,6 +111,7 @@ class SearchResponse(BaseModel):
 
     results: list[ResultOut]
     request: RequestView
+    retriever: str = Field(description="The retriever that answered.")
     notes: list[str] = Field(default_factory=list)
     store_version: str
     took_ms: float

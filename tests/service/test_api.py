@@ -31,7 +31,8 @@ def test_retrieve_free_text_has_paths_graph_and_radar(client):
     assert len(body["results"]) == 4
     assert [r["rank"] for r in body["results"]] == [1, 2, 3, 4]
     assert body["request"]["structured"] is False
-    assert "sad" in body["request"]["description"] and body["request"]["parsed"]["moods"] == ["sad"]
+    assert body["retriever"] == "hybrid"
+    assert "sad" in body["request"]["description"] and body["request"]["parsed"]["targets"]["moods"] == ["sad"]
     for r in body["results"]:
         _check_result(r)
         assert r["radar"]["target"]["valence"] < 0.5  # "sad" asks for low valence
@@ -42,15 +43,26 @@ def test_retrieve_free_text_has_paths_graph_and_radar(client):
 
 
 def test_recommend_structured_request_artists_excludes_the_seed(client):
-    req = {"seeds": [{"label": "Artist", "name": "Some Band"}], "kind": "artist", "k": 3}
+    req = {"seeds": [{"label": "Artist", "name": "Invented Singer", "relation": "related"}], "kind": "artist", "k": 3}
     resp = client.post("/recommend", json={"request": req})
     assert resp.status_code == 200, resp.text
     body = resp.json()
+    assert body["retriever"] == "graph"
     assert body["request"]["structured"] is True and body["request"]["parsed"]["kind"] == "artist"
-    assert body["results"] and all(r["kind"] == "artist" for r in body["results"])
-    assert "some band" not in [r["id"] for r in body["results"]]
+    assert len(body["results"]) == 3 and all(r["kind"] == "artist" for r in body["results"])
+    assert "invented singer" not in [r["id"] for r in body["results"]]
+    top = body["results"][0]
+    assert top["why"] and top["why"][0].startswith("Invented Singer → ")
     for r in body["results"]:
         _check_result(r)
+
+
+def test_the_body_can_name_the_retriever(client):
+    for name in ("graph", "hybrid", "bm25", "dense"):
+        resp = client.post("/recommend", json={"query": "sad songs", "k": 3, "retriever": name})
+        assert resp.status_code == 200, (name, resp.text)
+        assert resp.json()["retriever"] == name and resp.json()["results"]
+    assert client.post("/recommend", json={"query": "sad", "retriever": "magic"}).status_code == 422
 
 
 def test_recommend_structured_exclusion_is_applied(client):
@@ -98,10 +110,15 @@ def test_unknown_seed_is_404_with_suggestions(client):
     assert "did you mean" in err["message"]
 
 
-def test_unsupported_kind_is_a_clear_422(client):
-    resp = client.post("/recommend", json={"request": {"seeds": [{"label": "Mood", "name": "sad"}], "kind": "album"}})
-    assert resp.status_code == 422
-    assert resp.json()["error"]["code"] == "invalid_request" and resp.json()["error"]["field"] == "kind"
+def test_other_kinds_and_the_k_limit(client):
+    resp = client.post("/recommend", json={"request": {"seeds": [{"label": "Mood", "name": "sad"}], "kind": "album",
+                                                       "k": 2}})
+    assert resp.status_code == 200, resp.text
+    results = resp.json()["results"]
+    assert results and all(r["kind"] == "album" for r in results)
+    assert all(n["id"].startswith("Album:") for r in results for n in r["graph"]["nodes"] if n["role"] == "result")
+    resp = client.post("/recommend", json={"request": {"seeds": [{"label": "Mood", "name": "sad"}], "k": 500}})
+    assert resp.status_code == 422 and resp.json()["error"]["field"] == "k"
 
 
 # ----------------------------------------------------------------------------- ask and chat
@@ -115,7 +132,7 @@ def test_ask_is_grounded_in_the_catalog(client, fixture_store):
         assert fixture_store.get_node("Song", rec["id"]) is not None
         assert rec["title"] in body["text"] and rec["reasons"]
         _check_result(rec)
-    assert body["request"]["parsed"]["moods"] == ["sad"]
+    assert body["request"]["parsed"]["targets"]["moods"] == ["sad"]
 
 
 def test_chat_refinement_excludes_an_artist_and_keeps_the_session(client):
@@ -181,7 +198,7 @@ def test_explain_gives_subgraph_radar_and_request(client):
     assert body["matched"] is True and body["kind"] == "song"
     assert ("Mood:sad", "Song:some band|grey sky") in {(e["source"], e["target"]) for e in body["graph"]["edges"]}
     assert body["radar"]["item"]["valence"] == pytest.approx(0.1) and body["radar"]["target"]["valence"] < 0.5
-    assert body["request"]["parsed"]["moods"] == ["sad"]
+    assert body["request"]["parsed"]["targets"]["moods"] == ["sad"]
     facts = client.get("/explain/some band|grey sky").json()
     assert facts["matched"] is False and facts["request"] is None and facts["graph"]["edges"]
 

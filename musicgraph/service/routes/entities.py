@@ -157,15 +157,22 @@ def explain(
     parsed = None
     view = None
     res: Result | None = None
-    if q is not None and gen.retriever is not None:
-        from musicgraph.retrieval.retriever import describe
-        from musicgraph.service.library import _jsonable
+    if q is not None:
+        from musicgraph.service.library import answer_retriever, request_view
 
-        parsed = gen.retriever.parse(q)
-        view = {"description": describe(parsed), "structured": False, "parsed": _jsonable(parsed.to_dict())}
-        if kind == "song":
-            hits = gen.retriever.retrieve(parsed, k=1, filters={"keys": [node.key]}, explain=True)
-            res = hits[0] if hits else None
+        r = answer_retriever(gen)
+        parsed = r.parse(q)
+        view = request_view(parsed, structured=False)
+        if kind == "song" and gen.hybrid is not None:
+            hits = gen.hybrid.retrieve(parsed.with_(kind="song"), k=1, filters={"keys": [node.key]}, explain=True)
+        else:  # among the request's top answers of this kind
+            from musicgraph.errors import RequestError
+
+            try:
+                hits = [h for h in r.search(parsed.with_(kind=kind, k=100)) if h.id == node.key]
+            except RequestError:  # the request cannot be asked for this kind: show the facts
+                hits = []
+        res = hits[0] if hits else None
     matched = res is not None
     if res is None:
         props = node.props

@@ -29,10 +29,11 @@ _SEARCH_ERRORS = error_responses(*COMMON_ERRORS, "unknown_entity", "invalid_requ
 def _search(request: Request, body: SearchBody, mode: str) -> dict[str, Any]:
     app = request.app.state
     gen = app.engine.generation()
-    out = library.search(gen, app.engine.store, mode=mode, query=body.query, request=body.request, k=body.k)
+    out = library.search(gen, mode=mode, query=body.query, request=body.request, k=body.k, retriever=body.retriever)
     return {
         "results": result_views(out.results, app.engine.store, out.target, app.settings, gen.catalog),
         "request": out.request,
+        "retriever": out.retriever,
         "notes": out.notes,
         "store_version": gen.version,
         "took_ms": out.took_ms,
@@ -42,16 +43,19 @@ def _search(request: Request, body: SearchBody, mode: str) -> dict[str, Any]:
 @router.post("/recommend", response_model=SearchResponse, responses=_SEARCH_ERRORS, tags=["recommend"],
              summary="Recommendations with explanation paths")
 def recommend(request: Request, body: SearchBody) -> dict[str, Any]:
-    """Songs or artists for a request: free text (``query``) or structured (``request``: seeds with
-    relations, conjunctive constraints, soft targets, kind, k). Every result carries its paths,
-    per-component scores, evidence, explanation graph and audio-feature radar."""
+    """Songs, artists, albums or playlists for a request: free text (``query``) or structured
+    (``request``: seeds with relations, conjunctive constraints, soft targets, kind, k), answered by
+    the graph retriever unless ``retriever`` names another. Every result carries its paths (and
+    ``why``: each in words with its aggregate), per-component scores, evidence, explanation graph
+    and audio-feature radar."""
     return _search(request, body, "recommend")
 
 
 @router.post("/retrieve", response_model=SearchResponse, responses=_SEARCH_ERRORS, tags=["recommend"],
              summary="Hybrid retrieval (BM25, dense, graph, emotion and audio re-rank)")
 def retrieve(request: Request, body: SearchBody) -> dict[str, Any]:
-    """Songs for a request by the hybrid retriever, with the same result shape as ``/recommend``."""
+    """Results for a request by the hybrid retriever (BM25, dense, graph operators, emotion and audio
+    re-rank) unless ``retriever`` names another; the same result shape as ``/recommend``."""
     return _search(request, body, "retrieve")
 
 

@@ -112,10 +112,11 @@ function card(rec, i) {
   const ul = document.createElement("ul");
   for (const r of reasons) ul.appendChild(text("li", r));
   panel.appendChild(ul);
-  if (rec.paths && rec.paths.length) {
+  const why = rec.why && rec.why.length ? rec.why : (rec.paths || []).map((p) => p.join(" · "));
+  if (why.length) {
     panel.appendChild(text("h4", "Paths"));
     const pl = document.createElement("ul");
-    for (const p of rec.paths) pl.appendChild(text("li", p.join(" · ")));
+    for (const p of why) pl.appendChild(text("li", p));
     panel.appendChild(pl);
   }
   panel.appendChild(text("h4", "Evidence"));
