@@ -100,6 +100,9 @@ class Settings(BaseSettings):
     serve_backends: str = Field(default="auto,template,t5-local", description="Comma-separated generators requests "
                                 "may ask for (/ask, /chat, the chat models); language-model backends such as "
                                 "smollm2 take seconds and hundreds of MB per worker, so they are off unless listed.")
+    serve_concurrency: int = Field(default=2, ge=1, le=256, description="Searches and answers one worker runs at "
+                                   "once (more wait their turn; Python runs one thread at a time anyway, and a "
+                                   "background reload needs its share).")
     serve_reload_interval: float = Field(default=1.0, ge=0.0, description="Seconds between checks whether the "
                                          "store changed (then every worker reloads its indexes in the background).")
     serve_check_interval: float = Field(default=300.0, ge=0.0, description="Seconds between background runs of "

@@ -192,6 +192,7 @@ class Engine:
         self.lock = IndexLock(self.settings.service_dir / f"index-{self.settings.store_name}.lock")
         self._gen: Generation | None = None
         self._gen_lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(self.settings.serve_concurrency)
         self._reload_thread: threading.Thread | None = None
         self._ready = threading.Event()
         self._next_poll = 0.0
@@ -254,14 +255,15 @@ class Engine:
                 error = (f"no usable retrieval index in {self.index_dir} ({exc}); run `musicgraph index build`. "
                          "Answers come from the graph retriever meanwhile.")
                 log.warning("%s", error)
-            if bundle is not None:
-                hybrid = HybridRetriever(pinned, bundle=bundle, vad=vad, data_dir=self.data_dir,
-                                         encoder=(old._encoder if old is not None else None) or self.encoder)
-                resources = hybrid.resources
-            else:
+            if bundle is None:  # the song catalog is then read from the store
                 resources = GraphResources(pinned, None, vad=vad, data_dir=self.data_dir)
-            _ = resources.catalog, resources.walker  # read from the store while no writer can change it
+                _ = resources.catalog
             grounding = Catalog.from_store(self.store)
+        # the rest reads only what is loaded (the pinned projection, the bundle): no lock needed
+        if bundle is not None:
+            hybrid = HybridRetriever(pinned, bundle=bundle, vad=vad, data_dir=self.data_dir,
+                                     encoder=(old._encoder if old is not None else None) or self.encoder)
+            resources = hybrid.resources
         graph = GraphRetriever(resources=resources)
         if hybrid is not None and warm:
             hybrid.warm_up(dense=True, freeze_gc=False)
@@ -273,6 +275,16 @@ class Engine:
                  time.perf_counter() - t0)
         return Generation(version=version, hybrid=hybrid, graph=graph, index_version=index_version,
                           grounding=grounding, projection=projection, error=error)
+
+    @contextlib.contextmanager
+    def slot(self) -> Iterator[None]:
+        """Hold one of the worker's ``serve_concurrency`` slots for CPU-bound work (searches, answers).
+
+        Python runs one thread at a time; more concurrent searches only interleave (each slower) and
+        starve a reload running in the background. Requests beyond the slots wait their turn.
+        """
+        with self._slots:
+            yield
 
     def generation(self, wait: float = 0.0) -> Generation:
         """The generation to answer a request with (and a background reload when the store changed).

@@ -79,8 +79,9 @@ def _answer(request: Request, messages: list[ChatMessage], backend: str, k: int)
         state.interpret(text)
     app = request.app.state
     gen = app.engine.generation()
-    answer = library.ask(gen, app.engine.store, users[-1][:2000], k=k, backend=backend, history=state)
-    _, parsed = library.request_view_of_answer(gen, answer)
+    with app.engine.slot():
+        answer = library.ask(gen, app.engine.store, users[-1][:2000], k=k, backend=backend, history=state)
+        _, parsed = library.request_view_of_answer(gen, answer)
     view = answer_view(answer, app.engine.store, targets_of(parsed, answer.query, state.targets()), app.settings,
                        gen.catalog)
     return answer, view

@@ -29,15 +29,17 @@ _SEARCH_ERRORS = error_responses(*COMMON_ERRORS, "unknown_entity", "invalid_requ
 def _search(request: Request, body: SearchBody, mode: str) -> dict[str, Any]:
     app = request.app.state
     gen = app.engine.generation()
-    out = library.search(gen, mode=mode, query=body.query, request=body.request, k=body.k, retriever=body.retriever)
-    return {
-        "results": result_views(out.results, app.engine.store, out.target, app.settings, gen.catalog),
-        "request": out.request,
-        "retriever": out.retriever,
-        "notes": out.notes,
-        "store_version": gen.version,
-        "took_ms": out.took_ms,
-    }
+    with app.engine.slot():
+        out = library.search(gen, mode=mode, query=body.query, request=body.request, k=body.k,
+                             retriever=body.retriever)
+        return {
+            "results": result_views(out.results, app.engine.store, out.target, app.settings, gen.catalog),
+            "request": out.request,
+            "retriever": out.retriever,
+            "notes": out.notes,
+            "store_version": gen.version,
+            "took_ms": out.took_ms,
+        }
 
 
 @router.post("/recommend", response_model=SearchResponse, responses=_SEARCH_ERRORS, tags=["recommend"],
@@ -77,8 +79,9 @@ def ask(request: Request, body: AskBody) -> dict[str, Any]:
     """Answer a question with recommendations from the catalog; the text cites only them."""
     app = request.app.state
     gen = app.engine.generation()
-    answer = library.ask(gen, app.engine.store, body.question, k=body.k, backend=_backend(request, body.backend))
-    return _answer(request, answer, gen)
+    with app.engine.slot():
+        answer = library.ask(gen, app.engine.store, body.question, k=body.k, backend=_backend(request, body.backend))
+        return _answer(request, answer, gen)
 
 
 @router.post("/chat", response_model=ChatResponse,
@@ -92,7 +95,7 @@ def chat(request: Request, body: ChatBody) -> dict[str, Any]:
 
     app = request.app.state
     gen = app.engine.generation()
-    with app.sessions.session(body.session_id) as (sid, state):
+    with app.sessions.session(body.session_id) as (sid, state), app.engine.slot():
         answer = library.ask(gen, app.engine.store, body.message, k=body.k,
                              backend=_backend(request, body.backend), history=state)
         turn = state.turns[-1][1] if state.turns else None
