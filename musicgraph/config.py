@@ -103,6 +103,9 @@ class Settings(BaseSettings):
     serve_concurrency: int = Field(default=2, ge=1, le=256, description="Searches and answers one worker runs at "
                                    "once (more wait their turn; Python runs one thread at a time anyway, and a "
                                    "background reload needs its share).")
+    serve_worker_timeout: int = Field(default=120, ge=5, description="Seconds a worker process may not answer "
+                                      "uvicorn's health check before it is restarted (loading the full catalog on a "
+                                      "busy machine holds the interpreter for long stretches).")
     serve_reload_interval: float = Field(default=1.0, ge=0.0, description="Seconds between checks whether the "
                                          "store changed (then every worker reloads its indexes in the background).")
     serve_check_interval: float = Field(default=300.0, ge=0.0, description="Seconds between background runs of "

@@ -67,7 +67,7 @@ def serve(settings: Settings | None = None, *, host: str | None = None, port: in
     try:
         uvicorn.run("musicgraph.service.app:create_app_from_env", factory=True, host=host, port=port,
                     workers=workers, log_level=log_level, server_header=False, proxy_headers=False,
-                    timeout_graceful_shutdown=10)
+                    timeout_graceful_shutdown=10, timeout_worker_healthcheck=settings.serve_worker_timeout)
     finally:
         if prom_dir is not None:
             os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
