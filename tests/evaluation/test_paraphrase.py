@@ -180,6 +180,18 @@ def test_heldout_families_are_their_own_group_and_share_no_template_with_tuned()
     assert len(P.generate(held, _pool(), 16, seed=0)) == 16 * len(held)
 
 
+def test_round2_heldout_families_share_no_template_with_tuned_or_round1():
+    path = P.tuned_families_path().with_name("heldout2.toml")
+    held2 = P.load_families(path)
+    earlier = P.load_families() + P.load_families(path.with_name("heldout.toml"))
+    assert len(held2) >= 8 and {f.group for f in held2} == {"heldout2"}
+    assert all(len(f.templates) >= 6 for f in held2)
+    assert not {f.name for f in held2} & {f.name for f in earlier}
+    assert not {t.lower() for f in held2 for t in f.templates} & {t.lower() for f in earlier for t in f.templates}
+    assert sum(1 for f in held2 if f.downstream == "fans_tag") >= 3
+    assert len(P.generate(held2, _pool(), 16, seed=0)) == 16 * len(held2)
+
+
 def _gap_module():
     import importlib.util
     from pathlib import Path
