@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -218,6 +219,15 @@ class GraphStore(ABC):
     @abstractmethod
     def clear_vectors(self, label: str, keys: Iterable[str] | None = None) -> int:
         """Remove the vector of the given nodes (``None``: of every node of ``label``); returns how many."""
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Make the writes of the block one transaction: committed together at the end, or not at all.
+
+        Reads of the same thread inside the block see its writes. The embedded and the Neo4j store both
+        implement it; this default (for other backends) only runs the block.
+        """
+        yield
 
     # ------------------------------------------------------------ conveniences
     def get_node(self, label: str, key: str) -> Node | None:
