@@ -64,19 +64,21 @@ def print_results(results: list[Any], as_json: bool = False, explain: bool = Fal
     from rich.console import Console
     from rich.table import Table
 
+    from musicgraph.cli.terminal import safe
+
     console = Console()
     if explain and parsed is not None:
         from musicgraph.retrieval.retriever import describe
 
-        console.print(f"[bold]parsed request:[/bold] {describe(parsed)}")
+        console.print(f"[bold]parsed request:[/bold] {safe(describe(parsed))}")
     table = Table(show_lines=False)
     for col in ("#", "song", "score", "components", "why"):
         table.add_column(col)
     for r in results:
         comps = " ".join(f"{k}:{v:.3g}" for k, v in r.scores.items() if k != "fused")
-        why = [p.sentence() for p in r.paths[:1]]
-        why += [f"{k}: {', '.join(v[:4])}" for k, v in r.evidence.items() if k not in ("explain",)]
-        table.add_row(str(r.rank), r.display(), f"{r.score:.3f}", comps, "\n".join(why))
+        why = [safe(p.sentence()) for p in r.paths[:1]]
+        why += [safe(f"{k}: {', '.join(v[:4])}") for k, v in r.evidence.items() if k not in ("explain",)]
+        table.add_row(str(r.rank), safe(r.display()), f"{r.score:.3f}", safe(comps), "\n".join(why))
     console.print(table)
 
 
