@@ -2,8 +2,9 @@
 
 The Last.fm API key, the Genius token and the Neo4j password are registered here when a client or store
 is created with them (and read from the settings), and :func:`redact` replaces every occurrence — raw or
-URL-encoded — by ``***``. Secret-looking URL parameters (``api_key=…``, ``token=…``, ``password=…``) and
-``Authorization``/``Bearer`` values are replaced whatever their value. Used by API errors
+URL-encoded — by ``***``. Secret-looking URL parameters (``api_key=…``, ``token=…``, ``password=…``), the
+password of ``scheme://user:password@host`` URLs and ``Authorization``/``Bearer`` values are replaced
+whatever their value. Used by API errors
 (:class:`musicgraph.loaders.http_cache.ApiError`), their log lines, the enrichment run records stored in
 the graph's meta table, and every line the CLI prints or logs (:mod:`musicgraph.cli.terminal`).
 """
@@ -24,6 +25,7 @@ _SECRET_NAMES = r"api[_-]?key|access[_-]?token|auth[_-]?token|token|sk|api[_-]?s
 _PARAM = re.compile(rf"(?i)(\b(?:{_SECRET_NAMES})=)([^&\s'\"<>]+)")
 _JSON_FIELD = re.compile(rf"(?i)(['\"](?:{_SECRET_NAMES})['\"]\s*:\s*['\"])([^'\"]+)")
 _BEARER = re.compile(r"(?i)\b(bearer\s+)([A-Za-z0-9._~+/=-]{4,})")
+_URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/\s:@'\"]+:)([^@\s'\"]+)(@)")
 _AUTH_HEADER = re.compile(r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?)(?!bearer\b)([^'\",}\s]+)")
 
 _secrets: set[str] = set()
@@ -61,6 +63,7 @@ def redact(text: str) -> str:
     text = _PARAM.sub(lambda m: m.group(1) + MASK, text)
     text = _JSON_FIELD.sub(lambda m: m.group(1) + MASK, text)
     text = _BEARER.sub(lambda m: m.group(1) + MASK, text)
+    text = _URL_USERINFO.sub(lambda m: m.group(1) + MASK + m.group(3), text)
     return _AUTH_HEADER.sub(lambda m: m.group(1) + MASK, text)
 
 

@@ -189,14 +189,17 @@ class Neo4jStore(GraphStore):
 
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        self.uri = uri
+        self.uri = redact(uri)  # shown in messages and repr: no credentials
         self.database = database
         self.batch_size = batch_size
         self.embedding_dim = embedding_dim
         self.query_timeout = query_timeout
         register_secret(password)  # never in an error or log line
         auth = (user, password) if password else None
-        self._driver: Driver = GraphDatabase.driver(uri, auth=auth, notifications_min_severity="OFF")
+        try:
+            self._driver: Driver = GraphDatabase.driver(uri, auth=auth, notifications_min_severity="OFF")
+        except Exception as exc:  # noqa: BLE001 - a bad URI's message repeats it, credentials included
+            raise StoreError(redact(f"cannot use the Neo4j URI {uri!r}: {exc}")) from None
         self._lock = threading.RLock()
         self._projection: Projection | None = None
         self._tx_local = threading.local()  # the explicit transaction of transaction(), per thread
