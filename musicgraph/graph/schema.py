@@ -136,8 +136,8 @@ class FeatureRange:
 
     def describe(self) -> str:
         kind = "an integer" if self.integer else "a number"
-        lo = int(self.low) if self.low.is_integer() else self.low
-        hi = int(self.high) if self.high.is_integer() else self.high
+        lo = int(self.low) if float(self.low).is_integer() else self.low
+        hi = int(self.high) if float(self.high).is_integer() else self.high
         return f"{kind} from {lo} to {hi}" + (f" {self.unit}" if self.unit else "")
 
 
