@@ -169,6 +169,26 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
+def write_directory(directory: Path, write: Any) -> None:
+    """Fill a new directory with ``write(path)`` under a unique temporary name, then put it in place of
+    ``directory`` (two renames; the old one is removed afterwards)."""
+    import shutil
+
+    directory = Path(directory)
+    tag = f"{os.getpid()}.{uuid.uuid4().hex[:12]}"
+    tmp = directory.with_name(f".{directory.name}.{tag}.tmp")
+    old = directory.with_name(f".{directory.name}.{tag}.old")
+    tmp.mkdir(parents=True)
+    try:
+        write(tmp)
+        if directory.exists():
+            directory.rename(old)
+        tmp.rename(directory)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def atomic_save_npy(path: Path, array: Any) -> None:
     """``numpy.save`` to ``path`` atomically (the array may be a memory map of ``path`` itself)."""
     import numpy as np

@@ -166,7 +166,7 @@ def test_csv_row_with_extra_fields_and_bad_tag_weights(home, tmp_path):
     f = tmp_path / "x.csv"
     f.write_text("type,artist,title\nsong,A,T,surplus\n", encoding="utf-8")
     r = run_cli("catalog", "add", str(f))
-    assert r.exit_code == 2 and f"{f}:2: 3 fields but the header has 2" in r.output
+    assert r.exit_code == 2 and f"{f}:2: 4 fields but the header has 3" in r.output
     f.write_text("type,name,tags\nartist,Moss Lantern,dream pop:heavy\n", encoding="utf-8")
     r = run_cli("catalog", "add", str(f))
     assert r.exit_code == 2 and f"{f}:2:" in r.output and "'heavy'" in r.output
