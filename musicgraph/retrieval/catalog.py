@@ -76,6 +76,8 @@ FEATURES: tuple[str, ...] = (
 
 TOP_TAGS = 10
 FORMAT = 1
+#: The catalog's row keys alone (a copy of ``catalog.json``'s ``keys``), for repairs.
+KEYS_FILE = "catalog.keys.json"
 
 
 @dataclass(slots=True)
@@ -362,6 +364,8 @@ class SongCatalog:
         }
         # unique temporary names, then atomic moves: concurrent writers never share a file
         atomic_write_text(directory / "catalog.json", json.dumps(data, ensure_ascii=False))
+        # the row order alone, a second time: a repair of a lost catalog.json keeps every row number
+        atomic_write_text(directory / KEYS_FILE, json.dumps(self.keys, ensure_ascii=False))
         atomic_save_npy(directory / "features.npy", self.features)
         atomic_save_npy(directory / "alive.npy", self.alive)
         if self.estimated is not None:

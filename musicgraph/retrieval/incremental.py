@@ -572,13 +572,18 @@ class _Keys:
 
 
 def _catalog_keys(directory: Path) -> list[str] | None:
-    """The row keys of ``catalog.json`` if at least that file is readable."""
-    try:
-        data = json.loads((Path(directory) / "catalog.json").read_text(encoding="utf-8"))
-        keys = data.get("keys") if isinstance(data, dict) else None
-        return [str(k) for k in keys] if isinstance(keys, list) else None
-    except (OSError, ValueError):
-        return None
+    """The catalog's row keys, from ``catalog.json`` or its copy ``catalog.keys.json`` (None: both lost)."""
+    from musicgraph.retrieval.catalog import KEYS_FILE
+
+    for name, pick in (("catalog.json", lambda d: d.get("keys") if isinstance(d, dict) else None),
+                       (KEYS_FILE, lambda d: d)):
+        try:
+            keys = pick(json.loads((Path(directory) / name).read_text(encoding="utf-8")))
+        except (OSError, ValueError):
+            continue
+        if isinstance(keys, list):
+            return [str(k) for k in keys]
+    return None
 
 
 def _read_manifest(directory: Path) -> dict[str, Any]:
@@ -590,7 +595,7 @@ def _read_manifest(directory: Path) -> dict[str, Any]:
 
 
 #: The repair that fixes each index part found unreadable.
-_REPAIR_OF_PART = {"interrupted": "recover", "manifest": "rebuild", "catalog": "rebuild",
+_REPAIR_OF_PART = {"interrupted": "recover", "manifest": "recover", "catalog": "recover",
                    "catalog-arrays": "recover", "bm25": "bm25", "emotion": "emotion", "dense": "dense",
                    "dense-vectors": "dense-reencode"}
 
@@ -668,6 +673,17 @@ class RetrievalIndexes:
         bad_parts = {e.part for e in damaged}
         cat = bundle.catalog
         n = len(cat)
+        from musicgraph.retrieval.catalog import KEYS_FILE
+
+        keys_path = self.directory / KEYS_FILE
+        try:
+            keys_ok = json.loads(keys_path.read_text(encoding="utf-8")) == list(cat.keys)
+        except (OSError, ValueError):
+            keys_ok = False
+        if not keys_ok:
+            issues.append(Issue("catalog", "unreadable", f"{keys_path}: missing, unreadable or not the catalog's "
+                                "row keys; run `musicgraph check --repair`", items=[str(keys_path)],
+                                repair="catalog"))
         indexed = bundle.manifest.get("store_version")
         now = store.version()
         if str(indexed).isdigit() and str(now).isdigit() and int(now) < int(indexed):
@@ -838,45 +854,50 @@ class RetrievalIndexes:
         return "rebuilt every retrieval index" + (" (dense re-encoded)" if dense else "")
 
     def recover(self, store: GraphStore) -> list[str]:
-        """Bring every part back in line with the store after an interrupted update or lost catalog arrays.
+        """Bring every part back in line with the store after an interrupted update or a lost file.
 
-        Keeps the catalog's row numbers (from ``catalog.json``'s keys), rebuilds BM25 and the emotion
-        profiles, and rebuilds FAISS from the stored vectors, re-encoding only the rows the interrupted
-        update was changing (all rows when that is unknown) and rows without a stored vector.
+        Keeps the catalog's row numbers (``catalog.json``'s keys, or their copy ``catalog.keys.json``),
+        re-reads the rows from the store, rebuilds BM25 and the emotion profiles, and rebuilds FAISS from
+        the stored vectors, encoding again only the rows an interrupted update was changing (all rows when
+        that is unknown) and rows without a usable stored vector. Without any row order left, everything
+        is rebuilt (:meth:`rebuild`).
         """
         from musicgraph.retrieval.catalog import IndexFileError
-        from musicgraph.retrieval.index import IndexBundle, end_update, pending_update
+        from musicgraph.retrieval.emotion import EMOTION_FIELDS as FIELDS
+        from musicgraph.retrieval.index import INDEX_FORMAT, IndexBundle, end_update, pending_update
 
-        pending = pending_update(self.directory) or {}
+        pending = pending_update(self.directory)
         keys = _catalog_keys(self.directory)
-        if pending.get("kind") == "build" or keys is None:
+        if (pending or {}).get("kind") == "build" or keys is None:
             return [self.rebuild(store)]
         damaged: list[IndexFileError] = []
+        bundle: Any = None
         try:
             bundle = IndexBundle.load(self.directory, damaged=damaged, ignore_pending=True)
             previous: Any = bundle.catalog
-        except IndexFileError:  # catalog arrays lost: rebuild the rows from the store, in the same order
-            bundle, previous = None, _Keys(keys)
+        except IndexFileError:  # the manifest or the catalog lost: rows re-read from the store, same order
+            previous = _Keys(keys)
         catalog = SongCatalog.from_store(store, previous=previous)
+        n = len(catalog)
         if bundle is None:
-            from musicgraph.retrieval.emotion import EMOTION_FIELDS as FIELDS
-            from musicgraph.retrieval.index import IndexBundle as Bundle
-
-            n = len(catalog)
-            bundle = Bundle(self.directory, catalog, None, None, np.full((n, len(FIELDS)), np.nan, dtype=np.float32),
-                            [[] for _ in range(n)], _read_manifest(self.directory))
+            manifest = _read_manifest(self.directory)
+            if manifest.get("format") != INDEX_FORMAT:
+                manifest = {"format": INDEX_FORMAT, "store": str(getattr(store, "path", store.backend)),
+                            "hidden_moods": 0,
+                            "dense": {"kind": "auto"} if (self.directory / "dense.vectors.npy").is_file() else None}
+            bundle = IndexBundle(self.directory, catalog, None, None,
+                                 np.full((n, len(FIELDS)), np.nan, dtype=np.float32), [[] for _ in range(n)], manifest)
         bundle.catalog = catalog
         done = [f"catalog: {int(catalog.alive.sum())} live rows re-read from the store"]
         bundle.sparse = bm25_from_catalog(store, catalog)
         done.append("bm25: rebuilt")
         self._rebuild_emotion(store, bundle)
         done.append("emotion: recomputed profiles")
-        if bundle.dense is not None or bundle.manifest.get("dense"):
-            redo = pending.get("rows")
-            done.append(self._repair_dense(store, bundle, reencode=False,
-                                           redo=None if redo is None else set(redo), all_if_unknown=True))
-        bundle.manifest.update(store_version=catalog.store_version, songs=len(catalog),
-                               live_songs=int(catalog.alive.sum()))
+        if bundle.dense is not None or bundle.manifest.get("dense") or (self.directory / "dense.vectors.npy").is_file():
+            # rows an interrupted update was changing are encoded again; after plain damage, none
+            redo = set() if pending is None else (None if pending.get("rows") is None else set(pending["rows"]))
+            done.append(self._repair_dense(store, bundle, reencode=False, redo=redo, all_if_unknown=True))
+        bundle.manifest.update(store_version=catalog.store_version, songs=n, live_songs=int(catalog.alive.sum()))
         save_bundle(bundle)
         end_update(self.directory)
         return done
