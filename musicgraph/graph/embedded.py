@@ -450,21 +450,21 @@ class EmbeddedStore(GraphStore):
         if proj is not None and proj.version == version:
             return proj
         with self._projection_lock:  # one thread builds, the others wait for it
-            version = self.version()
-            if self._projection is not None and self._projection.version == version:
-                return self._projection
-            cache = self.path / "projection.npz"
-            if cache.exists():
-                try:
-                    proj = Projection.load(cache)
-                    if proj.version == version:
-                        self._projection = proj
-                        return proj
-                except Exception as exc:  # noqa: BLE001 - a damaged cache is rebuilt, whatever the damage
-                    log.warning("ignoring unreadable projection cache %s (rebuilt): %s", cache, exc)
-            proj = build_projection(self)
-            if proj.version == self.version():  # a write during the build: do not cache a mixed state
-                proj.save(cache)
+            with self._read():  # one snapshot for the version and every row the build reads
+                version = self.version()
+                if self._projection is not None and self._projection.version == version:
+                    return self._projection
+                cache = self.path / "projection.npz"
+                if cache.exists():
+                    try:
+                        proj = Projection.load(cache)
+                        if proj.version == version:
+                            self._projection = proj
+                            return proj
+                    except Exception as exc:  # noqa: BLE001 - a damaged cache is rebuilt, whatever the damage
+                        log.warning("ignoring unreadable projection cache %s (rebuilt): %s", cache, exc)
+                proj = build_projection(self)
+            proj.save(cache)
             self._projection = proj
             return proj
 
