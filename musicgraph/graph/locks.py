@@ -20,6 +20,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+import re
 import threading
 import time
 import uuid
@@ -146,6 +147,41 @@ def directory_lock(directory: Path, timeout: float | None = None) -> Iterator[No
 
 
 # ---------------------------------------------------------------------------- atomic files
+_TEMPORARY = re.compile(r"^\..+\.(\d+)\.[0-9a-f]{12}\.(?:tmp|old)$")
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def remove_stale_temporaries(directory: Path) -> list[str]:
+    """Delete the temporary files and directories that killed writers left in ``directory`` (their process
+    is gone); returns their names. Call with the directory's lock held."""
+    import shutil
+
+    removed = []
+    for entry in Path(directory).iterdir() if Path(directory).is_dir() else ():
+        m = _TEMPORARY.match(entry.name)
+        if m is None or _alive(int(m.group(1))):
+            continue
+        if entry.is_dir():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+        removed.append(entry.name)
+    if removed:
+        log.info("removed %d temporary file(s) of interrupted writers in %s", len(removed), directory)
+    return removed
+
+
 def temporary_name(path: Path) -> Path:
     """A unique temporary file beside ``path`` (same directory, so the final move is atomic)."""
     path = Path(path)

@@ -33,7 +33,13 @@ from typing import Any
 import numpy as np
 
 from musicgraph.config import Settings, get_settings
-from musicgraph.graph.locks import atomic_save_npy, atomic_write_text, directory_lock, write_directory
+from musicgraph.graph.locks import (
+    atomic_save_npy,
+    atomic_write_text,
+    directory_lock,
+    remove_stale_temporaries,
+    write_directory,
+)
 from musicgraph.graph.store import GraphStore
 from musicgraph.retrieval.catalog import IndexFileError, SongCatalog, read_index_file
 from musicgraph.retrieval.emotion import EMOTION_FIELDS
@@ -60,7 +66,9 @@ def pending_update(directory: Path) -> dict[str, Any] | None:
 
 
 def begin_update(directory: Path, **info: Any) -> None:
-    """Write the ``update.pending`` marker (call with the directory lock held)."""
+    """Write the ``update.pending`` marker (call with the directory lock held); temporary files of killed
+    writers are removed first."""
+    remove_stale_temporaries(directory)
     record = {"pid": __import__("os").getpid(), "started": time.strftime("%Y-%m-%dT%H:%M:%S"), **info}
     old = pending_update(directory)
     if old is not None and old.get("rows") is not None and record.get("rows") is not None:
