@@ -34,9 +34,12 @@ def build(
     if store.is_empty():
         typer.echo("the store is empty: run `musicgraph ingest` first", err=True)
         raise typer.Exit(1)
+    from musicgraph.graph.locks import store_write_lock
+
     directory = out or default_index_dir()
-    bundle = build_indexes(store, directory, dense=dense, dense_kind=dense_kind, batch_size=batch_size,
-                           write_emotions=write_emotions)
+    with store_write_lock(store):  # not while a catalog command updates these indexes
+        bundle = build_indexes(store, directory, dense=dense, dense_kind=dense_kind, batch_size=batch_size,
+                               write_emotions=write_emotions)
     typer.echo(json.dumps({"directory": str(directory), **bundle.manifest}, indent=2))
 
 

@@ -24,38 +24,12 @@ from typing import Any
 
 import numpy as np
 
+from musicgraph.graph.check import IndexFileError, read_index_file
 from musicgraph.graph.locks import atomic_save_npy, atomic_write_text
 from musicgraph.graph.schema import Label, Rel
 from musicgraph.graph.store import GraphStore
 
 log = logging.getLogger(__name__)
-
-
-class IndexFileError(ValueError):
-    """An index file that cannot be read (truncated, corrupt, inconsistent); the message names it.
-
-    Attributes:
-        path: the file.
-        part: the index part it belongs to (``catalog``, ``catalog-arrays``, ``bm25``, ``emotion``, ``dense``,
-            ``dense-vectors``, ``manifest``), which :meth:`RetrievalIndexes.repair` rebuilds.
-    """
-
-    def __init__(self, path: Path, part: str, problem: str):
-        self.path = Path(path)
-        self.part = part
-        super().__init__(f"{path}: unreadable index file ({problem}); run `musicgraph check --repair`")
-
-
-def read_index_file(path: Path, part: str, read: Any) -> Any:
-    """``read()`` with any failure (other than a missing file) turned into :class:`IndexFileError` naming ``path``."""
-    try:
-        return read()
-    except FileNotFoundError:
-        raise
-    except IndexFileError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - truncated zip, bad pickle, JSON, shape... all name the file
-        raise IndexFileError(path, part, f"{type(exc).__name__}: {exc}") from None
 
 
 #: Audio/metadata features kept as a float matrix (NaN = unknown), Spotify scales.
