@@ -34,6 +34,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+from musicgraph.errors import MusicgraphError
 from musicgraph.graph.resolve import artist_key, normalize_tag, song_key, split_featured
 from musicgraph.graph.schema import (
     MAX_LIST_ITEMS,
@@ -59,7 +60,7 @@ _SONG_NUMBERS = ("year", "duration_ms", "popularity")
 _TRUE, _FALSE = ("1", "true", "yes", "y"), ("0", "false", "no", "n", "")
 
 
-class CatalogError(ValueError):
+class CatalogError(MusicgraphError, ValueError):
     """A change that cannot be applied (unknown song, bad record); the message names it and where."""
 
 

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from musicgraph.errors import MusicgraphError
 from musicgraph.graph.schema import ENDPOINTS, LABELS, REL_TYPES
 from musicgraph.graph.store import GraphStore
 
@@ -50,7 +51,7 @@ class Issue:
         return d
 
 
-class IndexFileError(ValueError):
+class IndexFileError(MusicgraphError, ValueError):
     """An index file that cannot be read (truncated, corrupt, inconsistent); the message names it.
 
     Attributes:
