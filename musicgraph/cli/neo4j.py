@@ -102,7 +102,11 @@ def logs(
     from musicgraph.graph.neo4j_server import Neo4jServer
 
     which = ("console", "neo4j", "debug") if debug else ("console", "neo4j")
-    typer.echo(Neo4jServer(_settings()).logs(lines=lines, which=which))
+    from musicgraph.cli.terminal import plain
+    from musicgraph.redact import redact
+
+    # server logs quote user queries: shown as text, secrets redacted
+    typer.echo(plain(redact(Neo4jServer(_settings()).logs(lines=lines, which=which)), multiline=True))
 
 
 def _parse_params(items: list[str]) -> dict[str, Any]:
@@ -135,9 +139,13 @@ def list_queries() -> None:
 @cypher_app.command("show")
 def show(name: str = typer.Argument(..., help="Query name (see `cypher list`) or a .cypher file.")) -> None:
     """Print a query's text."""
+    from musicgraph.cli.terminal import plain
     from musicgraph.cypher import load_query
 
-    typer.echo(load_query(name).source)
+    try:
+        typer.echo(plain(load_query(name).source, multiline=True))
+    except (FileNotFoundError, ValueError) as exc:
+        _fail(exc, code=2)
 
 
 @cypher_app.command("run")
