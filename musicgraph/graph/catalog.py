@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -128,8 +128,17 @@ class CatalogEditor:
             yield
 
     def _run(self, write: Callable[[], ChangeSet]) -> ChangeSet:
-        """``write`` in one store transaction under the write lock, then the index updates."""
-        with self._locked():
+        """``write`` in one store transaction under the write lock, then the index updates.
+
+        Derived indexes that can be locked against readers (``updating()``) stay locked from before the
+        store commit until they are updated: a reader sees the old store with the old indexes, or the new
+        with the new, never the new store with indexes that have not caught up.
+        """
+        with self._locked(), ExitStack() as held:
+            for idx in self.indexes:
+                updating = getattr(idx, "updating", None)
+                if updating is not None:
+                    held.enter_context(updating())
             with self.store.transaction():
                 cs = write()
             return self._commit(cs)

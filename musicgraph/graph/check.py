@@ -94,6 +94,10 @@ class DerivedIndex(Protocol):
         """Fix ``issues`` by rebuilding only what they name; returns what was done."""
 
 
+    # Optional: ``updating()``, a context manager that keeps readers of the index out while a catalog
+    # change commits to the store and updates the index (see CatalogEditor).
+
+
 @dataclass(slots=True)
 class CheckReport:
     """Result of :func:`run_check`."""

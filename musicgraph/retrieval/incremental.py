@@ -621,6 +621,12 @@ class RetrievalIndexes:
     def exists(self) -> bool:
         return (self.directory / "manifest.json").is_file()
 
+    def updating(self) -> Any:
+        """The index directory's lock (readers wait while a catalog change updates store and indexes)."""
+        from musicgraph.graph.locks import directory_lock
+
+        return directory_lock(self.directory)
+
     def load(self) -> Any:
         from musicgraph.retrieval.index import IndexBundle
 
