@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import re
 
-from musicgraph.errors import MusicgraphError
 from musicgraph.graph.store import StoreError
 
 #: Statement heads a user query may start with.
@@ -64,7 +63,7 @@ _CALLED = re.compile(r"(\bCALL\s+)?\b([A-Za-z_][A-Za-z0-9_]*(?:\s*\.\s*[A-Za-z_]
 _LOAD_CSV = re.compile(r"\bLOAD\s+CSV\b(?:\s+WITH\s+HEADERS\b)?\s+FROM\s", re.I)
 
 
-class RefusedQueryError(MusicgraphError, StoreError):
+class RefusedQueryError(StoreError):
     """User Cypher that the read-only guard refuses; nothing was run."""
 
 
