@@ -10,6 +10,7 @@ Every setting of musicgraph lives here, so there is one place to look::
     MUSICGRAPH_SPOTIFY_CLIENT_ID / MUSICGRAPH_SPOTIFY_REDIRECT_URI   playlist export (OAuth PKCE, no secret)
     MUSICGRAPH_MLFLOW_URI   MLflow tracking URI for `gnn train` and `eval` (unset: no tracking)
     MUSICGRAPH_SERVE_*      the REST service (``musicgraph serve``): host, port, workers, API keys, limits
+    MUSICGRAPH_LOCK_TIMEOUT seconds a writer waits for another writer of the same store (default 600)
 
 Use :func:`get_settings` to read them; tests build :class:`Settings` directly.
 """
@@ -68,6 +69,8 @@ class Settings(BaseSettings):
         "uses the local file store HOME/mlruns.",
     )
     offline: bool = Field(default=False, description="Serve API requests from the cache only.")
+    lock_timeout: float = Field(default=600.0, ge=0, description="Seconds a writer waits for another writer of "
+                                "the same store or index (musicgraph.graph.locks).")
     encoder_cache: Path | None = Field(
         default=None,
         description="Where exported query encoders (ONNX) are cached; default $XDG_CACHE_HOME or "

@@ -11,10 +11,10 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
+from musicgraph.cli.terminal import print_error, safe
 from musicgraph.config import get_settings
 from musicgraph.errors import MusicgraphError, exit_code
 
@@ -27,8 +27,9 @@ class CliError(MusicgraphError):
     """An error shown to the user as one clear line, exit code 2."""
 
 
-def fail(message: str, code: int = 2) -> None:
-    err_console.print(f"[bold red]error:[/] {escape(message)}")
+def fail(message: object, code: int = 2) -> None:
+    """Print ``error: <message>`` as one line (secrets redacted, user text escaped) and exit with ``code``."""
+    print_error(err_console, message)
     raise typer.Exit(code)
 
 
@@ -64,19 +65,19 @@ def open_cli_store(store: str | None = None) -> Any:
 def render_results(results: list[Any], title: str, show_paths: int = 1) -> None:
     """Print results as a table with their best explanation path(s)."""
     if not results:
-        console.print(f"[yellow]{title}: no results[/]")
+        console.print(f"[yellow]{safe(title)}: no results[/]")
         return
-    table = Table(title=title, title_justify="left", show_lines=False)
+    table = Table(title=safe(title), title_justify="left", show_lines=False)
     table.add_column("#", justify="right", style="bold")
     table.add_column("recommendation")
     table.add_column("score", justify="right")
     table.add_column("why (graph path)", overflow="fold")
     for r in results:
         comps = ", ".join(f"{k}={v:.3g}" for k, v in r.scores.items()) if len(r.scores) > 1 else f"{r.score:.3g}"
-        why = "\n".join(p.explain() for p in r.paths[: max(show_paths, 1) + 1]) or "; ".join(
-            f"{k}: {', '.join(v[:4])}" for k, v in r.evidence.items() if k != "request"
+        why = "\n".join(safe(p.explain()) for p in r.paths[: max(show_paths, 1) + 1]) or "; ".join(
+            f"{safe(k)}: {', '.join(safe(x) for x in v[:4])}" for k, v in r.evidence.items() if k != "request"
         )
-        table.add_row(str(r.rank), escape(r.display()), comps, escape(why))
+        table.add_row(str(r.rank), safe(r.display()), comps, why)
     console.print(table)
 
 
@@ -104,7 +105,7 @@ def ingest_cmd(
             if as_json:
                 print(json.dumps(report.to_dict(), indent=2))
                 return
-            table = Table(title=f"ingest into {st!r} from {ddir}", title_justify="left")
+            table = Table(title=safe(f"ingest into {st!r} from {ddir}"), title_justify="left")
             for col in ("stage", "records", "skipped", "nodes", "edges", "seconds"):
                 table.add_column(col, justify="right" if col != "stage" else "left")
             for s in report.stages:
@@ -136,14 +137,14 @@ def stats_cmd(
                 return
             if sum(nodes.values()) == 0:
                 raise CliError("the store is empty: run `musicgraph ingest` first")
-            t = Table(title=f"{st!r}", title_justify="left")
+            t = Table(title=safe(f"{st!r}"), title_justify="left")
             t.add_column("label")
             t.add_column("nodes", justify="right")
             t.add_column("merged from ≥2 sources", justify="right")
             t.add_column("contributed by source")
             for label, n in nodes.items():
                 info = sources.get(label, {})
-                by = ", ".join(f"{k} {v:,}" for k, v in info.get("by_source", {}).items())
+                by = ", ".join(f"{safe(k)} {v:,}" for k, v in info.get("by_source", {}).items())
                 t.add_row(label, f"{n:,}", f"{info.get('merged_from_several_sources', 0):,}", by)
             console.print(t)
             r = Table(title="relationships", title_justify="left")
@@ -269,7 +270,7 @@ def recommend_cmd(
                 sys.stdout.write(json.dumps(out, indent=2, ensure_ascii=False) + "\n")
             else:
                 if explain:
-                    console.print(f"[bold]request:[/bold] {escape(req.describe())}")
+                    console.print(f"[bold]request:[/bold] {safe(req.describe())}")
                 render_results(results, title)
             if export is not None or spotify is not None:
                 from musicgraph.cli.export import export_results
@@ -292,7 +293,7 @@ def export_cmd(
         with open_cli_store(store) as st:
             g = st.to_networkx()
             nx.write_graphml(g, graphml)
-            console.print(f"wrote {graphml} ({g.number_of_nodes():,} nodes, {g.number_of_edges():,} edges)")
+            console.print(f"wrote {safe(graphml)} ({g.number_of_nodes():,} nodes, {g.number_of_edges():,} edges)")
 
     run()
 
@@ -320,17 +321,21 @@ DEMO_QUERIES: tuple[str, ...] = (
 def demo_cmd(
     k: Annotated[int, typer.Option(help="Results per query.")] = 5,
     dense: Annotated[bool, typer.Option(help="Also build the dense MiniLM index (slow on CPU).")] = False,
+    backend: Annotated[str, typer.Option(help="Answer generator of the `ask` step (see `musicgraph ask --help`).")] = "best",
 ) -> None:
-    """Build the embedded graph from the shared data if needed, then show multi-hop recommendations."""
+    """Build the embedded graph from the shared data if needed, then show multi-hop recommendations,
+    hybrid retrieval and a grounded answer. A step that fails is reported and the demo exits with code 1."""
     from musicgraph import api
     from musicgraph.graph.ingest import ingest
+
+    failures: list[str] = []
 
     @handle_errors
     def run() -> None:
         settings = get_settings()
         with open_cli_store("embedded") as st:
             console.print(Panel.fit(
-                f"musicgraph demo\nstore: {st!r}\ndata: {settings.data_dir}", border_style="cyan"))
+                f"musicgraph demo\nstore: {safe(repr(st))}\ndata: {safe(settings.data_dir)}", border_style="cyan"))
             t0 = time.perf_counter()
             report = ingest(st, settings.data_dir, progress=True)
             done = all(s.resumed for s in report.stages)
@@ -342,10 +347,14 @@ def demo_cmd(
                 t1 = time.perf_counter()
                 results = api.recommend(store=st, k=k, **kwargs)
                 render_results(results, f"{title}  ({(time.perf_counter() - t1) * 1000:.0f} ms)")
-            _demo_retrieval(st, k, dense)
-            _demo_ask(st)
+            _demo_retrieval(st, k, dense, failures)
+            _demo_ask(st, backend, failures)
 
     run()
+    if failures:
+        for failure in failures:
+            print_error(err_console, failure, prefix="demo step failed:")
+        raise typer.Exit(1)
 
 
 def _ensure_indexes(st: Any, dense: bool) -> None:
@@ -369,37 +378,47 @@ def _ensure_indexes(st: Any, dense: bool) -> None:
     build_indexes(st, directory, dense=dense, progress=True)
 
 
-def _demo_retrieval(st: Any, k: int, dense: bool = False) -> None:
+def _demo_retrieval(st: Any, k: int, dense: bool, failures: list[str]) -> None:
+    """Hybrid retrieval for the demo queries; a failing query is recorded in ``failures`` (the demo then
+    exits with code 1) and the next one still runs."""
     try:
         from musicgraph.retrieval.retriever import retrieve
-    except ModuleNotFoundError:
+    except ModuleNotFoundError as exc:
+        failures.append(f"hybrid retrieval is not installed ({exc}); install musicgraph[rag]")
         return
-    _ensure_indexes(st, dense)
+    try:
+        _ensure_indexes(st, dense)
+    except Exception as exc:  # noqa: BLE001 - reported as a failed step, with its cause
+        log.exception("building the retrieval indexes failed")
+        failures.append(f"building the retrieval indexes: {exc}")
+        return
     for q in DEMO_QUERIES:
         t1 = time.perf_counter()
         try:
             results = retrieve(q, k=k, store=st)
-        except Exception as exc:  # the demo goes on; the error is shown
+        except Exception as exc:  # noqa: BLE001 - reported as a failed step, with its cause
             log.exception("retrieval failed for %r", q)
-            err_console.print(f"[red]retrieval failed for {q!r}: {exc}[/]")
-            return
+            failures.append(f"retrieval for {q!r}: {type(exc).__name__}: {exc}")
+            continue
         render_results(results, f"{q!r}  ({(time.perf_counter() - t1) * 1000:.0f} ms)")
 
 
-def _demo_ask(st: Any) -> None:
+def _demo_ask(st: Any, backend: str, failures: list[str]) -> None:
+    """A grounded answer for the demo question; a failure is recorded in ``failures``."""
     try:
         from musicgraph.rag.ask import ask
-    except ModuleNotFoundError:
+    except ModuleNotFoundError as exc:
+        failures.append(f"grounded answers are not installed ({exc}); install musicgraph[rag]")
         return
     q = "melancholic songs for a rainy night, like Radiohead"
     try:
-        answer = ask(q, k=5, store=st, backend="best")
-    except Exception as exc:
+        answer = ask(q, k=5, store=st, backend=backend)
+    except Exception as exc:  # noqa: BLE001 - reported as a failed step, with its cause
         log.exception("ask failed")
-        err_console.print(f"[red]ask failed: {exc}[/]")
+        failures.append(f"ask {q!r}: {type(exc).__name__}: {exc}")
         return
     text = getattr(answer, "text", str(answer))
-    console.print(Panel(text, title=f"ask: {q}", border_style="green"))
+    console.print(Panel(safe(text, multiline=True), title=safe(f"ask: {q}"), border_style="green"))
 
 
 def register(app: typer.Typer) -> None:

@@ -36,15 +36,18 @@ def print_answer(answer: Answer, show_reasons: bool = True, show_evidence: bool 
     from rich.console import Console
     from rich.panel import Panel
 
+    from musicgraph.cli.terminal import safe
+
     console = Console()
-    console.print(Panel(answer.text, title=f"[{answer.backend}] {answer.question}", border_style="green"))
+    console.print(Panel(safe(answer.text, multiline=True), title=safe(f"[{answer.backend}] {answer.question}"),
+                        border_style="green"))
     if answer.recommendations and answer.backend != "explain":
         console.print("[bold]Cited:[/]")
         for rec in answer.recommendations:
-            console.print(f" [{rec.number}] {rec.result.display()}  [dim]({rec.result.id})[/]")
+            console.print(f" {safe(f'[{rec.number}]')} {safe(rec.result.display())}  [dim]({safe(rec.result.id)})[/]")
             if show_reasons:
                 for reason in rec.reasons:
-                    console.print(f"     [dim]- {reason}[/]")
+                    console.print(f"     [dim]- {safe(reason)}[/]")
     g = answer.grounding
     if g is not None and g.removed:
         console.print(f"[yellow]grounding removed {len(g.removed)} unsupported or repeated part(s)[/]" +
@@ -52,7 +55,7 @@ def print_answer(answer: Answer, show_reasons: bool = True, show_evidence: bool 
     if answer.fallback:
         console.print("[yellow]the model cited no candidate; the template answer is shown[/]")
     if show_evidence and answer.evidence is not None:
-        console.print(Panel(answer.evidence.text, title="evidence", border_style="dim"))
+        console.print(Panel(safe(answer.evidence.text, multiline=True), title="evidence", border_style="dim"))
     if answer.timings:
         console.print("[dim]" + "  ".join(f"{k} {v * 1000:.0f} ms" for k, v in answer.timings.items()) + "[/]")
 
@@ -90,7 +93,9 @@ def ask_cmd(
     try:
         answer = ask(question, k=k, backend=backend, model=model, store=store, user=user)
     except GeneratorError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        from musicgraph.cli.terminal import one_line
+
+        typer.echo(f"error: {one_line(exc)}", err=True)
         raise typer.Exit(2) from exc
     if as_json:
         typer.echo(json.dumps(answer.to_dict(), indent=2, ensure_ascii=False))
@@ -137,14 +142,18 @@ def chat_cmd(
         try:
             answer = session.send(message)
         except (ValueError, GeneratorError) as exc:
-            typer.echo(f"error: {exc}", err=True)
+            from musicgraph.cli.terminal import one_line
+
+            typer.echo(f"error: {one_line(exc)}", err=True)
             continue
         turn += 1
         print_answer(answer, show_reasons=False)
         if session.state.turns:
             changes = session.state.turns[-1][1].changes
             if changes:
-                typer.echo(f"(understood: {', '.join(changes)})")
+                from musicgraph.cli.terminal import plain
+
+                typer.echo(plain(f"(understood: {', '.join(changes)})"))
         if explain_dir is not None and answer.recommendations and answer.backend != "explain":
             from musicgraph.rag.explain import write_explanations
 

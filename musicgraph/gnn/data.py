@@ -335,9 +335,14 @@ def store_to_hetero(
             tables.features[t] = np.concatenate([tables.features[t], feats], 1) if t in tables.features else feats
     data = tables_to_hetero(tables)
     cache.mkdir(parents=True, exist_ok=True)
-    tmp = data_path.with_suffix(".tmp")
-    torch.save(data, tmp)
-    tmp.replace(data_path)
+    from musicgraph.graph.locks import temporary_name
+
+    tmp = temporary_name(data_path)  # unique: two exports never share a temporary file
+    try:
+        torch.save(data, tmp)
+        tmp.replace(data_path)
+    finally:
+        tmp.unlink(missing_ok=True)
     np.savez(keys_path, **{t: k.astype(str) for t, k in tables.keys.items()})
     log.info("exported store to HeteroData (%s), cached at %s", _summary(data), data_path)
     return data, tables.keys

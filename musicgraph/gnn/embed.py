@@ -175,12 +175,19 @@ class GnnIndex:
     def load(cls, directory: str | Path | None = None) -> GnnIndex:
         import faiss
 
+        from musicgraph.graph.check import read_index_file
+
         d = Path(directory) if directory is not None else index_dir()
         path = d / INDEX_FILE
         if not path.exists():
             raise FileNotFoundError(f"no GNN index at {path} (run: musicgraph gnn embed)")
-        ids = [None if i is None else (str(i[0]), str(i[1])) for i in json.loads((d / IDS_FILE).read_text())]
-        return cls(faiss.read_index(str(path)), ids)
+
+        def read_ids() -> list[tuple[str, str] | None]:
+            raw = json.loads((d / IDS_FILE).read_text(encoding="utf-8"))
+            return [None if i is None else (str(i[0]), str(i[1])) for i in raw]
+
+        ids = read_index_file(d / IDS_FILE, "gnn", read_ids)
+        return cls(read_index_file(path, "gnn", lambda: faiss.read_index(str(path))), ids)
 
     def __len__(self) -> int:
         """Live (non-tombstoned) entries."""
@@ -264,11 +271,15 @@ class GnnIndex:
             self.compact()
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
-        tmp = d / (INDEX_FILE + ".tmp")
-        faiss.write_index(self.index, str(tmp))
-        (d / (IDS_FILE + ".tmp")).write_text(json.dumps([None if r is None else list(r) for r in self.ids]))
-        tmp.replace(d / INDEX_FILE)
-        (d / (IDS_FILE + ".tmp")).replace(d / IDS_FILE)
+        from musicgraph.graph.locks import atomic_write_text, temporary_name
+
+        tmp = temporary_name(d / INDEX_FILE)  # unique: concurrent writers never share a temporary file
+        try:
+            faiss.write_index(self.index, str(tmp))
+            atomic_write_text(d / IDS_FILE, json.dumps([None if r is None else list(r) for r in self.ids]))
+            tmp.replace(d / INDEX_FILE)
+        finally:
+            tmp.unlink(missing_ok=True)
 
     def similar(
         self, seeds: Sequence[NodeRef], k: int = 10, label: str | None = None, exclude_seeds: bool = True

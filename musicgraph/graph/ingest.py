@@ -419,7 +419,10 @@ def ingest(
     t_all = time.perf_counter()
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    with Progress(
+    from musicgraph.graph.locks import store_write_lock
+
+    # one writer at a time: a concurrent `catalog` command waits for the ingest (and vice versa)
+    with store_write_lock(store), Progress(
         TextColumn("[bold]ingest[/] {task.description}"),
         BarColumn(),
         TextColumn("{task.completed}/{task.total} stages"),

@@ -37,6 +37,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from itertools import islice
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -58,6 +59,8 @@ if TYPE_CHECKING:
     from neo4j import Driver, ManagedTransaction
 
     from musicgraph.config import Settings
+
+from musicgraph.redact import redact, register_secret
 
 log = logging.getLogger(__name__)
 
@@ -186,29 +189,34 @@ class Neo4jStore(GraphStore):
 
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        self.uri = uri
+        self.uri = redact(uri)  # shown in messages and repr: no credentials
         self.database = database
         self.batch_size = batch_size
         self.embedding_dim = embedding_dim
         self.query_timeout = query_timeout
+        register_secret(password)  # never in an error or log line
         auth = (user, password) if password else None
-        self._driver: Driver = GraphDatabase.driver(uri, auth=auth, notifications_min_severity="OFF")
+        try:
+            self._driver: Driver = GraphDatabase.driver(uri, auth=auth, notifications_min_severity="OFF")
+        except Exception as exc:  # noqa: BLE001 - a bad URI's message repeats it, credentials included
+            raise StoreError(redact(f"cannot use the Neo4j URI {uri!r}: {exc}")) from None
         self._lock = threading.RLock()
         self._projection: Projection | None = None
+        self._tx_local = threading.local()  # the explicit transaction of transaction(), per thread
         try:
             self._driver.verify_connectivity()
         except AuthError as exc:
             self._driver.close()
-            raise StoreError(
+            raise StoreError(redact(
                 f"Neo4j at {uri} refused the credentials of user {user!r}"
                 f"{'' if password else ' (no password given: set MUSICGRAPH_NEO4J_PASSWORD)'}: {exc}"
-            ) from exc
+            )) from None
         except (ServiceUnavailable, OSError) as exc:
             self._driver.close()
-            raise StoreError(
+            raise StoreError(redact(
                 f"cannot reach Neo4j at {uri}: {exc}; is it running? (`musicgraph neo4j status`, "
                 "`musicgraph neo4j start`)"
-            ) from exc
+            )) from None
         if apply_schema:
             self.apply_schema()
 
@@ -240,8 +248,34 @@ class Neo4jStore(GraphStore):
             database=self.database, default_access_mode=READ_ACCESS if read else WRITE_ACCESS
         )
 
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Every write of the block in one explicit Neo4j transaction (committed at the end, or rolled
+        back on an exception); reads of this thread inside the block see its writes. A nested block joins
+        the outer transaction. The store version is bumped once, at the commit."""
+        if getattr(self._tx_local, "tx", None) is not None:
+            yield
+            return
+        with self._session() as session:
+            tx = session.begin_transaction()
+            self._tx_local.tx = tx
+            try:
+                yield
+                tx.run(_BUMP).consume()
+                tx.commit()
+            except BaseException:
+                if not tx.closed():
+                    tx.rollback()
+                raise
+            finally:
+                self._tx_local.tx = None
+
     def _write(self, work: Callable[[ManagedTransaction], T]) -> T:
-        """Run ``work`` in one managed write transaction (retried on transient errors) that bumps the version."""
+        """Run ``work`` in one managed write transaction (retried on transient errors) that bumps the version
+        (inside :meth:`transaction`: in that transaction)."""
+        open_tx = getattr(self._tx_local, "tx", None)
+        if open_tx is not None:
+            return work(open_tx)
 
         def tx_fn(tx: ManagedTransaction) -> T:
             out = work(tx)
@@ -252,6 +286,10 @@ class Neo4jStore(GraphStore):
             return session.execute_write(tx_fn)
 
     def _read(self, cypher: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        open_tx = getattr(self._tx_local, "tx", None)
+        if open_tx is not None:
+            return [dict(r.items()) for r in open_tx.run(cypher, dict(params or {}))]
+
         def work(tx: ManagedTransaction) -> list[dict[str, Any]]:
             return [dict(r.items()) for r in tx.run(cypher, dict(params or {}))]
 
@@ -641,22 +679,39 @@ class Neo4jStore(GraphStore):
 
     # ------------------------------------------------------------ user Cypher
     def query(
-        self, cypher: str, params: Mapping[str, Any] | None = None, timeout: float | None = None
+        self,
+        cypher: str,
+        params: Mapping[str, Any] | None = None,
+        timeout: float | None = None,
+        limit: int | None = None,
     ) -> list[dict[str, Any]]:
         """Run user-supplied Cypher read-only, with a timeout; rows as dicts (nodes as property maps).
 
+        The text is checked by :func:`musicgraph.cypher.guard.check_user_cypher` (no administration or
+        transaction management, no file or URL access outside the import directory), then the planner must
+        classify it as a read, and it runs in a read transaction.
+
+        Args:
+            limit: stop after this many rows (the rest is never fetched from the server).
+
         Raises:
-            ReadOnlyQueryError: the query would write (refused before running, or by the server).
+            ReadOnlyQueryError: the query would write or administer (refused before running, or by the server).
             QueryTimeoutError: it ran longer than ``timeout`` seconds (default ``query_timeout``).
         """
         from neo4j import unit_of_work
         from neo4j.exceptions import ClientError
 
+        from musicgraph.cypher.guard import RefusedQueryError, check_user_cypher
+
         params = dict(params or {})
         timeout = self.query_timeout if timeout is None else timeout
-        head = cypher.lstrip().split(None, 1)[0].upper() if cypher.strip() else ""
-        if not head:
-            raise ValueError("empty Cypher query")
+        if limit is not None and limit < 0:
+            raise ValueError(f"limit must be >= 0, got {limit}")
+        try:
+            check_user_cypher(cypher)
+        except RefusedQueryError as exc:
+            raise ReadOnlyQueryError(str(exc)) from None
+        head = cypher.lstrip().split(None, 1)[0].upper()
 
         @unit_of_work(timeout=timeout)
         def work(tx: ManagedTransaction) -> list[dict[str, Any]]:
@@ -667,10 +722,19 @@ class Neo4jStore(GraphStore):
                         f"refused: the query would write (query type {summary.query_type!r}); "
                         "user Cypher runs read-only — use the store's upsert methods or the ingest command"
                     )
-            return [r.data() for r in tx.run(cypher, params)]
+            rows: list[dict[str, Any]] = []
+            if limit == 0:
+                return rows
+            for record in tx.run(cypher, params):
+                rows.append(record.data())
+                if limit is not None and len(rows) >= limit:
+                    break  # streamed: the remaining rows are discarded with the transaction
+            return rows
 
+        fetch = None if limit is None else max(1, min(limit, 1000))
         try:
-            with self._session(read=True) as session:
+            with self._driver.session(database=self.database, default_access_mode="READ",
+                                      **({"fetch_size": fetch} if fetch else {})) as session:
                 return session.execute_read(work)
         except ClientError as exc:
             code = exc.code or ""

@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -220,16 +220,14 @@ class GraphStore(ABC):
     def clear_vectors(self, label: str, keys: Iterable[str] | None = None) -> int:
         """Remove the vector of the given nodes (``None``: of every node of ``label``); returns how many."""
 
-    # --------------------------------------------------------------- transactions
-    #: Whether :meth:`atomic` makes a group of writes all-or-nothing on this backend.
-    supports_atomic: bool = False
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Make the writes of the block one transaction: committed together at the end, or not at all.
 
-    def atomic(self) -> AbstractContextManager[None]:
-        """``with store.atomic():`` the writes inside happen all together or not at all.
-
-        Backends that cannot group writes raise :class:`StoreError` (check :attr:`supports_atomic`).
+        Reads of the same thread inside the block see its writes. The embedded and the Neo4j store both
+        implement it; this default (for other backends) only runs the block.
         """
-        raise StoreError(f"the {self.backend} store cannot group writes into one transaction")
+        yield
 
     # ------------------------------------------------------------ conveniences
     def get_node(self, label: str, key: str) -> Node | None:

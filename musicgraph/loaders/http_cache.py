@@ -33,6 +33,7 @@ from urllib.parse import urlencode
 
 from musicgraph.errors import MusicgraphError
 from musicgraph.loaders.ratelimit import Clock, RateLimiter, SystemClock
+from musicgraph.redact import redact
 
 log = logging.getLogger(__name__)
 
@@ -57,9 +58,9 @@ class ApiError(MusicgraphError, RuntimeError):
     """Base class of API client errors; ``service`` and ``url`` say which request failed."""
 
     def __init__(self, message: str, *, service: str = "", url: str = "", status: int | None = None) -> None:
-        super().__init__(message)
+        super().__init__(redact(message))  # API keys and tokens never reach error messages
         self.service = service
-        self.url = url
+        self.url = redact(url)
         self.status = status
 
 
@@ -364,7 +365,8 @@ class HttpClient:
             except requests.Timeout as exc:
                 last_problem, last_status = f"timed out after {self.timeout:g}s ({exc.__class__.__name__})", None
             except requests.RequestException as exc:
-                last_problem, last_status = f"network error: {exc}", None
+                # the exception text carries the full URL, query string (api_key=...) included
+                last_problem, last_status = redact(f"network error: {exc}"), None
             else:
                 status = int(raw.status_code)
                 if status not in self.retry.retry_statuses:

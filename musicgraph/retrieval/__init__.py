@@ -84,8 +84,16 @@ def retriever_by_name(name: str, store: GraphStore) -> Retriever:
         from musicgraph.retrieval.index import IndexBundle, default_index_dir
         from musicgraph.retrieval.resources import resources_for
 
-        bundle = _bundle_if_built(IndexBundle, default_index_dir(), store)
-        return GraphRetriever(resources=resources_for(store, bundle))
+        # the bundle and the resources of one store version: a catalog change committing between the two
+        # calls would otherwise pair the new store with the old bundle (issue 15); the second round loads
+        # the new bundle (after the change's index update: the index directory's lock)
+        for _ in range(5):
+            version = store.version()
+            bundle = _bundle_if_built(IndexBundle, default_index_dir(), store)
+            resources = resources_for(store, bundle)
+            if resources.version == version and (bundle is None or bundle.manifest.get("store_version") == version):
+                break
+        return GraphRetriever(resources=resources)
     if name in ("bm25", "dense", "gnn"):
         from musicgraph.retrieval.retriever import get_retriever
 

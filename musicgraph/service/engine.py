@@ -458,14 +458,11 @@ class Engine:
         and changes nothing; with different records it is a conflict.
 
         Raises:
-            ApiError: ``change_id_conflict``, ``not_supported`` (a store without transactions),
-                ``invalid_change`` (nothing was written).
+            ApiError: ``change_id_conflict``, ``invalid_change`` (nothing was written).
         """
         from musicgraph.graph.catalog import CatalogEditor, CatalogError
+        from musicgraph.graph.locks import store_write_lock
 
-        if not self.store.supports_atomic:
-            raise ApiError("not_supported", f"catalog changes over HTTP need a store with transactions; the "
-                           f"{self.store.backend} store applies them with `musicgraph catalog` instead")
         clean = [{k: v for k, v in r.items() if k != "_where"} for r in records]
         digest = hashlib.sha256(json.dumps([op, clean], sort_keys=True, default=str).encode()).hexdigest()
         meta_key = CHANGE_META + change_id
@@ -480,8 +477,9 @@ class Engine:
                 return {**prior["result"], "replayed": True, "store_version": self.store.version(), "indexes": {},
                         "index_errors": {}}
             try:
-                with self.store.atomic():
-                    cs = CatalogEditor(self.store, []).apply_records(op, rows)
+                # the store's write lock before its transaction, the order `musicgraph catalog` takes them
+                with store_write_lock(self.store), self.store.transaction():
+                    cs = CatalogEditor(self.store, [], lock=False).apply_records(op, rows)
                     result = {"change_id": change_id, "op": op, "changes": cs.to_dict()}
                     self.store.set_meta(meta_key, json.dumps({"digest": digest, "result": result,
                                                               "applied_at": time.time()}))

@@ -139,8 +139,12 @@ def test_user_cypher_cannot_write(sample_store, cypher: str) -> None:
     assert sample_store.get_node("Artist", "velvet hours").props["name"] == name_before
 
 
-def test_server_refuses_writes_even_without_the_planner_check(sample_store) -> None:
-    # EXPLAIN/CYPHER-prefixed text skips the planner check: the read transaction still refuses
+def test_server_refuses_writes_even_without_the_planner_check(sample_store, monkeypatch) -> None:
+    # with the text guard off, EXPLAIN/CYPHER-prefixed text skips the planner check: the read transaction
+    # still refuses
+    import musicgraph.cypher.guard as guard
+
+    monkeypatch.setattr(guard, "check_user_cypher", lambda cypher: None)
     before = sample_store.count_nodes()
     with pytest.raises(ReadOnlyQueryError, match="refused by the server"):
         sample_store.query("CYPHER 5 CREATE (n:Artist {uid: 'intruder'})")
@@ -176,7 +180,7 @@ def test_cli_cypher_run_and_refusal(sample_store, tmp_path) -> None:
     bad.write_text("// Rename an artist (must be refused)\n:param k => 'velvet hours';\n"
                    "MATCH (a:Artist {uid: $k}) SET a.name = 'x' RETURN a;\n")
     res = runner.invoke(app, ["cypher", "run", str(bad)])
-    assert res.exit_code == 1 and "read-only" in res.output
+    assert res.exit_code == 2 and "read-only" in res.output
     assert sample_store.get_node("Artist", "velvet hours").props["name"] == "Velvet Hours"
     res = runner.invoke(app, ["cypher", "list"])
     assert res.exit_code == 0 and "mood_path" in res.output

@@ -110,11 +110,11 @@ def test_to_networkx(store):
     assert g.nodes["Song:s"]["title"] == "S"
 
 
-# ------------------------------------------------------------------ atomic groups of writes
-def test_atomic_commits_all_writes_with_one_version_bump(tmp_path):
+# ------------------------------------------------------------------ transactions
+def test_transaction_commits_all_writes_with_one_version_bump(tmp_path):
     store = EmbeddedStore(tmp_path / "s")
     before = int(store.version())
-    with store.atomic():
+    with store.transaction():
         store.upsert_nodes("Artist", [("a", {"name": "A"})])
         store.upsert_nodes("Song", [("a|x", {"title": "X"})])
         store.upsert_edges("PERFORMED_BY", "Song", "Artist", [("a|x", "a", {})])
@@ -124,12 +124,12 @@ def test_atomic_commits_all_writes_with_one_version_bump(tmp_path):
     assert reopened.count_nodes()["Song"] == 1 and reopened.count_edges()["PERFORMED_BY"] == 1
 
 
-def test_atomic_rolls_everything_back_when_the_block_raises(tmp_path):
+def test_transaction_rolls_everything_back_when_the_block_raises(tmp_path):
     store = EmbeddedStore(tmp_path / "s")
     store.upsert_nodes("Artist", [("a", {"name": "A"})])
     before = store.version()
     with pytest.raises(RuntimeError, match="boom"):
-        with store.atomic():
+        with store.transaction():
             store.upsert_nodes("Song", [("a|x", {"title": "X"})])
             store.set_meta("k", "v")
             raise RuntimeError("boom")
@@ -137,18 +137,3 @@ def test_atomic_rolls_everything_back_when_the_block_raises(tmp_path):
     # the store still takes writes afterwards
     store.upsert_nodes("Song", [("a|y", {"title": "Y"})])
     assert store.get_node("Song", "a|y") is not None
-
-
-def test_atomic_rolls_back_when_an_inner_write_failed_and_was_caught(tmp_path):
-    from musicgraph.graph.store import StoreError
-
-    store = EmbeddedStore(tmp_path / "s")
-    before = store.version()
-    with pytest.raises(StoreError, match="nothing was written"):
-        with store.atomic():
-            store.upsert_nodes("Artist", [("a", {"name": "A"})])
-            try:  # an edge to a missing node fails; the caller swallows it
-                store.upsert_edges("PERFORMED_BY", "Song", "Artist", [("missing|song", "a", {})])
-            except Exception:  # noqa: BLE001
-                pass
-    assert store.version() == before and store.get_node("Artist", "a") is None
