@@ -13,12 +13,14 @@ Systems: the classic baselines of :mod:`musicgraph.evaluation.baselines` (seeded
 training seeds), and the graph recommender (personalized PageRank of
 :class:`musicgraph.graph.multihop.MultiHopScorer`) when an ingested store is available: the store's
 projection is copied with every validation and test ``LISTENED_TO`` edge removed, so the walk never
-sees held-out listening. GNN systems (when torch is installed): the presets of
-:mod:`musicgraph.gnn.presets` trained by :func:`musicgraph.gnn.train.train` on the same split (the
-split seed is shared; the training seeds vary the initialization): LightGCN, and in the full run also
-GraphSAGE over the knowledge graph (tags, friends; the held-out pairs' tag assignments hidden). Each
-run's final embeddings rank the same users as every other system. ``--quick`` trains LightGCN only,
-on a time budget of :data:`QUICK_GNN_MINUTES` minutes.
+sees held-out listening. GNN systems (when torch is installed): the best presets of
+:mod:`musicgraph.gnn.presets` (:data:`GNN_SYSTEMS`: the softmax over all artists on cosine scores at
+128 dimensions, the settings of the README's GNN table) trained by :func:`musicgraph.gnn.train.train`
+on the same split (the split seed is shared; the training seeds vary the initialization): LightGCN,
+and in the full run also GraphSAGE over the knowledge graph (tags, friends; the held-out pairs' tag
+assignments hidden). Each run's final embeddings rank the same users as every other system (cosine
+runs store normalized vectors, so their dot product is the trained score). ``--quick`` trains
+LightGCN only, on a time budget of :data:`QUICK_GNN_MINUTES` minutes.
 """
 
 from __future__ import annotations
@@ -42,8 +44,12 @@ PROTOCOL_VERSION = 1
 KS: tuple[int, ...] = (5, 10, 20)
 COLD_MAX_TRAIN = 40
 QUICK_GRAPH_USERS = 200
-#: GNN systems -> preset name (musicgraph.gnn.presets); the full run trains all, --quick the first.
-GNN_SYSTEMS: dict[str, str] = {"lightgcn": "LightGCN", "graphsage-kg": "GraphSAGE + KG (tags, friends)"}
+#: GNN systems -> preset name (musicgraph.gnn.presets): the best settings of docs/gnn.md ("Results":
+#: cosine softmax, dim 128). The full run trains all, --quick the first.
+GNN_SYSTEMS: dict[str, str] = {
+    "lightgcn": "LightGCN + cosine softmax, dim 128",
+    "graphsage-kg": "GraphSAGE + KG (tags, friends) + cosine softmax, dim 128",
+}
 QUICK_GNN_MINUTES = 1.5
 FULL_GNN_MINUTES = 20.0
 
@@ -360,13 +366,15 @@ def embedding_ranking(path: Path, split: Any, users: np.ndarray, known: sp.csr_m
     """Top-``k`` items per user by dot product of a training run's saved user and item embeddings.
 
     ``path`` is the ``embeddings.pt`` of :func:`musicgraph.gnn.train.save_embeddings`; its user and
-    item key lists must be the split's (same data, same split seed), else ``ValueError``.
+    item key lists must be the split's (same data, same split seed), else ``ValueError``. Runs with
+    the ``cos`` predictor store L2-normalized vectors, so the dot product is their score too; ``mlp``
+    runs cannot be ranked from embeddings alone (``ValueError``).
     """
     import torch
 
     blob = torch.load(path, map_location="cpu", weights_only=False)
-    if blob.get("predictor", "dot") != "dot":
-        raise ValueError(f"{path}: predictor {blob.get('predictor')!r}; only dot-product embeddings rank here")
+    if blob.get("predictor", "dot") not in ("dot", "cos"):
+        raise ValueError(f"{path}: predictor {blob.get('predictor')!r}; only dot-product or cosine embeddings rank here")
     want_u = [str(x) for x in split.user_keys]
     want_i = [str(x) for x in split.item_keys]
     found: dict[str, np.ndarray] = {}
