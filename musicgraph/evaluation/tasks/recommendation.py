@@ -253,7 +253,7 @@ def run(cfg: EvalConfig) -> TaskResult:
 
         try:
             sysres = run_seeds(name, seeds if name in SEEDED else [0], one, params)
-        except (RuntimeError, ImportError) as exc:
+        except ImportError as exc:  # an optional library (implicit) is not installed: documented, not a failure
             result.missing[name] = str(exc)
             continue
         add(name, sysres, ranked_first["r"])
@@ -351,11 +351,7 @@ def _gnn_systems(cfg: EvalConfig, split: Any, users: np.ndarray, target: sp.csr_
             return _metrics(ranked, target)
 
         params = {"preset": preset, "args": " ".join(PRESETS[preset]), "max_minutes": minutes}
-        try:
-            sysres = run_seeds(name, seeds, one, params)
-        except (RuntimeError, ValueError, FileNotFoundError) as exc:
-            result.missing[name] = f"training failed: {exc}"
-            continue
+        sysres = run_seeds(name, seeds, one, params)  # a training failure is a bug, not a missing system
         add(name, sysres, ranked_first["r"])
     if cfg.quick:
         for name in list(GNN_SYSTEMS)[1:]:
