@@ -106,6 +106,8 @@ def test_recommendation_task_end_to_end(hetrec_dir, tmp_path):
     # the best preset of the README's GNN table (cosine softmax, dim 128), not the BPR one
     assert sys["lightgcn"]["params"]["preset"] == "LightGCN + cosine softmax, dim 128"
     assert "--predictor cos" in sys["lightgcn"]["params"]["args"]
+    run = sys["lightgcn"]["params"]["runs"]["0"]  # how the run ended is on record (a time-budget cut shows)
+    assert run["stop_reason"] in ("early stopping", "time budget", "max epochs") and run["epochs_run"] >= 1
     assert "full run only" in task["missing_systems"]["graphsage-kg"]
     # popularity bias: MostPop recommends the same hubs (those a user does not know yet), random spreads out
     mp, rnd = sys["mostpop"]["extra"], sys["random"]["extra"]
