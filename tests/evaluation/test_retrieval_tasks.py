@@ -187,7 +187,7 @@ def test_eval_quick_cli_on_fixture_data(grown_home, tmp_path, monkeypatch):
     results = json.loads((out / "results.json").read_text())
     assert results["meta"]["quick"] is True
     tasks = results["tasks"]
-    assert set(tasks) == {"recommendation", "playlists", "mood", "multihop", "rag"}
+    assert set(tasks) == {"recommendation", "playlists", "mood", "multihop", "multihop_smoke", "rag"}
     retrieval = {"bm25", "graph", "emotion", "audio", "hybrid", "hybrid-no-bm25", "hybrid-no-graph",
                  "hybrid-no-emotion", "hybrid-no-audio", "random", "mostpop"}
     want = {
@@ -196,8 +196,12 @@ def test_eval_quick_cli_on_fixture_data(grown_home, tmp_path, monkeypatch):
         "playlists": ({"random", "mostpop", "itemknn", "userknn", "ease", "bpr", "als", "graph"},
                       {"hybrid": "takes text requests", "gnn": "not implemented"}),
         "mood": (retrieval, {"dense": "no dense vectors", "gnn": "held-out mood labels"}),
-        "multihop": (retrieval | {"graph-structured", "graph-and"},
-                     {"dense": "no dense vectors", "gnn": "no GNN embeddings"}),
+        # task 4 (held-out listeners) needs seed artists with >= 20 visible and 20 hidden listeners and tags
+        # on >= 50 artists: more than this fixture has, so it says so (tests/evaluation/test_heldout_multihop.py
+        # runs it end to end on its own data); its template smoke check runs here
+        "multihop": (set(), {"*": "no request satisfies the protocol's thresholds"}),
+        "multihop_smoke": (retrieval | {"graph-structured", "graph-and"},
+                           {"dense": "no dense vectors", "gnn": "no GNN embeddings"}),
         "rag": ({"rag-template", "rag-auto(template)"}, {}),
     }
     for name, (systems, missing) in want.items():
@@ -207,13 +211,13 @@ def test_eval_quick_cli_on_fixture_data(grown_home, tmp_path, monkeypatch):
         for system, why in missing.items():
             assert why in task["missing_systems"][system], (name, system)
     # the generated multi-hop questions are answerable: the graph finds answers and names their paths
-    graph = tasks["multihop"]["systems"]["graph"]["metrics"]
+    graph = tasks["multihop_smoke"]["systems"]["graph"]["metrics"]
     assert graph["hit@10"]["mean"] > 0 and graph["path_recall@10"]["mean"] > 0
-    assert tasks["multihop"]["protocol"]["questions"] == {"tag_fans": 1, "mood_similar": 1}
+    assert tasks["multihop_smoke"]["protocol"]["questions"] == {"tag_fans": 1, "mood_similar": 1}
     assert tasks["playlists"]["protocol"]["test_playlists"] == 2
     p = tasks["mood"]["systems"]["hybrid"]["metrics"]["precision@10"]
     assert 0.0 <= p["ci_lo"] <= p["mean"] <= p["ci_hi"] <= 1.0
-    assert (out / "report.md").read_text().count("## ") >= 5
+    assert (out / "report.md").read_text().count("## ") >= 6
 
 
 def test_rag_task_fails_on_an_unexpected_error(grown_home, tmp_path, monkeypatch):
