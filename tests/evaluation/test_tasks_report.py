@@ -103,7 +103,11 @@ def test_recommendation_task_end_to_end(hetrec_dir, tmp_path):
     # the GNN preset trains on the same split and ranks the same users: it learns the two blocks
     assert "lightgcn" in sys, task["missing_systems"]
     assert sys["lightgcn"]["metrics"]["recall@10"]["mean"] > 2 * sys["random"]["metrics"]["recall@10"]["mean"]
-    assert sys["lightgcn"]["params"]["preset"] == "LightGCN"
+    # the best preset of the README's GNN table (cosine softmax, dim 128), not the BPR one
+    assert sys["lightgcn"]["params"]["preset"] == "LightGCN + cosine softmax, dim 128"
+    assert "--predictor cos" in sys["lightgcn"]["params"]["args"]
+    run = sys["lightgcn"]["params"]["runs"]["0"]  # how the run ended is on record (a time-budget cut shows)
+    assert run["stop_reason"] in ("early stopping", "time budget", "max epochs") and run["epochs_run"] >= 1
     assert "full run only" in task["missing_systems"]["graphsage-kg"]
     # popularity bias: MostPop recommends the same hubs (those a user does not know yet), random spreads out
     mp, rnd = sys["mostpop"]["extra"], sys["random"]["extra"]
@@ -117,6 +121,27 @@ def test_recommendation_task_end_to_end(hetrec_dir, tmp_path):
     assert (tmp_path / "rep" / "splits" / "hetrec" / "hetrec.test.inter").exists()
     back = read_split_tsv(tmp_path / "rep" / "splits" / "hetrec_split.tsv")
     assert back.matrix("test").nnz == 60  # one test artist per user (15 interactions each)
+
+
+def test_cosine_run_embeddings_rank_like_the_trainer(hetrec_dir, tmp_path):
+    """Task 1 ranks a cosine-softmax run's saved embeddings exactly as the trainer scored its test part."""
+    from musicgraph.evaluation.tasks.recommendation import GNN_SYSTEMS, _metrics, embedding_ranking
+    from musicgraph.gnn.presets import PRESETS
+    from musicgraph.gnn.splits import hetrec_split
+    from musicgraph.gnn.train import parse_args, train
+
+    out = tmp_path / "run"
+    argv = ["--source", "hetrec", "--data-dir", str(hetrec_dir), "--seed", "0", "--split-seed", "2020",
+            "--epochs", "10", "--out", str(out), "--no-progress", "--threads", "1", "--device", "cpu",
+            *PRESETS[GNN_SYSTEMS["lightgcn"]]]
+    summary = train(parse_args(argv))
+    split = hetrec_split(hetrec_dir, seed=2020)
+    test = split.matrix("test")
+    users = np.flatnonzero(np.diff(test.indptr) > 0)
+    ranked = embedding_ranking(out / "embeddings.pt", split, users, split.known_before("test"), 20)
+    got = _metrics(ranked, test[users])
+    for metric in ("recall@10", "ndcg@10", "recall@20"):
+        assert float(got[metric].mean()) == pytest.approx(summary["test"][metric], abs=1e-5), metric
 
 
 def test_cli_rejects_unknown_task():
