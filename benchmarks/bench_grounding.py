@@ -36,6 +36,30 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from musicgraph.retrieval.base import Retriever  # noqa: E402
+
+
+class CachedRetriever(Retriever):
+    """``base`` with its answers kept per request, so every backend gets the same candidates."""
+
+    name = "cached"
+
+    def __init__(self, base: Retriever):
+        self.base = base
+        self.cache: dict[str, list[Any]] = {}
+
+    def parse(self, text: str) -> Any:
+        return self.base.parse(text)
+
+    def get_search_results(self, request: Any) -> list[Any]:
+        key = request.model_dump_json()
+        if key not in self.cache:
+            try:
+                self.cache[key] = list(self.base.search(request))
+            except (ValueError, LookupError):  # a request it cannot answer: no candidates
+                self.cache[key] = []
+        return copy.deepcopy(self.cache[key])
+
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -67,20 +91,7 @@ def main() -> None:
     judge = GroundingJudge(JudgeCatalog.from_store(store))
     print(f"catalogs {time.perf_counter() - t:.1f}s, load {os.getloadavg()}", flush=True)
     requests = build_requests(store, args.n)[: args.n]
-    base = default_retriever(store)
-    cache: dict[tuple[str, int], list[Any]] = {}
-
-    def cached(query: str, k: int = 10, **_: Any) -> list[Any]:
-        if (query, k) not in cache:
-            try:
-                cache[(query, k)] = base(query, k)
-            except ValueError:
-                cache[(query, k)] = []
-        return copy.deepcopy(cache[(query, k)])
-
-    for r in requests:
-        cached(r["text"], max(args.k * 4, args.k + 10))
-    print(f"{len(requests)} requests retrieved", flush=True)
+    cached = CachedRetriever(default_retriever(store))  # every backend answers from the same candidates
     limits = {k: int(v) for k, v in (x.split("=") for x in args.limit.split(",") if "=" in x)}
     dump = args.dump.open("a") if args.dump else None
     report: dict[str, Any] = {"requests": len(requests), "k": args.k, "load_start": os.getloadavg(), "backends": {}}

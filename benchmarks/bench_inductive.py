@@ -74,6 +74,7 @@ def main() -> None:
     from musicgraph.gnn.embed import load_embeddings
     from musicgraph.gnn.splits import hetrec_split, interactions_from_hetrec
     from musicgraph.gnn.train import parse_args
+    from musicgraph.graph.resolve import hetrec_key
     from musicgraph.loaders import hetrec
 
     torch.set_num_threads(args.threads)
@@ -83,8 +84,8 @@ def main() -> None:
     hold = make_holdout(split, args.user_frac, args.item_frac, seed=args.seed, min_item_users=args.min_item_users)
     held = _pairs(split, *split.valid) | _pairs(split, *split.test)
     cold_u, cold_i = set(hold.user_keys), set(hold.item_keys)
-    cold_assign = {(f"hetrec:{a.user_id}", f"hetrec:{a.artist_id}") for a in hetrec.iter_tag_assignments(data_dir)
-                   if f"hetrec:{a.user_id}" in cold_u or f"hetrec:{a.artist_id}" in cold_i}
+    cold_assign = {(hetrec_key(a.user_id), hetrec_key(a.artist_id)) for a in hetrec.iter_tag_assignments(data_dir)
+                   if hetrec_key(a.user_id) in cold_u or hetrec_key(a.artist_id) in cold_i}
     tables_full = tables_from_hetrec(data_dir, exclude_pairs=held)  # what the cold nodes bring at fold-in
     tables_train = drop_nodes(tables_from_hetrec(data_dir, exclude_pairs=held | cold_assign),
                               {"User": cold_u, "Artist": cold_i})

@@ -5,7 +5,7 @@ for popular HetRec artists, at least 200 distinct ones in all, each run once aft
 queries. For each configuration (full hybrid retriever with the dense component, and without it)
 it reports p50/p95/p99/max wall milliseconds per query, the CPU milliseconds per query
 (``time.process_time``, which the load of other processes inflates less than wall time), the mean
-and p95 of every pipeline stage (``HybridRetriever.last_timings``), the one-time load/warm-up time
+and p95 of every pipeline stage (the ``Trace.timings`` of ``HybridRetriever.search_traced``), the one-time load/warm-up time
 and the load average of the machine before and after.
 
     .venv/bin/python benchmarks/bench_retrieve.py [--store DIR] [--index DIR] [--n 240] [--json OUT]
@@ -52,16 +52,17 @@ def bench_queries(store: EmbeddedStore, n: int) -> list[str]:
 
 def run(r: HybridRetriever, queries: list[str], **kw: Any) -> dict[str, Any]:
     """Time every query once (after a 10-query warm-up); wall and CPU per query, stages."""
+    comps = [c for c in ("bm25", "dense", "graph", "emotion", "audio") if kw.get(f"use_{c}", True)]
     for q in queries[:10]:
-        r.retrieve(q, k=10, **kw)
+        r.search_traced(q, components=comps)
     wall: list[float] = []
     stages: dict[str, list[float]] = {}
     c0 = time.process_time()
     for q in queries:
         t0 = time.perf_counter()
-        r.retrieve(q, k=10, **kw)
+        _, trace = r.search_traced(q, components=comps)
         wall.append((time.perf_counter() - t0) * 1000)
-        for s, v in r.last_timings.items():
+        for s, v in trace.timings.items():
             stages.setdefault(s, []).append(v * 1000)
     cpu = (time.process_time() - c0) * 1000 / len(queries)
     t = np.array(wall)

@@ -74,8 +74,8 @@ def main() -> None:
     from musicgraph.graph import open_store
     from musicgraph.lm.answer import task_dir
     from musicgraph.lm.genrec import GenerativeRetriever, ListMetrics
+    from musicgraph.retrieval.hybrid import HybridRetriever
     from musicgraph.retrieval.index import IndexBundle, default_index_dir
-    from musicgraph.retrieval.retriever import HybridRetriever
 
     t0 = time.perf_counter()
     store = open_store()
@@ -117,7 +117,7 @@ def main() -> None:
         filters = {"keys": q.pool} if q.pool is not None else None
         try:
             return [r.id for r in hybrid.retrieve(q.text, k=10, filters=filters)]
-        except ValueError:
+        except (ValueError, LookupError):  # a request it cannot answer (RequestError, unknown names): no list
             return []
 
     systems = {"hybrid": hybrid_run, **systems}

@@ -6,8 +6,9 @@ Usage::
 
 Evaluation sets come from :mod:`benchmarks.evalsets.build` (mood labels with a held-out half,
 HetRec co-listening with held-out users). The held-out labels are removed from a copy of the
-indexes in memory (BM25 documents, dense texts of the affected songs, mood-label emotion source)
-and from the graph, so no component sees the judgments.
+indexes in memory by the evaluation's own ``holdout_bundle`` (BM25 documents, dense texts of the
+affected songs, mood-label emotion source, audio-feature estimates propagated over mood labels) and
+from the graph, so no component sees the judgments.
 """
 
 from __future__ import annotations
@@ -25,13 +26,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.evalsets.build import EvalSets, build  # noqa: E402
+from musicgraph.evaluation.tasks.evalsets import holdout_bundle  # noqa: E402
 from musicgraph.evaluation.tasks.retrieval_common import ensure_dense  # noqa: E402
 from musicgraph.graph.embedded import EmbeddedStore  # noqa: E402
-from musicgraph.retrieval.catalog import SongCatalog  # noqa: E402
-from musicgraph.retrieval.index import IndexBundle, lyrics_of  # noqa: E402
+from musicgraph.retrieval.index import IndexBundle  # noqa: E402
 from musicgraph.retrieval.retriever import HybridRetriever  # noqa: E402
-from musicgraph.retrieval.sparse import SparseIndex  # noqa: E402
-from musicgraph.retrieval.text import tokenize  # noqa: E402
 
 ABLATIONS: dict[str, dict[str, bool]] = {
     "bm25 only": dict(use_bm25=True, use_dense=False, use_graph=False, use_emotion=False, use_audio=False),
@@ -42,32 +41,6 @@ ABLATIONS: dict[str, dict[str, bool]] = {
     "fused, no rerank": dict(use_bm25=True, use_dense=True, use_graph=True, use_emotion=False, use_audio=False),
     "fused (all)": dict(use_bm25=True, use_dense=True, use_graph=True, use_emotion=True, use_audio=True),
 }
-
-
-def holdout_bundle(store: EmbeddedStore, bundle: IndexBundle, sets: EvalSets, cache: Path | None = None) -> IndexBundle:
-    """``bundle`` with the held-out songs' mood labels removed (BM25 rebuilt, their vectors re-encoded)."""
-    from musicgraph.retrieval.dense import DenseIndex, Encoder, textualize
-
-    cat = SongCatalog.from_store(store, hidden_moods=sets.hidden_moods, previous=bundle.catalog)
-    rows = list(range(len(cat)))
-    lyr = lyrics_of(store, cat, rows)
-    sparse = SparseIndex().build([tokenize(cat.document(i, lyr.get(i))) if cat.alive[i] else [] for i in rows])
-    dense = bundle.dense
-    if dense is not None and dense.vectors is not None:
-        vecs = np.array(dense.vectors, dtype=np.float32)
-        changed = [i for i in rows if cat.moods[i] != bundle.catalog.moods[i]]
-        cached = cache / f"holdout_vectors_{len(changed)}.npy" if cache else None
-        if cached is not None and cached.is_file():
-            vecs[changed] = np.load(cached)
-        elif changed:
-            texts = [textualize(cat, i, lyr.get(i), bundle.emotion_words[i]) for i in changed]
-            vecs[changed] = Encoder().encode(texts, batch_size=64)
-            if cached is not None:
-                cached.parent.mkdir(parents=True, exist_ok=True)
-                np.save(cached, vecs[changed])
-        dense = DenseIndex(kind="flat").build(vecs)
-    return IndexBundle(bundle.directory, cat, sparse, dense, bundle.emotions, bundle.emotion_words,
-                       {**bundle.manifest, "store_version": store.version()})
 
 
 def evaluate(retriever: HybridRetriever, sets: EvalSets, method: str = "rrf") -> dict[str, dict[str, float]]:
@@ -107,7 +80,9 @@ def main() -> None:
         print(note)
     if base.dense is None:
         print("no dense vectors in the index: the dense rows rank by the fallback (mood fit, popularity)")
-    bundle = holdout_bundle(store, base, sets, args.cache)
+    bundle, dense_note = holdout_bundle(store, base, sets.hidden_moods, args.cache)
+    if dense_note:
+        print(dense_note)
     retriever = HybridRetriever(store, bundle=bundle, hidden_moods=sets.hidden_moods, hidden_users=sets.hidden_users)
     print(f"prepared in {time.perf_counter() - t0:.1f}s")
     result = {"queries": kinds, "rrf": evaluate(retriever, sets, "rrf")}

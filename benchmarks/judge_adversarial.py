@@ -43,8 +43,8 @@ def contexts_and_catalog(n: int, k: int, cache: Path | None) -> tuple[list[tuple
     out = []
     for req in build_requests(store, n)[:n]:
         try:
-            results = refine_results(retrieve(req["text"], k * OVERFETCH), k, store=store)
-        except ValueError:
+            results = refine_results(retrieve.search(req["text"], k=k * OVERFETCH), k, store=store)
+        except (ValueError, LookupError):
             continue
         if results:
             out.append((req["text"], results))

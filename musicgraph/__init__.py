@@ -3,9 +3,11 @@
 The top-level API is small::
 
     import musicgraph
-    musicgraph.recommend(artists=["Radiohead"], k=10)          # multi-hop graph recommendation
-    musicgraph.retrieve("sad songs for a rainy night", k=10)   # hybrid retrieval
-    musicgraph.ask("melancholic songs like Radiohead")          # grounded answer in words
+    musicgraph.recommend(artists=["Eminem"], relation="fans_of", tags=["rock"], kind="artist")  # multi-hop graph
+    musicgraph.retrieve("rock artists that fans of Eminem listen to")   # free text -> request -> hybrid
+    musicgraph.search(request, retriever="graph")                        # a structured Request, any retriever
+    musicgraph.parse("sad songs like Radiohead")                         # the Request a text describes
+    musicgraph.ask("melancholic songs like Radiohead")                   # grounded answer in words
 
 Everything else lives in the subpackages: ``graph`` (schema, stores, ingest, multi-hop),
 ``loaders`` (datasets and APIs), ``retrieval``, ``gnn``, ``rag``, ``evaluation``.
@@ -16,12 +18,12 @@ from __future__ import annotations
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["__version__", "ask", "recommend", "retrieve"]
+__all__ = ["__version__", "ask", "parse", "recommend", "retrieve", "search"]
 
 
 def __getattr__(name: str) -> Any:
     # Lazy, so `import musicgraph` stays cheap.
-    if name in ("recommend", "retrieve", "ask"):
+    if name in ("recommend", "retrieve", "ask", "search", "parse"):
         from musicgraph import api
 
         return getattr(api, name)

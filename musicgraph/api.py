@@ -1,4 +1,10 @@
-"""The small top-level library API: ``musicgraph.recommend``, ``musicgraph.retrieve``, ``musicgraph.ask``.
+"""The small top-level library API: ``recommend``, ``retrieve``, ``ask``, ``search`` and ``parse``.
+
+Each is a thin front-end onto one :class:`~musicgraph.retrieval.request.Request` and the
+:class:`~musicgraph.retrieval.base.Retriever` interface: ``recommend`` builds the request from
+keyword seeds and answers it with the graph retriever, ``retrieve`` parses free text (or takes a
+request) and answers it with the hybrid retriever, ``search`` takes a request and a retriever by
+name, and ``ask`` writes a grounded answer from the hybrid retriever's results.
 
 Each opens the configured store (embedded by default, Neo4j when ``MUSICGRAPH_NEO4J_URI`` is set)
 unless one is passed, and keeps it open for later calls in the same process.
@@ -6,17 +12,23 @@ unless one is passed, and keeps it open for later calls in the same process.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
 from musicgraph.config import get_settings
 from musicgraph.graph import GraphStore, open_store
 from musicgraph.graph.results import Result
 
 if TYPE_CHECKING:
-    pass
+    from musicgraph.retrieval.base import Retriever
+    from musicgraph.retrieval.request import Request
+
+__all__ = ["ask", "default_store", "get_retriever", "parse", "recommend", "recommend_request", "retrieve", "search",
+           "set_default_store"]
 
 _DEFAULT_STORE: GraphStore | None = None
+
+RetrieverName = Literal["graph", "hybrid", "bm25", "dense", "gnn"]
 
 
 def default_store() -> GraphStore:
@@ -33,49 +45,150 @@ def set_default_store(store: GraphStore | None) -> None:
     _DEFAULT_STORE = store
 
 
+def get_retriever(name: RetrieverName = "hybrid", store: GraphStore | None = None) -> Retriever:
+    """A retriever over the configured store (cached per store), by name.
+
+    ``graph`` needs only the store; ``hybrid``, ``bm25`` and ``dense`` also need the retrieval
+    indexes (``musicgraph index build``); ``gnn`` needs trained embeddings (``musicgraph gnn train``).
+
+    Raises:
+        RequestError: an unknown name. FileNotFoundError: indexes or embeddings are missing.
+    """
+    from musicgraph.retrieval import retriever_by_name
+
+    return retriever_by_name(name, store or default_store())
+
+
+def search(request: Request | Mapping[str, Any] | str, *, retriever: RetrieverName = "hybrid",
+           store: GraphStore | None = None, **changes: Any) -> list[Result]:
+    """Answer a :class:`Request` (or its JSON form, or free text) with the named retriever.
+
+    Example::
+
+        >>> musicgraph.search({"seeds": [{"label": "Artist", "name": "Eminem", "relation": "fans_of"}],
+        ...                    "constraints": {"tags": ["rock"]}, "kind": "artist"}, retriever="graph")
+    """
+    return get_retriever(retriever, store).search(request, **changes)
+
+
+def parse(text: str, *, store: GraphStore | None = None) -> Request:
+    """The :class:`Request` that free ``text`` describes (entities linked against the store's catalog)."""
+    return get_retriever("graph", store).parse(text)
+
+
 def recommend(
+    request: Request | Mapping[str, Any] | None = None,
     *,
     user: str | None = None,
     artists: Sequence[str] = (),
     songs: Sequence[str] = (),
+    albums: Sequence[str] = (),
+    playlists: Sequence[str] = (),
     tags: Sequence[str] = (),
+    genres: Sequence[str] = (),
     moods: Sequence[str] = (),
+    relation: str | None = None,
+    exclude: Sequence[str] = (),
     k: int = 10,
     kind: str = "song",
     exclude_known: bool = True,
+    max_per_artist: int | None = None,
+    combine: str = "any",
+    retriever: RetrieverName = "graph",
     store: GraphStore | None = None,
-    **options: Any,
 ) -> list[Result]:
-    """Multi-hop recommendations from seeds, each with explanation paths.
+    """Multi-hop recommendations from seeds, each with the paths that explain it.
+
+    Seeds relate to the answers by ``relation`` (``fans_of``, ``similar_to``, ``performed_by``,
+    ``member_of``, ``same_album``, ``in_playlist_with``, ``related``; default per label: artists and
+    songs ``similar_to``, playlists ``in_playlist_with``, users ``listened_by``). Tags, genres and
+    moods are **constraints** every answer satisfies (alone, without other seeds, they also rank).
 
     Example::
 
         >>> import musicgraph
-        >>> for r in musicgraph.recommend(artists=["Radiohead"], k=5):
-        ...     print(r.rank, r.display(), r.paths[0].sentence())
+        >>> for r in musicgraph.recommend(artists=["Eminem"], relation="fans_of", tags=["rock"], kind="artist"):
+        ...     print(r.rank, r.display(), r.paths[0].explain())
 
-    See :func:`musicgraph.graph.multihop.recommend` for every option.
+    Args:
+        request: a full :class:`Request` instead of the keywords (they are then ignored).
+        user: a user key (``"2"`` = ``"hetrec:2"``, ``"me:alex"``): personalize; known items are left out.
+        artists, songs, albums, playlists: seed names (songs as ``"ARTIST - TITLE"`` or a title).
+        tags, genres, moods: constraints.
+        relation: how the seeds relate to the answers.
+        exclude: artist names never returned (nor their songs).
+        k: number of results (1..1000); ``kind``: ``song``, ``artist``, ``album`` or ``playlist``.
+        exclude_known: leave out a user's known items (seeds are always left out).
+        max_per_artist: at most this many songs or albums of one artist (default 2 for songs).
+        combine: ``any`` (a blend of the seeds) or ``all`` (answers related to every seed).
+        retriever: which retriever answers (default the graph; ``hybrid`` adds text and emotion).
+
+    Raises:
+        RequestError: an invalid request (one line naming the field).
+        UnknownEntityError: a seed, tag, genre or mood that is not in the graph (with suggestions).
+        EmptyStoreError: the store has no data.
     """
-    from musicgraph.graph.multihop import recommend as _recommend
-
-    return _recommend(
-        store or default_store(),
-        user=user,
-        artists=artists,
-        songs=songs,
-        tags=tags,
-        moods=moods,
-        k=k,
-        kind=kind,
-        exclude_known=exclude_known,
-        **options,
-    )
+    st = store or default_store()
+    if request is None:
+        request = recommend_request(user=user, artists=artists, songs=songs, albums=albums, playlists=playlists,
+                                    tags=tags, genres=genres, moods=moods, relation=relation, exclude=exclude, k=k,
+                                    kind=kind, exclude_known=exclude_known, max_per_artist=max_per_artist,
+                                    combine=combine)
+    return get_retriever(retriever, st).search(request)
 
 
-def retrieve(query: str, k: int = 10, *, store: GraphStore | None = None, **options: Any) -> list[Result]:
-    """Hybrid retrieval (BM25 + dense + graph, emotion/audio rerank) for a free-text request.
+def recommend_request(
+    *,
+    user: str | None = None,
+    artists: Sequence[str] = (),
+    songs: Sequence[str] = (),
+    albums: Sequence[str] = (),
+    playlists: Sequence[str] = (),
+    tags: Sequence[str] = (),
+    genres: Sequence[str] = (),
+    moods: Sequence[str] = (),
+    relation: str | None = None,
+    exclude: Sequence[str] = (),
+    k: int = 10,
+    kind: str = "song",
+    exclude_known: bool = True,
+    max_per_artist: int | None = None,
+    combine: str = "any",
+) -> Request:
+    """The :class:`Request` that :func:`recommend`'s keywords describe (see there).
 
-    See :func:`musicgraph.retrieval.retriever.retrieve`.
+    Raises:
+        RequestError: no seed at all, or an invalid value (one line naming the field).
+    """
+    from musicgraph.errors import RequestError
+    from musicgraph.graph.resolve import user_key
+    from musicgraph.retrieval.request import parse_request
+
+    seeds: list[dict[str, Any]] = []
+    for label, names in (("Artist", artists), ("Song", songs), ("Album", albums), ("Playlist", playlists)):
+        seeds += [{"label": label, "name": n, "relation": relation} for n in names]
+    if user is not None:
+        seeds.append({"label": "User", "name": str(user), "key": user_key(str(user)), "relation": "listened_by"})
+    if not (seeds or tags or genres or moods):
+        raise RequestError("give at least one seed: a user, artist, song, album, playlist, tag, genre or mood")
+    return parse_request({
+        "seeds": seeds,
+        "combine": combine,
+        "constraints": {"tags": list(tags), "genres": list(genres), "moods": list(moods),
+                        "exclude": [{"label": "Artist", "name": n} for n in exclude],
+                        "include_known": not exclude_known},
+        "kind": kind,
+        "k": k,
+        "diversity": {"max_per_artist": max_per_artist},
+    })
+
+
+def retrieve(query: str | Request | Mapping[str, Any], k: int | None = None, *, store: GraphStore | None = None,
+             **options: Any) -> list[Result]:
+    """Hybrid retrieval (BM25 + dense + graph operators, emotion/audio re-rank) for free text or a request.
+
+    See :func:`musicgraph.retrieval.retriever.retrieve` for ``user``, ``filters``, the component
+    switches and ``explain``.
     """
     from musicgraph.retrieval.retriever import retrieve as _retrieve
 

@@ -11,13 +11,17 @@ PKG = Path(__file__).resolve().parent.parent / "musicgraph"
 
 # subpackage -> subpackages it must never import
 FORBIDDEN: dict[str, set[str]] = {
-    "loaders": {"graph", "gnn", "retrieval", "rag", "evaluation", "cli", "api"},
-    "graph": {"gnn", "retrieval", "rag", "evaluation", "cli", "api"},
-    "gnn": {"retrieval", "rag", "cli", "api"},
-    "retrieval": {"rag", "evaluation", "cli", "api"},
-    "rag": {"evaluation", "cli", "api"},
-    "lm": {"evaluation", "cli", "api"},
-    "cypher": {"gnn", "retrieval", "rag", "evaluation", "cli", "api"},
+    "loaders": {"graph", "gnn", "retrieval", "rag", "evaluation", "cli", "api", "service"},
+    "graph": {"gnn", "retrieval", "rag", "evaluation", "cli", "api", "service"},
+    "gnn": {"retrieval", "rag", "cli", "api", "service"},
+    "retrieval": {"rag", "evaluation", "cli", "api", "service"},
+    "rag": {"evaluation", "cli", "api", "service"},
+    "lm": {"evaluation", "cli", "api", "service"},
+    "cypher": {"gnn", "retrieval", "rag", "evaluation", "cli", "api", "service"},
+    "me": {"rag", "evaluation", "cli", "api", "service"},
+    "export": {"gnn", "retrieval", "rag", "evaluation", "cli", "api", "me", "service"},
+    "evaluation": {"cli", "service"},
+    "service": {"cli", "evaluation"},
 }
 
 

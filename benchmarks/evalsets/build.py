@@ -4,6 +4,9 @@
   (data_moods, MoodyLyrics, MoodyLyrics4Q, MPD gold playlist moods, as ingested into HAS_MOOD).
   Labelled songs are split in two by a hash of their key; the test half's labels are hidden from
   every index and from the graph, and results are restricted to the judged test songs.
+* **like_specific**: the same requests judged by the artists *specific* to X's held-out fans (at
+  least 3 of them play the artist, and its share among them is at least 3 times its share among all
+  held-out users: lift >= 3, the characteristic gold of evaluation task 4).
 * **like**: "songs like X" for HetRec artists, judged by co-listening among a held-out half of the
   users (whose LISTENED_TO edges the graph does not see): relevant songs are those by the 20
   artists most co-listened with X.
@@ -67,4 +70,13 @@ def build(store: GraphStore, like_artists: int = 60, top_co: int = 20, min_liste
         relevant = {s for b in top for s in perf[b]}
         if relevant:
             out.queries.append(EvalQuery("like", f"songs like {names.get(a, a)}", relevant, target=a))
+        # the same request judged by the artists specific to X's held-out fans: >= 3 of them play B and
+        # B's share among them is >= 3 times its share among all held-out users (lift; task 4's gold)
+        n_fans, n_users = len(fans[a]), len(test_users)
+        specific = [b for b, c in co.items()
+                    if c >= 3 and (c / n_fans) / (len(fans[b]) / n_users) >= 3.0]
+        relevant_specific = {s for b in specific for s in perf[b]}
+        if relevant_specific:
+            out.queries.append(EvalQuery("like_specific", f"songs like {names.get(a, a)}", relevant_specific,
+                                         target=a))
     return out

@@ -8,7 +8,6 @@ their imports of heavy libraries (torch, transformers, faiss) inside the command
 from __future__ import annotations
 
 import importlib
-import logging
 
 import typer
 
@@ -32,6 +31,9 @@ COMMAND_MODULES: tuple[str, ...] = (
     "musicgraph.cli.catalog",
     "musicgraph.cli.features",
     "musicgraph.cli.lm",
+    "musicgraph.cli.me",
+    "musicgraph.cli.trends",
+    "musicgraph.cli.serve",
 )
 
 
@@ -51,10 +53,9 @@ _register_all()
 
 def main() -> None:
     """Entry point of the ``musicgraph`` console script."""
+    from musicgraph.cli.terminal import install_safe_logging
     from musicgraph.config import get_settings
 
-    logging.basicConfig(
-        level=get_settings().log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    # log lines carry no secret and no terminal control character (musicgraph.cli.terminal)
+    install_safe_logging(get_settings().log_level.upper())
     app()

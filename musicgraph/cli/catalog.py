@@ -15,7 +15,8 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from musicgraph.cli.core import console, handle_errors, open_cli_store
+from musicgraph.cli.core import console, err_console, handle_errors, open_cli_store
+from musicgraph.cli.terminal import print_error, safe
 
 catalog_app = typer.Typer(help="Add, update or delete songs, artists, tags and listening data (incrementally indexed).",
                           no_args_is_help=True)
@@ -44,6 +45,7 @@ def _edit(op: str, file: Path | None, keys: list[str] | None, store: str | None,
     @handle_errors
     def run() -> None:
         try:
+            # the whole file is read and validated before the store is opened for writing
             records: list[dict[str, Any]] = read_changes(file) if file is not None else []
             records += [{"type": "song", "key": k} for k in keys or []]
             if not records:
@@ -52,8 +54,8 @@ def _edit(op: str, file: Path | None, keys: list[str] | None, store: str | None,
                 indexes = [] if no_index else [i for i in derived_indexes(index_dir) if i.exists()]
                 cs = CatalogEditor(st, indexes).apply_records(op, records)
         except CatalogError as exc:
-            console.print(f"[red]error:[/] {exc}")
-            raise typer.Exit(2) from exc
+            print_error(err_console, exc)
+            raise typer.Exit(2) from None
         out = cs.to_dict()
         if as_json:
             print(json.dumps(out, indent=2, default=str))
@@ -61,7 +63,7 @@ def _edit(op: str, file: Path | None, keys: list[str] | None, store: str | None,
         console.print(f"[bold]catalog {op}[/]: added {out['added']}, updated {out['updated']}, "
                       f"deleted {out['deleted']}, relationships +{out['edges_written']} -{out['edges_deleted']}")
         for name, rep in out.get("indexes", {}).items():
-            console.print(f"  {name}: {rep}")
+            console.print(f"  {safe(name)}: {safe(rep)}")
 
     run()
 
@@ -104,25 +106,30 @@ def check_cmd(
 ) -> None:
     """Compare the graph store with every derived index (counts, ids, stale/orphan entries, dimensions)."""
     from musicgraph.graph.check import run_check
+    from musicgraph.graph.locks import store_write_lock
 
     @handle_errors
     def run() -> int:
         with open_cli_store(store) as st:
-            rep = run_check(st, derived_indexes(index_dir), repair=repair)
+            if repair:  # repairs write the indexes: not while a catalog command updates them
+                with store_write_lock(st):
+                    rep = run_check(st, derived_indexes(index_dir), repair=True)
+            else:
+                rep = run_check(st, derived_indexes(index_dir), repair=False)
         if as_json:
             print(json.dumps(rep.to_dict(), indent=2, default=str))
         else:
-            console.print("checked: " + ", ".join(rep.checked))
+            console.print("checked: " + ", ".join(safe(c) for c in rep.checked))
             if rep.issues:
                 t = Table(title="issues", title_justify="left")
                 for col in ("component", "kind", "message", "repair"):
                     t.add_column(col)
                 for i in rep.issues:
-                    t.add_row(i.component, i.kind, i.message, i.repair or "-")
+                    t.add_row(safe(i.component), safe(i.kind), safe(i.message), safe(i.repair or "-"))
                 console.print(t)
             for name, done in rep.repaired.items():
                 for line in done:
-                    console.print(f"[green]repaired[/] {name}: {line}")
+                    console.print(f"[green]repaired[/] {safe(name)}: {safe(line)}")
             if rep.repaired:
                 console.print("[green]all consistent after repair[/]" if not rep.remaining
                               else f"[red]{len(rep.remaining)} issue(s) remain[/]")

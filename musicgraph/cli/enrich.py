@@ -10,6 +10,9 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from musicgraph.cli.terminal import print_error, safe
+from musicgraph.redact import redact, redact_obj
+
 log = logging.getLogger(__name__)
 console = Console()
 err_console = Console(stderr=True)
@@ -27,7 +30,7 @@ class TargetChoice(StrEnum):
 
 
 def _fail(message: str, code: int = 2) -> None:
-    err_console.print(f"[bold red]error:[/] {message}")
+    print_error(err_console, message)
     raise typer.Exit(code)
 
 
@@ -88,7 +91,7 @@ def enrich_command(
     finally:
         graph.close()
     if as_json:
-        console.print_json(json.dumps(report.to_dict()))
+        print(json.dumps(redact_obj(report.to_dict()), indent=2))
     else:
         console.print(
             f"[bold]{src}[/]: {report.processed} processed, {report.enriched} enriched, "
@@ -99,9 +102,9 @@ def enrich_command(
             f"{report.cache_hits} cache hits, {report.seconds:.1f}s"
         )
         for sample in report.error_samples[:5]:
-            console.print(f"  [yellow]{sample}[/]")
+            console.print(f"  [yellow]{safe(redact(sample))}[/]")
     if aborted:
-        _fail(f"{report.aborted}\nWhat was enriched so far is saved; rerun the same command to continue.", code=1)
+        _fail(f"{report.aborted}; what was enriched so far is saved: rerun the same command to continue", code=1)
 
 
 def register(app: typer.Typer) -> None:

@@ -14,7 +14,8 @@ def register(app: typer.Typer) -> None:
     @app.command("eval")
     def eval_command(
         task: list[str] = typer.Option(
-            None, "--task", "-t", help="Task(s) to run: recommendation, playlists, mood, multihop, rag (default: all)."
+            None, "--task", "-t",
+            help="Task(s) to run: recommendation, playlists, mood, multihop, multihop_smoke, rag (default: all).",
         ),
         quick: bool = typer.Option(False, "--quick", help="Reduced CI version (one seed, smaller models): minutes."),
         out: Path = typer.Option(Path("eval-report"), "--out", "-o", help="Report directory."),
@@ -22,6 +23,7 @@ def register(app: typer.Typer) -> None:
         store: Path = typer.Option(None, "--store", help="Ingested embedded store (default: MUSICGRAPH_HOME's)."),
         index: Path = typer.Option(None, "--index", help="Retrieval index (default: indexes/<store name> beside the store)."),
         cache: Path = typer.Option(None, "--cache", help="Cache of re-encoded dense vectors (default MUSICGRAPH_HOME/cache/eval)."),
+        mlflow: bool = typer.Option(False, "--mlflow", help="Log to MLflow (MUSICGRAPH_MLFLOW_URI, else HOME/mlruns)."),
     ) -> None:
         """Evaluate every system on the chosen tasks: tables, report.md, results.json and plots."""
         from musicgraph.config import get_settings
@@ -43,6 +45,16 @@ def register(app: typer.Typer) -> None:
             index_dir=index,
             cache_dir=cache,
         )
-        results = run_eval(names, cfg, argv=sys.argv)
+        from musicgraph.tracking import Tracker, eval_metrics
+
+        params = {"tasks": ",".join(names), "quick": quick, "seeds": seeds, "store": str(cfg.store_dir),
+                  "index": str(index) if index else None, "data_dir": str(settings.data_dir)}
+        with Tracker.start("musicgraph-eval", run_name="eval-quick" if quick else "eval", params=params,
+                           enabled=mlflow) as tracker:
+            results = run_eval(names, cfg, argv=sys.argv)
+            tracker.metrics(eval_metrics(results))
+            tracker.metrics({"seconds": results["meta"]["seconds"]})
+            for name in ("report.md", "results.json"):
+                tracker.artifact(out / name)
         print_tables(results)
         typer.echo(f"report: {out / 'report.md'}  results: {out / 'results.json'}  ({results['meta']['seconds']} s)")

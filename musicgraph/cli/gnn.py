@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -32,39 +33,82 @@ def train_cmd(ctx: typer.Context) -> None:
     main(list(ctx.args))
 
 
-@gnn_app.command("embed")
-def embed_cmd(
-    run: Path = typer.Option(None, "--run", help="Training run directory (default: HOME/models/gnn/sage-s2020)."),
-    store_dir: Path = typer.Option(None, "--store", help="Embedded store directory (default: HOME/stores/<name>)."),
-    labels: list[str] = typer.Option(None, "--label", help="Only these labels (repeatable)."),
-    no_index: bool = typer.Option(False, "--no-index", help="Skip the FAISS index."),
-) -> None:
-    """Write a run's embeddings into the store (property `embedding`) and a FAISS index."""
+def _open_store(store_dir: Path | None, backend: str | None) -> tuple[Any, str]:
+    """The store to write into: ``--store DIR`` (embedded), else the configured one (Neo4j when
+    MUSICGRAPH_NEO4J_URI is set, or with ``--backend neo4j``); and the name of its GNN index folder."""
     from musicgraph.config import get_settings
-    from musicgraph.gnn.embed import index_dir, load_embeddings, write_embeddings
+    from musicgraph.graph import open_store
     from musicgraph.graph.embedded import EmbeddedStore
 
     settings = get_settings()
+    if store_dir is not None:
+        if backend == "neo4j":
+            raise typer.BadParameter("--store is an embedded store directory; leave it out with --backend neo4j")
+        if not (store_dir / "graph.sqlite").exists():
+            raise typer.BadParameter(f"no embedded store at {store_dir}", param_hint="--store")
+        return EmbeddedStore(store_dir), store_dir.name
+    if backend not in (None, "embedded", "neo4j"):
+        raise typer.BadParameter(f"--backend must be embedded or neo4j, got {backend!r}")
+    if (backend or ("neo4j" if settings.neo4j_uri else "embedded")) == "embedded" and not (
+        settings.store_dir / "graph.sqlite"
+    ).exists():
+        raise typer.BadParameter(f"no embedded store at {settings.store_dir} (run musicgraph ingest)", param_hint="--store")
+    return open_store(settings, backend=backend), settings.store_name
+
+
+@gnn_app.command("embed")
+def embed_cmd(
+    run: Path = typer.Option(None, "--run", help="Training run directory (default: HOME/models/gnn/sage-s2020)."),
+    store_dir: Path = typer.Option(None, "--store", help="Embedded store directory (default: the configured store)."),
+    backend: str = typer.Option(None, "--backend", help="embedded or neo4j (default: neo4j when MUSICGRAPH_NEO4J_URI is set)."),
+    labels: list[str] = typer.Option(None, "--label", help="Only these labels (repeatable)."),
+    no_index: bool = typer.Option(False, "--no-index", help="Skip the FAISS index."),
+) -> None:
+    """Write a run's embeddings into the store and a FAISS index.
+
+    The vectors replace the old ones (the old vector of every node of a label is removed first). In
+    Neo4j they go into each label's vector index (artist_embedding, song_embedding, user_embedding),
+    sized to the run's dimension, so `db.index.vector.queryNodes` and Browser queries answer from it.
+    Imported personal profiles (musicgraph me import), which never train, get a fold-in vector again.
+    """
+    from musicgraph.config import get_settings
+    from musicgraph.gnn.embed import index_dir, load_embeddings, write_embeddings
+
+    settings = get_settings()
     run = run or settings.models_dir / "gnn" / "sage-s2020"
-    path = store_dir or settings.store_dir
-    if settings.neo4j_uri and store_dir is None:
-        typer.echo("note: writing to the embedded store; the Neo4j backend is not wired here", err=True)
-    if not (path / "graph.sqlite").exists():
-        raise typer.BadParameter(f"no embedded store at {path}", param_hint="--store")
     emb = load_embeddings(run)
-    store = EmbeddedStore(path)
+    store, name = _open_store(store_dir, backend)
     try:
-        out = None if no_index else index_dir(settings, path.name)
+        out = None if no_index else index_dir(settings, name)
         report = write_embeddings(store, emb, out_dir=out, labels=labels or None)
+        target = repr(store)
+        people = _refold_profiles(store, out) if report.index_path is not None else {}
     finally:
         store.close()
-    typer.echo(json.dumps({"nodes": report.nodes, "skipped": report.skipped, "dim": report.dim,
-                           "index": str(report.index_path) if report.index_path else None}, indent=2))
+    typer.echo(json.dumps({"store": target, "nodes": report.nodes, "skipped": report.skipped, "dim": report.dim,
+                           "index": str(report.index_path) if report.index_path else None,
+                           "personal_profiles": people}, indent=2))
+
+
+def _refold_profiles(store: Any, directory: Path) -> dict[str, Any]:
+    """Fold-in vectors for the imported personal profiles (they are not trained, so a new index lacks them)."""
+    from musicgraph.gnn.inductive import GnnEmbeddings
+    from musicgraph.graph.catalog import ChangeSet
+    from musicgraph.graph.profile import list_profiles
+
+    people = list_profiles(store)
+    gnn = GnnEmbeddings(directory)
+    if not people or "User" not in gnn.load().labels():
+        return {}
+    changes = ChangeSet()
+    changes.note("updated", "User", people)
+    return gnn.apply(store, changes)
 
 
 @gnn_app.command("fold-in")
 def fold_in_cmd(
-    store_dir: Path = typer.Option(None, "--store", help="Embedded store directory (default: HOME/stores/<name>)."),
+    store_dir: Path = typer.Option(None, "--store", help="Embedded store directory (default: the configured store)."),
+    backend: str = typer.Option(None, "--backend", help="embedded or neo4j (default: neo4j when MUSICGRAPH_NEO4J_URI is set)."),
     index: Path = typer.Option(None, "--index-dir", help="Directory of gnn.faiss (default: HOME/indexes/<store>)."),
 ) -> None:
     """Give every store node of an embedded label that has no GNN vector an inductive (fold-in) one.
@@ -74,17 +118,13 @@ def fold_in_cmd(
     """
     from musicgraph.config import get_settings
     from musicgraph.gnn.inductive import GnnEmbeddings
-    from musicgraph.graph.embedded import EmbeddedStore
 
     settings = get_settings()
-    path = store_dir or settings.store_dir
-    if not (path / "graph.sqlite").exists():
-        raise typer.BadParameter(f"no embedded store at {path}", param_hint="--store")
-    gnn = GnnEmbeddings(index or (settings.home / "indexes" / path.name))
-    if not gnn.exists():
-        raise typer.BadParameter(f"no GNN index in {gnn.directory} (run: musicgraph gnn embed)", param_hint="--index-dir")
-    store = EmbeddedStore(path)
+    store, name = _open_store(store_dir, backend)
     try:
+        gnn = GnnEmbeddings(index or (settings.home / "indexes" / name))
+        if not gnn.exists():
+            raise typer.BadParameter(f"no GNN index in {gnn.directory} (run: musicgraph gnn embed)", param_hint="--index-dir")
         report = gnn.apply(store, None)
     finally:
         store.close()
@@ -107,17 +147,11 @@ def eval_cmd(
         rows.append((f"{res['model']} (seed {res['seed']})", res["test"]))
     if baselines:
         from musicgraph.gnn.baselines import evaluate_baseline
+        from musicgraph.gnn.source import open_source
         from musicgraph.gnn.splits import hetrec_split
 
-        settings = get_settings()
-        if source == "hetrec":
-            split = hetrec_split(settings.data_dir, seed=seed)
-        else:
-            from musicgraph.graph.embedded import EmbeddedStore
-
-            store = EmbeddedStore(settings.store_dir)
-            split = hetrec_split(store, seed=seed)
-            store.close()
+        with open_source(source, settings=get_settings()) as src:
+            split = hetrec_split(src.interactions(), seed=seed)
         for name in ("mostpop", "itemknn"):
             rows.append((name, evaluate_baseline(name, split)))
     if not rows:

@@ -160,7 +160,7 @@ def generative_recommend(store: Any, query: str | None, k: int, as_json: bool) -
     except ModuleNotFoundError as exc:
         raise CliError(f"generative retrieval needs torch and peft: {exc}") from exc
     try:
-        results = GenerativeRetriever().recommend(query, k=k, store=store)
+        results = GenerativeRetriever(store=store).search(query, k=k)
     except FileNotFoundError as exc:
         raise CliError(str(exc)) from exc
     if as_json:

@@ -23,9 +23,11 @@ def _settings(password: str | None = None) -> Any:
     return settings
 
 
-def _fail(exc: Exception) -> None:
-    typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(1)
+def _fail(exc: Exception, code: int = 1) -> None:
+    from musicgraph.cli.terminal import one_line
+
+    typer.secho(f"error: {one_line(exc)}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code)
 
 
 @neo4j_app.command("install")
@@ -100,7 +102,11 @@ def logs(
     from musicgraph.graph.neo4j_server import Neo4jServer
 
     which = ("console", "neo4j", "debug") if debug else ("console", "neo4j")
-    typer.echo(Neo4jServer(_settings()).logs(lines=lines, which=which))
+    from musicgraph.cli.terminal import plain
+    from musicgraph.redact import redact
+
+    # server logs quote user queries: shown as text, secrets redacted
+    typer.echo(plain(redact(Neo4jServer(_settings()).logs(lines=lines, which=which)), multiline=True))
 
 
 def _parse_params(items: list[str]) -> dict[str, Any]:
@@ -133,9 +139,13 @@ def list_queries() -> None:
 @cypher_app.command("show")
 def show(name: str = typer.Argument(..., help="Query name (see `cypher list`) or a .cypher file.")) -> None:
     """Print a query's text."""
+    from musicgraph.cli.terminal import plain
     from musicgraph.cypher import load_query
 
-    typer.echo(load_query(name).source)
+    try:
+        typer.echo(plain(load_query(name).source, multiline=True))
+    except (FileNotFoundError, ValueError) as exc:
+        _fail(exc, code=2)
 
 
 @cypher_app.command("run")
@@ -143,37 +153,42 @@ def run(
     file: str = typer.Argument(..., help="A packaged query name (see `cypher list`) or a path to a .cypher file."),
     param: list[str] = typer.Option([], "--param", "-p", help="name=value (JSON or text); overrides :param lines."),
     timeout: float = typer.Option(30.0, help="Transaction timeout in seconds."),
-    limit: int = typer.Option(100, help="Rows to print at most."),
+    limit: int = typer.Option(100, min=0, help="Rows to fetch and print at most (the rest is not fetched)."),
     as_json: bool = typer.Option(False, "--json", help="Print rows as JSON lines."),
 ) -> None:
-    """Run one query in a read-only transaction with a timeout (writes are refused)."""
+    """Run one query read-only, with a timeout: writes, administration (TERMINATE, CREATE/DROP ...), and
+    file or URL access outside Neo4j's import directory are refused."""
+    from musicgraph.cli.terminal import plain
     from musicgraph.cypher import load_query
     from musicgraph.graph.neo4j_store import Neo4jStore, ReadOnlyQueryError
 
     try:
         query = load_query(file)
     except (FileNotFoundError, ValueError) as exc:
-        _fail(exc)
-    params = {**query.params, **_parse_params(param)}
+        _fail(exc, code=2)
+    try:
+        params = {**query.params, **_parse_params(param)}
+    except typer.BadParameter as exc:
+        _fail(exc, code=2)
     missing = sorted(set(query.required_params()) - set(params))
     if missing:
-        _fail(ValueError(f"{query.name}: missing parameter(s) {', '.join(missing)}; pass --param name=value"))
+        _fail(ValueError(f"{query.name}: missing parameter(s) {', '.join(missing)}; pass --param name=value"), code=2)
     settings = _settings()
     try:
         with Neo4jStore.from_settings(settings, apply_schema=False) as store:
-            rows = store.query(query.text, params, timeout=timeout)
+            rows = store.query(query.text, params, timeout=timeout, limit=limit + 1)
     except ReadOnlyQueryError as exc:
-        _fail(exc)
+        _fail(exc, code=2)
     except Exception as exc:  # driver errors: show the server's message
         _fail(exc)
     for row in rows[:limit]:
         if as_json:
             typer.echo(json.dumps(row, default=str, ensure_ascii=False))
         else:
-            typer.echo("  ".join(f"{k}={v}" for k, v in row.items()))
+            typer.echo(plain("  ".join(f"{k}={v}" for k, v in row.items())))
     if len(rows) > limit:
-        typer.echo(f"... {len(rows) - limit} more rows")
-    typer.echo(f"({len(rows)} rows)", err=True)
+        typer.echo(f"... more rows not fetched (--limit {limit})")
+    typer.echo(f"({min(len(rows), limit)} rows)", err=True)
 
 
 @cypher_app.command("load-sample")

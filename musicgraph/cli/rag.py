@@ -36,15 +36,18 @@ def print_answer(answer: Answer, show_reasons: bool = True, show_evidence: bool 
     from rich.console import Console
     from rich.panel import Panel
 
+    from musicgraph.cli.terminal import safe
+
     console = Console()
-    console.print(Panel(answer.text, title=f"[{answer.backend}] {answer.question}", border_style="green"))
+    console.print(Panel(safe(answer.text, multiline=True), title=safe(f"[{answer.backend}] {answer.question}"),
+                        border_style="green"))
     if answer.recommendations and answer.backend != "explain":
         console.print("[bold]Cited:[/]")
         for rec in answer.recommendations:
-            console.print(f" [{rec.number}] {rec.result.display()}  [dim]({rec.result.id})[/]")
+            console.print(f" {safe(f'[{rec.number}]')} {safe(rec.result.display())}  [dim]({safe(rec.result.id)})[/]")
             if show_reasons:
                 for reason in rec.reasons:
-                    console.print(f"     [dim]- {reason}[/]")
+                    console.print(f"     [dim]- {safe(reason)}[/]")
     g = answer.grounding
     if g is not None and g.removed:
         console.print(f"[yellow]grounding removed {len(g.removed)} unsupported or repeated part(s)[/]" +
@@ -52,7 +55,7 @@ def print_answer(answer: Answer, show_reasons: bool = True, show_evidence: bool 
     if answer.fallback:
         console.print("[yellow]the model cited no candidate; the template answer is shown[/]")
     if show_evidence and answer.evidence is not None:
-        console.print(Panel(answer.evidence.text, title="evidence", border_style="dim"))
+        console.print(Panel(safe(answer.evidence.text, multiline=True), title="evidence", border_style="dim"))
     if answer.timings:
         console.print("[dim]" + "  ".join(f"{k} {v * 1000:.0f} ms" for k, v in answer.timings.items()) + "[/]")
 
@@ -65,6 +68,10 @@ def ask_cmd(
     explain_dir: Path | None = typer.Option(None, "--explain-dir", help="Write radar charts and subgraph images here."),
     evidence: bool = typer.Option(False, "--evidence", help="Also print the evidence block."),
     as_json: bool = typer.Option(False, "--json", help="Print the answer as JSON."),
+    me: bool = typer.Option(False, "--me", help="For you: your imported history seeds the walk, known songs are left out."),
+    profile: str | None = typer.Option(None, "--profile", help="Which imported profile --me means (default: the only one)."),
+    export: Path | None = typer.Option(None, "--export", help="Also write the cited songs as FILE.xspf, .m3u8 or .json."),
+    spotify: str | None = typer.Option(None, "--spotify", help="Also create or update this Spotify playlist."),
 ) -> None:
     """Answer a request in words with grounded, cited songs from the catalog."""
     from musicgraph.rag.ask import ask
@@ -73,10 +80,22 @@ def ask_cmd(
     if not question.strip():
         raise typer.BadParameter("the question is empty", param_hint="QUESTION")
     store = _store()
+    user = None
+    if me:
+        from musicgraph.graph.profile import ProfileError
+        from musicgraph.me import resolve_profile
+
+        try:
+            user = resolve_profile(store, profile)
+        except ProfileError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from exc
     try:
-        answer = ask(question, k=k, backend=backend, model=model, store=store)
+        answer = ask(question, k=k, backend=backend, model=model, store=store, user=user)
     except GeneratorError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        from musicgraph.cli.terminal import one_line
+
+        typer.echo(f"error: {one_line(exc)}", err=True)
         raise typer.Exit(2) from exc
     if as_json:
         typer.echo(json.dumps(answer.to_dict(), indent=2, ensure_ascii=False))
@@ -87,6 +106,15 @@ def ask_cmd(
 
         files = write_explanations(answer, explain_dir)
         typer.echo(f"wrote {len(files)} explanation images to {explain_dir}", err=as_json)
+    if export is not None or spotify is not None:
+        from musicgraph.cli.core import CliError, fail
+        from musicgraph.cli.export import export_results
+
+        try:
+            export_results([r.result for r in answer.recommendations], export, spotify, f"musicgraph: {question}",
+                           request=question, err=as_json)
+        except CliError as exc:
+            fail(str(exc))
 
 
 def chat_cmd(
@@ -114,14 +142,18 @@ def chat_cmd(
         try:
             answer = session.send(message)
         except (ValueError, GeneratorError) as exc:
-            typer.echo(f"error: {exc}", err=True)
+            from musicgraph.cli.terminal import one_line
+
+            typer.echo(f"error: {one_line(exc)}", err=True)
             continue
         turn += 1
         print_answer(answer, show_reasons=False)
         if session.state.turns:
             changes = session.state.turns[-1][1].changes
             if changes:
-                typer.echo(f"(understood: {', '.join(changes)})")
+                from musicgraph.cli.terminal import plain
+
+                typer.echo(plain(f"(understood: {', '.join(changes)})"))
         if explain_dir is not None and answer.recommendations and answer.backend != "explain":
             from musicgraph.rag.explain import write_explanations
 

@@ -34,9 +34,12 @@ def build(
     if store.is_empty():
         typer.echo("the store is empty: run `musicgraph ingest` first", err=True)
         raise typer.Exit(1)
+    from musicgraph.graph.locks import store_write_lock
+
     directory = out or default_index_dir()
-    bundle = build_indexes(store, directory, dense=dense, dense_kind=dense_kind, batch_size=batch_size,
-                           write_emotions=write_emotions)
+    with store_write_lock(store):  # not while a catalog command updates these indexes
+        bundle = build_indexes(store, directory, dense=dense, dense_kind=dense_kind, batch_size=batch_size,
+                               write_emotions=write_emotions)
     typer.echo(json.dumps({"directory": str(directory), **bundle.manifest}, indent=2))
 
 
@@ -64,19 +67,21 @@ def print_results(results: list[Any], as_json: bool = False, explain: bool = Fal
     from rich.console import Console
     from rich.table import Table
 
+    from musicgraph.cli.terminal import safe
+
     console = Console()
     if explain and parsed is not None:
         from musicgraph.retrieval.retriever import describe
 
-        console.print(f"[bold]parsed request:[/bold] {describe(parsed)}")
+        console.print(f"[bold]parsed request:[/bold] {safe(describe(parsed))}")
     table = Table(show_lines=False)
     for col in ("#", "song", "score", "components", "why"):
         table.add_column(col)
     for r in results:
         comps = " ".join(f"{k}:{v:.3g}" for k, v in r.scores.items() if k != "fused")
-        why = [p.sentence() for p in r.paths[:1]]
-        why += [f"{k}: {', '.join(v[:4])}" for k, v in r.evidence.items() if k not in ("explain",)]
-        table.add_row(str(r.rank), r.display(), f"{r.score:.3f}", comps, "\n".join(why))
+        why = [safe(p.sentence()) for p in r.paths[:1]]
+        why += [safe(f"{k}: {', '.join(v[:4])}") for k, v in r.evidence.items() if k not in ("explain",)]
+        table.add_row(str(r.rank), safe(r.display()), f"{r.score:.3f}", safe(comps), "\n".join(why))
     console.print(table)
 
 

@@ -251,17 +251,42 @@ def explore_queries() -> list[CypherQuery]:
     return out
 
 
+#: Largest ``.cypher`` file :func:`load_query` reads (bytes).
+MAX_QUERY_FILE_BYTES = 1024 * 1024
+_QUERY_NAME = re.compile(r"^[A-Za-z0-9_]+$")
+
+
 def load_query(name_or_path: str | Path) -> CypherQuery:
-    """A packaged exploration query by name (``similar_artists``) or any ``.cypher`` file by path."""
+    """A packaged exploration query by name (``similar_artists``) or a ``.cypher`` file by path.
+
+    An argument that looks like a path (it has a directory part, or ends in ``.cypher``) must be an
+    existing, readable ``.cypher`` file of at most 1 MiB in UTF-8; it never falls back to a packaged query
+    of the same name. Anything else must be a packaged query's name.
+
+    Raises:
+        FileNotFoundError: no such file, or no packaged query of that name (the message lists them).
+        ValueError: not a ``.cypher`` file, too large, not UTF-8, or not a valid exploration file.
+    """
+    text = str(name_or_path)
     path = Path(name_or_path)
-    if path.suffix == ".cypher" and path.exists():
-        return parse_cypher_file(path.read_text(encoding="utf-8"), path.stem)
-    stem = path.name.removesuffix(".cypher")
-    entry = _explore_dir().joinpath(f"{stem}.cypher")
-    if not entry.is_file():
-        names = ", ".join(q.name for q in explore_queries())
-        raise FileNotFoundError(f"no Cypher file {name_or_path!r} (not a path; packaged queries: {names})")
-    return parse_cypher_file(entry.read_text(encoding="utf-8"), stem)
+    if isinstance(name_or_path, Path) or "/" in text or "\\" in text or text.endswith(".cypher"):
+        if path.suffix != ".cypher":
+            raise ValueError(f"{path}: not a .cypher file")
+        if not path.is_file():
+            raise FileNotFoundError(f"no Cypher file at {path}")
+        size = path.stat().st_size
+        if size > MAX_QUERY_FILE_BYTES:
+            raise ValueError(f"{path}: {size:,} bytes; Cypher files are limited to {MAX_QUERY_FILE_BYTES:,} bytes")
+        try:
+            source = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+        return parse_cypher_file(source, path.stem)
+    names = ", ".join(q.name for q in explore_queries())
+    entry = _explore_dir().joinpath(f"{text}.cypher") if _QUERY_NAME.match(text) else None
+    if entry is None or not entry.is_file():
+        raise FileNotFoundError(f"no packaged Cypher query {text!r} (give a path to a .cypher file, or one of: {names})")
+    return parse_cypher_file(entry.read_text(encoding="utf-8"), text)
 
 
 def schema_statements() -> list[str]:

@@ -17,6 +17,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from musicgraph.graph.resolve import hetrec_key, personal_key
 from musicgraph.graph.store import GraphStore
 
 # artist -> (genres, tags, [(title, mood, year)], album)
@@ -72,6 +73,10 @@ LISTENS: dict[str, dict[str, int]] = {
     "6": {"Sunday Static": 700, "Paper Comets": 300, "Velvet Hours": 150},
     "7": {"Glass Pilots": 820, "Copper Owls": 110, "Lumen Drive": 60},
     "8": {"Lumen Drive": 990, "Neon Harbor": 310},
+}
+# a personal profile (``musicgraph me import``): profile name -> {(artist, title): plays}; it listens to songs
+PERSONAL: dict[str, dict[tuple[str, str], int]] = {
+    "sample": {("Marrow Lane", "Winter Orchard"): 12, ("Sunday Static", "Soft Focus"): 3},
 }
 FRIENDS: list[tuple[str, str]] = [("1", "2"), ("1", "6"), ("3", "4"), ("3", "8"), ("5", "2"), ("7", "1")]
 USER_TAGS: dict[str, dict[str, int]] = {
@@ -182,16 +187,22 @@ def load_sample(store: GraphStore) -> dict[str, int]:
         edge("SIMILAR_TO", "Artist", "Artist", _key(s), _key(d), {"weight": w, "sources": ["sample"]})
     for s, d in MEMBERS:
         edge("MEMBER_OF", "Artist", "Artist", _key(s), _key(d))
-    users = [(f"hetrec:{u}", {"source": "hetrec", "source_id": u}) for u in LISTENS]
+    users = [(hetrec_key(u), {"source": "hetrec", "source_id": u}) for u in LISTENS]
     for u, plays in LISTENS.items():
         for artist, w in plays.items():
-            edge("LISTENED_TO", "User", "Artist", f"hetrec:{u}", _key(artist), {"weight": w})
+            edge("LISTENED_TO", "User", "Artist", hetrec_key(u), _key(artist), {"weight": w})
+    for name, played in PERSONAL.items():
+        users.append((personal_key(name), {"source": "me", "source_id": name, "name": f"you ({name})",
+                                           "import_state": "complete"}))
+        for (artist, title), plays in played.items():
+            edge("LISTENED_TO", "User", "Song", personal_key(name), song_key(artist, title),
+                 {"weight": float(plays), "plays": plays, "short_plays": 0, "skips": 0})
     for a, b in FRIENDS:
-        edge("FRIEND_OF", "User", "User", f"hetrec:{a}", f"hetrec:{b}")
-        edge("FRIEND_OF", "User", "User", f"hetrec:{b}", f"hetrec:{a}")
+        edge("FRIEND_OF", "User", "User", hetrec_key(a), hetrec_key(b))
+        edge("FRIEND_OF", "User", "User", hetrec_key(b), hetrec_key(a))
     for u, used in USER_TAGS.items():
         for t, w in used.items():
-            edge("USED_TAG", "User", "Tag", f"hetrec:{u}", _key(t), {"weight": w})
+            edge("USED_TAG", "User", "Tag", hetrec_key(u), _key(t), {"weight": w})
     playlists = []
     for pk, (pname, mood, items) in PLAYLISTS.items():
         playlists.append((pk, {"name": pname, "source": "sample"}))
@@ -253,4 +264,5 @@ SAMPLE_PARAMS: dict[str, dict[str, Any]] = {
     "artist_tag_cloud": {"artist": "neon harbor"},
     "mood_playlists": {"mood": "sad"},
     "user_profile": {"user": "hetrec:1"},
+    "gnn_artists_near_in_tag": {"artist": "velvet hours", "tag": "melancholic"},
 }

@@ -322,7 +322,7 @@ class ALS(_Factorization):
 
     def fit(self, train: sp.spmatrix) -> ALS:
         if not _implicit_available():
-            raise RuntimeError("ALS needs the 'implicit' package: pip install implicit")
+            raise ImportError("ALS needs the 'implicit' package: pip install implicit")
         from implicit.cpu.als import AlternatingLeastSquares
 
         self.train = _binary(train)

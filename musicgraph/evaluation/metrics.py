@@ -22,7 +22,12 @@ These definitions are cross-checked against ``ranx`` in ``tests/evaluation/test_
 Beyond accuracy: :func:`coverage` (catalog coverage of the union of top-K lists),
 :func:`intra_list_diversity` (mean pairwise cosine distance inside each list, from item vectors) and
 :func:`novelty` (mean self-information ``-log2 p(item)`` of recommended items, ``p`` = share of users
-who interacted with the item in training).
+who interacted with the item in training). RecBole's popularity-bias metrics (its ``ItemCoverage``,
+``AveragePopularity``, ``GiniIndex`` and ``TailPercentage``): :func:`coverage`,
+:func:`average_popularity` (per list), :func:`gini_index` (of how often each item is recommended),
+:func:`long_tail_items` with :func:`tail_share` (per list: the share of the list outside the most
+popular items), and :func:`hub_share` (per list: the share made of a fixed set of global hubs, such
+as the ten most popular items).
 """
 
 from __future__ import annotations
@@ -261,3 +266,80 @@ def top_k_from_scores(scores: np.ndarray, k: int, exclude: sp.spmatrix | None = 
     top = np.take_along_axis(part, order, axis=1)
     top_scores = np.take_along_axis(part_scores, order, axis=1)
     return np.where(np.isfinite(top_scores), top, -1)
+
+
+def _valid_top(ranked: np.ndarray | Sequence[Sequence[int]], k: int) -> tuple[np.ndarray, np.ndarray]:
+    top = pad_ranked(ranked)[:, :k]
+    return top, top >= 0
+
+
+def average_popularity(ranked: np.ndarray | Sequence[Sequence[int]], item_popularity: np.ndarray, k: int) -> np.ndarray:
+    """Per list: the mean popularity (e.g. training interactions) of its top-``k`` items.
+
+    RecBole's ``AveragePopularity`` before its mean over users; an empty list scores 0.
+    """
+    top, valid = _valid_top(ranked, k)
+    pop = np.asarray(item_popularity, dtype=np.float64)
+    vals = np.where(valid, pop[np.where(valid, top, 0)], 0.0)
+    return _safe_div(vals.sum(axis=1), valid.sum(axis=1).astype(np.float64))
+
+
+def gini_index(ranked: np.ndarray | Sequence[Sequence[int]], n_items: int, k: int) -> float:
+    """Gini index of how often each of ``n_items`` items appears in the top-``k`` lists (RecBole's ``GiniIndex``).
+
+    ``sum_i (2 i - n - 1) c_(i) / (n sum_i c_i)`` over the recommendation counts ``c`` sorted
+    ascending (items never recommended count 0): 0 when every item is recommended equally often,
+    ``1 - 1/n`` when a single item fills every list.
+    """
+    if n_items <= 0:
+        raise ValueError("n_items must be positive")
+    top, valid = _valid_top(ranked, k)
+    items = top[valid]
+    if items.size == 0:
+        return 0.0
+    if items.max() >= n_items:
+        raise ValueError(f"ranked item id {int(items.max())} >= n_items {n_items}")
+    counts = np.sort(np.bincount(items, minlength=n_items).astype(np.float64))
+    idx = np.arange(1, n_items + 1, dtype=np.float64)
+    return float(np.sum((2 * idx - n_items - 1) * counts) / (n_items * counts.sum()))
+
+
+def long_tail_items(item_popularity: np.ndarray, head_share: float = 0.2) -> np.ndarray:
+    """Boolean mask of the long-tail items: all but the ``head_share`` most popular.
+
+    The head is the ``ceil(head_share * n)`` items with the highest popularity (ties: lower id
+    first), as RecBole's popularity split of its ``TailPercentage``.
+    """
+    if not 0.0 <= head_share <= 1.0:
+        raise ValueError(f"head_share must be in [0, 1], got {head_share}")
+    pop = np.asarray(item_popularity, dtype=np.float64)
+    n_head = int(np.ceil(head_share * len(pop)))
+    order = np.lexsort((np.arange(len(pop)), -pop))
+    tail = np.ones(len(pop), dtype=bool)
+    tail[order[:n_head]] = False
+    return tail
+
+
+def tail_share(ranked: np.ndarray | Sequence[Sequence[int]], is_tail: np.ndarray, k: int) -> np.ndarray:
+    """Per list: the share of its top-``k`` items that are long-tail items (:func:`long_tail_items`).
+
+    RecBole's ``TailPercentage``, divided by the list's length (an empty list scores 0).
+    """
+    top, valid = _valid_top(ranked, k)
+    tail = np.asarray(is_tail, dtype=bool)
+    vals = valid & tail[np.where(valid, top, 0)]
+    return _safe_div(vals.sum(axis=1).astype(np.float64), valid.sum(axis=1).astype(np.float64))
+
+
+def hub_share(ranked: np.ndarray | Sequence[Sequence[int]], hubs: Collection[int], k: int) -> np.ndarray:
+    """Per list: the share of its top-``k`` items that are among ``hubs`` (e.g. the 10 most popular items)."""
+    top, valid = _valid_top(ranked, k)
+    hub_arr = np.fromiter((int(h) for h in hubs), dtype=np.int64)
+    vals = valid & np.isin(top, hub_arr)
+    return _safe_div(vals.sum(axis=1).astype(np.float64), valid.sum(axis=1).astype(np.float64))
+
+
+def top_items(item_popularity: np.ndarray, n: int) -> np.ndarray:
+    """The ``n`` most popular item ids (ties: lower id first)."""
+    pop = np.asarray(item_popularity, dtype=np.float64)
+    return np.lexsort((np.arange(len(pop)), -pop))[:n]

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from musicgraph.errors import MusicgraphError
 from musicgraph.gnn.splits import Split
 
 log = logging.getLogger(__name__)
@@ -23,7 +24,7 @@ PARTS: tuple[str, ...] = ("train", "valid", "test")
 HEADER: tuple[str, str, str] = ("user", "item", "part")
 
 
-class SplitFileError(ValueError):
+class SplitFileError(MusicgraphError, ValueError):
     """A malformed split file; the message names the file and line."""
 
 

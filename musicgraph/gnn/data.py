@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from musicgraph.graph.resolve import hetrec_key, is_personal
 from musicgraph.graph.schema import ENDPOINTS, SONG_FEATURES, Label, Rel
 
 if TYPE_CHECKING:
@@ -39,7 +40,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2: personal (me:) users left out
 EdgeType = tuple[str, str, str]
 
 
@@ -65,9 +66,24 @@ class GraphTables:
 
 
 def tables_from_store(store: GraphStore, audio: bool = True) -> GraphTables:
-    """Read node keys, typed edges and song audio features of ``store`` (via its projection)."""
+    """Read node keys, typed edges and song audio features of ``store`` (via its projection).
+
+    Imported personal histories (User keys ``me:<name>``, :func:`~musicgraph.graph.resolve.is_personal`)
+    and their relationships are left out: a person's data never trains or shapes the shared model.
+    """
     proj = store.projection()
     keys = {lab: np.asarray(proj.keys[a:b], dtype=object) for lab, (a, b) in proj.label_ranges.items() if b > a}
+    # per label: new position of each projection row (-1: left out)
+    remap: dict[str, np.ndarray] = {}
+    if Label.USER in keys:
+        personal = np.fromiter((is_personal(str(k)) for k in keys[Label.USER]), dtype=bool, count=len(keys[Label.USER]))
+        if personal.any():
+            pos = np.full(len(personal), -1, dtype=np.int64)
+            pos[~personal] = np.arange(int((~personal).sum()))
+            remap[Label.USER] = pos
+            keys[Label.USER] = keys[Label.USER][~personal]
+            if len(keys[Label.USER]) == 0:
+                del keys[Label.USER]
     edges: dict[EdgeType, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
     for rel, mat in proj.matrices.items():
         if mat.nnz == 0:
@@ -78,14 +94,17 @@ def tables_from_store(store: GraphStore, audio: bool = True) -> GraphTables:
             s0, s1 = proj.label_ranges[src]
             d0, d1 = proj.label_ranges[dst]
             sub = mat[s0:s1, d0:d1].tocoo()
-            if sub.nnz == 0:
+            row, col, val = sub.row.astype(np.int64), sub.col.astype(np.int64), sub.data
+            if src in remap:
+                row = remap[src][row]
+            if dst in remap:
+                col = remap[dst][col]
+            keep = (row >= 0) & (col >= 0)
+            row, col, val = row[keep], col[keep], val[keep]
+            if len(row) == 0:
                 continue
-            order = np.lexsort((sub.col, sub.row))
-            edges[(str(src), str(rel), str(dst))] = (
-                sub.row[order].astype(np.int64),
-                sub.col[order].astype(np.int64),
-                sub.data[order].astype(np.float32),
-            )
+            order = np.lexsort((col, row))
+            edges[(str(src), str(rel), str(dst))] = (row[order], col[order], val[order].astype(np.float32))
     features: dict[str, np.ndarray] = {}
     if audio and Label.SONG in keys:
         features[Label.SONG] = _audio_features(store, keys[Label.SONG])
@@ -138,14 +157,14 @@ def tables_from_hetrec(
     from musicgraph.loaders import hetrec
 
     data_dir = Path(data_dir)
-    listens = [(f"hetrec:{r.user_id}", f"hetrec:{r.artist_id}", r.weight) for r in hetrec.iter_listens(data_dir)]
-    friends = [(f"hetrec:{r.user_id}", f"hetrec:{r.friend_id}") for r in hetrec.iter_friends(data_dir)]
+    listens = [(hetrec_key(r.user_id), hetrec_key(r.artist_id), r.weight) for r in hetrec.iter_listens(data_dir)]
+    friends = [(hetrec_key(r.user_id), hetrec_key(r.friend_id)) for r in hetrec.iter_friends(data_dir)]
     tag_names = {r.tag_id: r.name.strip().lower() for r in hetrec.iter_tags(data_dir)}
     assigns = list(hetrec.iter_tag_assignments(data_dir))
     if exclude_pairs:
-        assigns = [a for a in assigns if (f"hetrec:{a.user_id}", f"hetrec:{a.artist_id}") not in exclude_pairs]
-    artist_ids = {f"hetrec:{r.source_id}" for r in hetrec.iter_artists(data_dir)}
-    users = sorted({u for u, _, _ in listens} | {u for p in friends for u in p} | {f"hetrec:{a.user_id}" for a in assigns})
+        assigns = [a for a in assigns if (hetrec_key(a.user_id), hetrec_key(a.artist_id)) not in exclude_pairs]
+    artist_ids = {hetrec_key(r.source_id) for r in hetrec.iter_artists(data_dir)}
+    users = sorted({u for u, _, _ in listens} | {u for p in friends for u in p} | {hetrec_key(a.user_id) for a in assigns})
     artists = sorted(artist_ids | {a for _, a, _ in listens})
     tags = sorted({tag_names[a.tag_id] for a in assigns if a.tag_id in tag_names})
     ui = {k: i for i, k in enumerate(users)}
@@ -167,11 +186,11 @@ def tables_from_hetrec(
         (Label.USER.value, Rel.LISTENED_TO.value, Label.ARTIST.value): agg([(ui[u], ai[a], w) for u, a, w in listens]),
         (Label.USER.value, Rel.FRIEND_OF.value, Label.USER.value): agg([(ui[u], ui[f], 1.0) for u, f in friends]),
         (Label.ARTIST.value, Rel.TAGGED.value, Label.TAG.value): agg(
-            [(ai[f"hetrec:{a.artist_id}"], ti[tag_names[a.tag_id]], 1.0) for a in assigns
-             if f"hetrec:{a.artist_id}" in ai and a.tag_id in tag_names]
+            [(ai[hetrec_key(a.artist_id)], ti[tag_names[a.tag_id]], 1.0) for a in assigns
+             if hetrec_key(a.artist_id) in ai and a.tag_id in tag_names]
         ),
         (Label.USER.value, Rel.USED_TAG.value, Label.TAG.value): agg(
-            [(ui[f"hetrec:{a.user_id}"], ti[tag_names[a.tag_id]], 1.0) for a in assigns if a.tag_id in tag_names]
+            [(ui[hetrec_key(a.user_id)], ti[tag_names[a.tag_id]], 1.0) for a in assigns if a.tag_id in tag_names]
         ),
     }
     keys = {
@@ -228,13 +247,23 @@ def tables_to_hetero(tables: GraphTables, degree: bool = True) -> HeteroData:
     return data
 
 
-def replace_edges_from_projection(data: HeteroData, projection: Any, rel: str, matrix: Any) -> None:
+def replace_edges_from_projection(
+    data: HeteroData, projection: Any, rel: str, matrix: Any, keys: dict[str, np.ndarray] | None = None
+) -> None:
     """Replace one relationship type of ``data`` (and its reverse) by ``matrix`` (projection index space).
 
-    ``data`` must come from :func:`store_to_hetero` of the same store version (node ids = positions of
-    the keys within each label's projection range). Used to swap in leak-free tag edges for training.
+    ``data`` must come from :func:`store_to_hetero` of the same store version; ``keys`` is its id map
+    (node ids are looked up by key, so nodes the export left out, such as personal users, drop out);
+    without it node ids are taken to be the positions within each label's projection range. Used to
+    swap in leak-free tag edges for training.
     """
     import torch
+
+    def positions(label: str, lo: int, hi: int) -> np.ndarray | None:
+        if keys is None or label not in keys:
+            return None
+        at = {str(k): i for i, k in enumerate(keys[label])}
+        return np.fromiter((at.get(str(k), -1) for k in projection.keys[lo:hi]), dtype=np.int64, count=hi - lo)
 
     for src, dst in sorted(ENDPOINTS[rel]):
         et = (str(src), str(rel), str(dst))
@@ -243,9 +272,18 @@ def replace_edges_from_projection(data: HeteroData, projection: Any, rel: str, m
         s0, s1 = projection.label_ranges[src]
         d0, d1 = projection.label_ranges[dst]
         sub = matrix.tocsr()[s0:s1, d0:d1].tocoo()
-        order = np.lexsort((sub.col, sub.row))
-        ei = torch.from_numpy(np.stack([sub.row[order], sub.col[order]]).astype(np.int64))
-        ew = torch.from_numpy(np.log1p(np.maximum(sub.data[order], 0)).astype(np.float32))
+        row, col, val = sub.row.astype(np.int64), sub.col.astype(np.int64), sub.data
+        for pos, is_row in ((positions(str(src), s0, s1), True), (positions(str(dst), d0, d1), False)):
+            if pos is not None:
+                if is_row:
+                    row = pos[row]
+                else:
+                    col = pos[col]
+        keep = (row >= 0) & (col >= 0)
+        row, col, val = row[keep], col[keep], val[keep]
+        order = np.lexsort((col, row))
+        ei = torch.from_numpy(np.stack([row[order], col[order]]).astype(np.int64))
+        ew = torch.from_numpy(np.log1p(np.maximum(val[order], 0)).astype(np.float32))
         data[et].edge_index = ei
         data[et].edge_weight = ew
         data[reverse_type(et)].edge_index = ei.flip(0)
@@ -297,9 +335,14 @@ def store_to_hetero(
             tables.features[t] = np.concatenate([tables.features[t], feats], 1) if t in tables.features else feats
     data = tables_to_hetero(tables)
     cache.mkdir(parents=True, exist_ok=True)
-    tmp = data_path.with_suffix(".tmp")
-    torch.save(data, tmp)
-    tmp.replace(data_path)
+    from musicgraph.graph.locks import temporary_name
+
+    tmp = temporary_name(data_path)  # unique: two exports never share a temporary file
+    try:
+        torch.save(data, tmp)
+        tmp.replace(data_path)
+    finally:
+        tmp.unlink(missing_ok=True)
     np.savez(keys_path, **{t: k.astype(str) for t, k in tables.keys.items()})
     log.info("exported store to HeteroData (%s), cached at %s", _summary(data), data_path)
     return data, tables.keys

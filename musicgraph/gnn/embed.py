@@ -3,7 +3,11 @@
 ``musicgraph gnn embed`` reads ``embeddings.pt`` of a training run (:mod:`musicgraph.gnn.train`)
 and writes
 
-* the property ``embedding`` (list of floats) on every embedded node, with ``store.upsert_nodes``;
+* the node vector (property ``embedding``) of every embedded node, with ``store.set_vectors`` after
+  ``store.clear_vectors`` of the label: the old vectors go first, so a re-embedding never mixes old
+  and new (list properties are unioned on upsert; vectors are replaced). On Neo4j this also sizes
+  and fills the label's vector index (``artist_embedding``, ``song_embedding``, ``user_embedding``),
+  so ``db.index.vector.queryNodes`` and :meth:`Neo4jStore.vector_search` answer from it;
 * ``MUSICGRAPH_HOME/indexes/<store>/gnn.faiss``: an inner-product FAISS index of the L2-normalized
   vectors (cosine similarity), with ``gnn.ids.json`` mapping FAISS ids to ``[label, key]``.
 
@@ -22,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from musicgraph.graph.schema import NodeRef, check_label
+from musicgraph.graph.store import VECTOR_PROPERTY
 
 if TYPE_CHECKING:
     from musicgraph.config import Settings
@@ -29,7 +34,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-PROPERTY = "embedding"
+PROPERTY = VECTOR_PROPERTY
 INDEX_FILE = "gnn.faiss"
 IDS_FILE = "gnn.ids.json"
 
@@ -59,42 +64,6 @@ def load_embeddings(path: str | Path) -> dict[str, tuple[list[str], np.ndarray]]
             raise ValueError(f"{path}: {label} has {len(keys)} keys but {arr.shape[0]} vectors")
         out[label] = (list(keys), arr)
     return out
-
-
-def _unique_items(vec: np.ndarray) -> np.ndarray:
-    """Make the items of one vector pairwise distinct by nudging repeats one ulp up.
-
-    The store unions list properties item by item, so a repeated float would be dropped.
-    """
-    vec = vec.astype(np.float64)
-    seen: set[float] = set()
-    for j, v in enumerate(vec):
-        while float(v) in seen:
-            v = np.nextafter(v, np.inf)
-        vec[j] = v
-        seen.add(float(v))
-    return vec
-
-
-def _clear_property(store: GraphStore, label: str, prop: str) -> None:
-    """Remove ``prop`` from every node of ``label`` (list properties are unioned on upsert)."""
-    remover = getattr(store, "remove_property", None)
-    if callable(remover):
-        remover(label, prop)
-        return
-    from musicgraph.graph.embedded import EmbeddedStore
-
-    if isinstance(store, EmbeddedStore):
-        with store._tx():
-            store._db.execute(
-                "UPDATE nodes SET props = json_remove(props, ?) WHERE label = ? AND json_extract(props, ?) IS NOT NULL",
-                (f"$.{prop}", label, f"$.{prop}"),
-            )
-        return
-    raise NotImplementedError(
-        f"{type(store).__name__} cannot remove the old {prop!r} property; "
-        "re-embedding would union old and new vectors"
-    )
 
 
 @dataclass(slots=True)
@@ -139,11 +108,11 @@ def write_embeddings(
                 present.update(store.get_nodes(label, keys[start : start + 5000]))
             rows = [(k, v) for k, v in zip(keys, vecs, strict=True) if k in present]
             skipped[label] = len(keys) - len(rows)
-            _clear_property(store, label, PROPERTY)
+            store.clear_vectors(label)
             task = bar.add_task(f"embedding -> {label}", total=len(rows))
             for start in range(0, len(rows), batch):
                 chunk = rows[start : start + batch]
-                store.upsert_nodes(label, ((k, {PROPERTY: _unique_items(v).tolist()}) for k, v in chunk))
+                store.set_vectors(label, {k: v.tolist() for k, v in chunk})
                 bar.advance(task, len(chunk))
             written[label] = len(rows)
             ids.extend([label, k] for k, _ in rows)
@@ -206,12 +175,19 @@ class GnnIndex:
     def load(cls, directory: str | Path | None = None) -> GnnIndex:
         import faiss
 
+        from musicgraph.graph.check import read_index_file
+
         d = Path(directory) if directory is not None else index_dir()
         path = d / INDEX_FILE
         if not path.exists():
             raise FileNotFoundError(f"no GNN index at {path} (run: musicgraph gnn embed)")
-        ids = [None if i is None else (str(i[0]), str(i[1])) for i in json.loads((d / IDS_FILE).read_text())]
-        return cls(faiss.read_index(str(path)), ids)
+
+        def read_ids() -> list[tuple[str, str] | None]:
+            raw = json.loads((d / IDS_FILE).read_text(encoding="utf-8"))
+            return [None if i is None else (str(i[0]), str(i[1])) for i in raw]
+
+        ids = read_index_file(d / IDS_FILE, "gnn", read_ids)
+        return cls(read_index_file(path, "gnn", lambda: faiss.read_index(str(path))), ids)
 
     def __len__(self) -> int:
         """Live (non-tombstoned) entries."""
@@ -295,11 +271,15 @@ class GnnIndex:
             self.compact()
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
-        tmp = d / (INDEX_FILE + ".tmp")
-        faiss.write_index(self.index, str(tmp))
-        (d / (IDS_FILE + ".tmp")).write_text(json.dumps([None if r is None else list(r) for r in self.ids]))
-        tmp.replace(d / INDEX_FILE)
-        (d / (IDS_FILE + ".tmp")).replace(d / IDS_FILE)
+        from musicgraph.graph.locks import atomic_write_text, temporary_name
+
+        tmp = temporary_name(d / INDEX_FILE)  # unique: concurrent writers never share a temporary file
+        try:
+            faiss.write_index(self.index, str(tmp))
+            atomic_write_text(d / IDS_FILE, json.dumps([None if r is None else list(r) for r in self.ids]))
+            tmp.replace(d / INDEX_FILE)
+        finally:
+            tmp.unlink(missing_ok=True)
 
     def similar(
         self, seeds: Sequence[NodeRef], k: int = 10, label: str | None = None, exclude_seeds: bool = True

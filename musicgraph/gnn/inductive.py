@@ -672,6 +672,8 @@ def fold_in_from_index(
 ) -> tuple[dict[NodeRef, np.ndarray], list[NodeRef]]:
     """Fold-in vectors of ``refs``: the normalized sum of their store neighbours' index vectors.
 
+    Neighbours across an edge of weight 0 do not count (a relationship that records no preference).
+
     Nodes whose neighbours are themselves new get their vector in a later round (up to ``rounds``).
     Returns ``({ref: vector}, refs left without any embedded neighbour)``.
     """
@@ -682,7 +684,9 @@ def fold_in_from_index(
         left = []
         for ref in pending:
             vs = []
-            for _edge, node in store.neighbors(ref.label, ref.key):
+            for edge, node in store.neighbors(ref.label, ref.key):
+                if edge.props.get("weight") == 0:
+                    continue  # known, no preference (a personal profile's skipped-only items)
                 nb = node.ref
                 if nb in targets and nb not in done:
                     continue  # a new neighbour counts once it has its own vector
@@ -704,21 +708,16 @@ def fold_in_from_index(
 
 
 def _write_property(store: GraphStore, vecs: Mapping[NodeRef, np.ndarray]) -> None:
-    """Set the ``embedding`` property of these nodes (replacing, not unioning, an old one)."""
-    from musicgraph.gnn.embed import PROPERTY, _unique_items
-    from musicgraph.graph.embedded import EmbeddedStore
-
-    by_label: dict[str, list[tuple[str, np.ndarray]]] = {}
+    """Set the vector (``embedding``) of these nodes, replacing an old one (:meth:`GraphStore.set_vectors`)."""
+    by_label: dict[str, dict[str, list[float]]] = {}
     for ref, v in vecs.items():
-        by_label.setdefault(ref.label, []).append((ref.key, v))
+        by_label.setdefault(ref.label, {})[ref.key] = np.asarray(v, dtype=np.float64).tolist()
     for label, rows in by_label.items():
-        if isinstance(store, EmbeddedStore):
-            with store._tx():
-                store._db.executemany(
-                    "UPDATE nodes SET props = json_remove(props, ?) WHERE label = ? AND key = ?",
-                    [(f"$.{PROPERTY}", label, k) for k, _ in rows],
-                )
-        store.upsert_nodes(label, ((k, {PROPERTY: _unique_items(v).tolist()}) for k, v in rows))
+        by_dim: dict[int, dict[str, list[float]]] = {}
+        for k, v in rows.items():
+            by_dim.setdefault(len(v), {})[k] = v
+        for part in by_dim.values():
+            store.set_vectors(label, part)
 
 
 def _property_dims(store: GraphStore, labels: Iterable[str], sample: int = 50) -> dict[int, str]:

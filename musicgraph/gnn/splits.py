@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import scipy.sparse as sp
 
+from musicgraph.graph.resolve import HETREC, hetrec_key
 from musicgraph.graph.schema import Label, Rel
 
 if TYPE_CHECKING:
@@ -103,7 +104,7 @@ class Interactions:
         )
 
 
-def interactions_from_store(store: GraphStore, user_source: str | None = "hetrec") -> Interactions:
+def interactions_from_store(store: GraphStore, user_source: str | None = HETREC) -> Interactions:
     """User -[LISTENED_TO]-> Artist interactions of a store (users of ``user_source``; None: all).
 
     Uses the store's CSR projection, so keys come out sorted and the result is deterministic.
@@ -147,7 +148,7 @@ def interactions_from_hetrec(data_dir: str | Path) -> Interactions:
     """
     from musicgraph.loaders.hetrec import iter_listens
 
-    rows = [(f"hetrec:{r.user_id}", f"hetrec:{r.artist_id}", r.weight) for r in iter_listens(Path(data_dir))]
+    rows = [(hetrec_key(r.user_id), hetrec_key(r.artist_id), r.weight) for r in iter_listens(Path(data_dir))]
     if not rows:
         raise ValueError(f"{data_dir}: no rows in hetrec_lastfm2k/user_artists.dat")
     return Interactions.from_pairs(rows)

@@ -39,9 +39,6 @@ from torch import Tensor, nn
 from musicgraph.gnn.data import (
     TrainGraph,
     make_train_graph,
-    store_to_hetero,
-    tables_from_hetrec,
-    tables_to_hetero,
 )
 from musicgraph.gnn.metrics import format_metrics, full_sort_metrics
 from musicgraph.gnn.models import (
@@ -53,7 +50,7 @@ from musicgraph.gnn.models import (
     l2_reg,
     softmax_loss,
 )
-from musicgraph.gnn.splits import Split, hetrec_split, interactions_from_hetrec
+from musicgraph.gnn.splits import Split, hetrec_split
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +61,8 @@ class TrainConfig:
 
     model: str = "sage"
     source: str = "store"  # store | hetrec
-    store: str | None = None  # store directory (default: MUSICGRAPH_HOME/stores/<name>)
+    backend: str | None = None  # embedded | neo4j (default: neo4j when MUSICGRAPH_NEO4J_URI is set)
+    store: str | None = None  # embedded store directory (default: MUSICGRAPH_HOME/stores/<name>)
     data_dir: str | None = None
     out: str | None = None  # run directory (default: MUSICGRAPH_HOME/models/gnn/<model>-s<seed>)
     dim: int = 64
@@ -120,6 +118,7 @@ class TrainConfig:
     eval_batch: int = 2048
     progress: bool = True
     threads: int = 0  # CPU threads per process (0: torch's default; 1 is fastest on a busy machine)
+    mlflow: bool = False  # log to MLflow (also on when MUSICGRAPH_MLFLOW_URI is set; see musicgraph.tracking)
 
 
 # ---------------------------------------------------------------------------- distributed setup
@@ -147,35 +146,17 @@ def set_seed(seed: int) -> None:
 
 # ------------------------------------------------------------------------------- data loading
 def load_graph(cfg: TrainConfig, split_seed: int) -> tuple[TrainGraph, Split]:
-    """The training view and split for ``cfg`` (store or raw HetRec)."""
+    """The training view and split for ``cfg``, from the configured :class:`~musicgraph.gnn.source.GraphSource`
+    (the embedded store, Neo4j, or the raw HetRec files)."""
     from musicgraph.config import get_settings
+    from musicgraph.gnn.source import held_pairs, open_source
 
     settings = get_settings()
-    if cfg.source == "hetrec":
-        data_dir = Path(cfg.data_dir) if cfg.data_dir else settings.data_dir
-        split = hetrec_split(interactions_from_hetrec(data_dir), seed=split_seed)
-        held = {
-            (str(split.user_keys[u]), str(split.item_keys[i]))
-            for users, items in ((split.valid_user, split.valid_item), (split.test_user, split.test_item))
-            for u, i in zip(users.tolist(), items.tolist(), strict=True)
-        }
-        tables = tables_from_hetrec(data_dir, exclude_pairs=held)  # no tag leak to held-out artists
-        data, keys = tables_to_hetero(tables), tables.keys
-    elif cfg.source == "store":
-        from musicgraph.graph.embedded import EmbeddedStore
-
-        path = Path(cfg.store) if cfg.store else settings.store_dir
-        if not (path / "graph.sqlite").exists():
-            raise FileNotFoundError(f"no embedded store at {path} (run `musicgraph ingest` first, or --source hetrec)")
-        store = EmbeddedStore(path)
-        try:
-            split = hetrec_split(store, seed=split_seed)
-            data, keys = store_to_hetero(store, text=cfg.text_features)
-            _hide_heldout_tags(store, data, split, Path(cfg.data_dir) if cfg.data_dir else settings.data_dir)
-        finally:
-            store.close()
-    else:
-        raise ValueError(f"unknown source {cfg.source!r}; expected store or hetrec")
+    with open_source(cfg.source, backend=cfg.backend, store_dir=Path(cfg.store) if cfg.store else None,
+                     data_dir=Path(cfg.data_dir) if cfg.data_dir else None, settings=settings) as source:
+        log.info("training graph from %r", source)
+        split = hetrec_split(source.interactions(), seed=split_seed)
+        data, keys = source.hetero(text=cfg.text_features, exclude_pairs=held_pairs(split))
     ets = None
     if cfg.edge_types is not None:
         ets = [et for et in data.edge_types if et[1] in cfg.edge_types or et[1].removeprefix("rev_") in cfg.edge_types]
@@ -183,29 +164,6 @@ def load_graph(cfg: TrainConfig, split_seed: int) -> tuple[TrainGraph, Split]:
         data, keys, split, edge_types=ets, features=cfg.features, item_knn=cfg.item_knn, user_knn=cfg.user_knn
     )
     return graph, split
-
-
-def _hide_heldout_tags(store: Any, data: Any, split: Split, data_dir: Path) -> None:
-    """Rebuild TAGGED/USED_TAG without the tag assignments of held-out (user, artist) pairs.
-
-    HetRec tags are (user, artist, tag) triples: a user's own tags on a held-out artist would lead to it.
-    Needs the HetRec files; without them the store's aggregated tag edges are kept (with a warning).
-    """
-    from musicgraph.gnn.data import replace_edges_from_projection
-    from musicgraph.graph.heldout import tag_matrices_without
-
-    if not (data_dir / "hetrec_lastfm2k").is_dir():
-        log.warning("no HetRec files in %s: tag edges keep held-out users' tags (a small leak)", data_dir)
-        return
-    held = {
-        (str(split.user_keys[u]), str(split.item_keys[i]))
-        for users, items in ((split.valid_user, split.valid_item), (split.test_user, split.test_item))
-        for u, i in zip(users.tolist(), items.tolist(), strict=True)
-    }
-    proj = store.projection()
-    tagged, used = tag_matrices_without(proj, data_dir, held)
-    replace_edges_from_projection(data, proj, "TAGGED", tagged)
-    replace_edges_from_projection(data, proj, "USED_TAG", used)
 
 
 # --------------------------------------------------------------------------------- the task
@@ -340,7 +298,32 @@ def evaluate(task: Recommender, graph: TrainGraph, split: Split, part: str, batc
 
 # -------------------------------------------------------------------------------------- train
 def train(cfg: TrainConfig) -> dict[str, Any]:
-    """Run one training job; returns the summary written to ``result.json`` (rank 0)."""
+    """Run one training job; returns the summary written to ``result.json`` (rank 0).
+
+    With MLflow tracking on (``MUSICGRAPH_MLFLOW_URI`` or ``--mlflow``, :mod:`musicgraph.tracking`) rank 0
+    logs the configuration, per-epoch loss and validation metrics, the test and validation metrics of
+    the best model, and ``config.json``, ``metrics.jsonl``, ``result.json`` as artifacts.
+    """
+    from musicgraph.tracking import Tracker
+
+    if _dist_info()[0] != 0:
+        return _train(cfg, Tracker())
+    name = f"{cfg.model}-s{cfg.seed}"
+    with Tracker.start("musicgraph-gnn", run_name=name, params=asdict(cfg), enabled=cfg.mlflow) as tracker:
+        result = _train(cfg, tracker)
+        tracker.metrics({"test": result.get("test", {}), "valid": result.get("valid", {}),
+                         "best_epoch": result.get("best_epoch", 0), "train_s": result.get("train_s", 0.0)})
+        from musicgraph.config import get_settings
+
+        out = Path(cfg.out) if cfg.out else get_settings().models_dir / "gnn" / name
+        for artifact in ("config.json", "metrics.jsonl", "result.json"):
+            tracker.artifact(out / artifact)
+        if tracker.active:
+            result["mlflow_run_id"] = tracker.run_id
+        return result
+
+
+def _train(cfg: TrainConfig, tracker: Any) -> dict[str, Any]:
     from musicgraph.config import get_settings
 
     rank, world, local_rank = _dist_info()
@@ -541,6 +524,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         if is_main:
             with log_path.open("a") as fh:
                 fh.write(json.dumps(row) + "\n")
+            tracker.metrics(row, step=epoch + 1)
             if "eval_s" in row or stop or epoch + 1 == cfg.epochs:  # resume points: evaluated epochs
                 torch.save({"model": task.state_dict(), "opt": opt.state_dict(), "state": state}, out / "last.pt")
         if stop:
@@ -655,7 +639,7 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
             p.add_argument(flag, nargs="+", default=value)
         elif name in ("max_minutes",):
             p.add_argument(flag, type=float, default=value)
-        elif name in ("store", "data_dir", "out"):
+        elif name in ("store", "backend", "data_dir", "out"):
             p.add_argument(flag, default=value)
         else:
             p.add_argument(flag, type=type(value), default=value)

@@ -12,40 +12,55 @@ never appears in results.
 
 Changes can come from records (:class:`~musicgraph.loaders.records.SongRecord` or plain dicts) or a
 JSONL/CSV file (:func:`read_changes`): one change per line/row with a ``type`` (``song`` by default,
-``artist``, ``tag``, ``listen``) and the fields of that type::
+``artist``, ``tag``, ``listen``) and the fields of that type (validated by
+:mod:`musicgraph.graph.changes` before anything is written)::
 
     {"type": "song", "artist": "Daft Punk", "title": "Get Lucky", "year": 2013, "genres": ["disco"],
      "features": {"energy": 0.81}, "moods": ["happy"], "lyrics": "..."}
     {"type": "artist", "name": "Daft Punk", "tags": {"electronic": 50}, "genres": ["house"]}
     {"type": "tag", "artist": "Daft Punk", "tag": "french house", "weight": 30}
     {"type": "listen", "user": "hetrec:2", "artist": "Daft Punk", "weight": 120}
+
+Safety: every operation validates all its records first, then holds the store's write lock
+(:func:`musicgraph.graph.locks.store_write_lock`: concurrent ``catalog`` commands run one after the
+other) while it writes the store in one transaction (:meth:`GraphStore.transaction`: a file applies
+whole or not at all) and then updates the derived indexes.
 """
 
 from __future__ import annotations
 
-import csv
-import json
 import logging
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from musicgraph.graph.changes import (
+    CHANGE_TYPES,
+    OPERATIONS,
+    CatalogError,
+    clean_artist,
+    clean_listen,
+    clean_song,
+    clean_song_delete,
+    clean_tag,
+    read_changes,
+    song_record,
+    validate_changes,
+)
 from musicgraph.graph.check import DerivedIndex
 from musicgraph.graph.ingest import GraphBuffer, add_song, text_ref
-from musicgraph.graph.resolve import artist_key, normalize_tag, song_key, split_featured
+from musicgraph.graph.locks import store_write_lock
+from musicgraph.graph.resolve import artist_key, normalize_tag
 from musicgraph.graph.schema import LABELS, Label, Rel
 from musicgraph.graph.store import GraphStore
-from musicgraph.loaders.records import AUDIO_FEATURES, AudioFeatures, SongRecord
+from musicgraph.loaders.records import SongRecord
 
 log = logging.getLogger(__name__)
 
-CHANGE_TYPES = ("song", "artist", "tag", "listen")
-OPERATIONS = ("add", "update", "delete")
-
-
-class CatalogError(ValueError):
-    """A change that cannot be applied (unknown song, bad record); the message names it and where."""
+__all__ = ["CHANGE_TYPES", "OPERATIONS", "CatalogEditor", "CatalogError", "ChangeSet", "read_changes", "song_record",
+           "validate_changes"]
 
 
 @dataclass(slots=True)
@@ -85,162 +100,104 @@ class ChangeSet:
         return out
 
 
-# --------------------------------------------------------------------------- record parsing
-_SONG_FIELDS = {f.name for f in fields(SongRecord)}
-
-
-def song_record(data: SongRecord | Mapping[str, Any], where: str = "record") -> SongRecord:
-    """A :class:`SongRecord` from a record or a dict (``features`` as a dict; unknown keys rejected)."""
-    if isinstance(data, SongRecord):
-        return data
-    d = {k: v for k, v in data.items() if k not in ("type", "moods", "tags", "op", "_where") and v not in (None, "")}
-    unknown = sorted(set(d) - _SONG_FIELDS - set(AUDIO_FEATURES))
-    if unknown:
-        raise CatalogError(f"{where}: unknown song field(s) {', '.join(unknown)}; expected "
-                           f"{', '.join(sorted(_SONG_FIELDS | {'moods', 'tags'}))} or audio features")
-    if not d.get("title") or not d.get("artist"):
-        raise CatalogError(f"{where}: a song needs 'artist' and 'title'")
-    feats = dict(d.pop("features", None) or {})
-    for name in AUDIO_FEATURES:
-        if name in d:
-            feats[name] = d.pop(name)
-    try:
-        if feats:
-            bad = sorted(set(feats) - set(AUDIO_FEATURES))
-            if bad:
-                raise CatalogError(f"{where}: unknown audio feature(s) {', '.join(bad)}")
-            d["features"] = AudioFeatures(**{k: float(v) if k not in ("key", "mode") else int(float(v))
-                                              for k, v in feats.items()})
-        for name in ("genres", "featured", "songwriters"):
-            if name in d:
-                v = d[name]
-                d[name] = tuple(v.split(";") if isinstance(v, str) else v)
-        for name, typ in (("year", int), ("duration_ms", int), ("popularity", float)):
-            if name in d:
-                d[name] = typ(float(d[name]))
-        if "explicit" in d and isinstance(d["explicit"], str):
-            d["explicit"] = d["explicit"].strip().lower() in ("1", "true", "yes")
-        d.setdefault("source", "catalog")
-        return SongRecord(**d)
-    except (TypeError, ValueError) as exc:
-        if isinstance(exc, CatalogError):
-            raise
-        raise CatalogError(f"{where}: {exc}") from exc
-
-
-def _list(value: Any) -> list[str]:
-    if value in (None, ""):
-        return []
-    if isinstance(value, str):
-        return [v.strip() for v in value.split(";") if v.strip()]
-    return [str(v) for v in value]
-
-
-def read_changes(path: Path) -> list[dict[str, Any]]:
-    """Change records of a ``.jsonl`` (one JSON object a line) or ``.csv`` file (header row)."""
-    path = Path(path)
-    if not path.is_file():
-        raise CatalogError(f"{path}: no such file")
-    rows: list[dict[str, Any]] = []
-    if path.suffix.lower() in (".jsonl", ".json", ".ndjson"):
-        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise CatalogError(f"{path}:{n}: not JSON ({exc.msg})") from exc
-            if not isinstance(obj, dict):
-                raise CatalogError(f"{path}:{n}: expected a JSON object")
-            obj["_where"] = f"{path}:{n}"
-            rows.append(obj)
-    elif path.suffix.lower() == ".csv":
-        with path.open(encoding="utf-8", newline="") as fh:
-            for n, row in enumerate(csv.DictReader(fh), start=2):
-                obj = {k.strip(): v for k, v in row.items() if k and v not in (None, "")}
-                if "tags" in obj and ":" in obj["tags"]:
-                    obj["tags"] = {t.split(":")[0]: float(t.split(":")[1]) for t in obj["tags"].split(";")}
-                obj["_where"] = f"{path}:{n}"
-                rows.append(obj)
-    else:
-        raise CatalogError(f"{path}: expected a .jsonl or .csv file")
-    for r in rows:
-        t = r.get("type", "song")
-        if t not in CHANGE_TYPES:
-            raise CatalogError(f"{r['_where']}: unknown change type {t!r}; expected {', '.join(CHANGE_TYPES)}")
-    return rows
-
-
 # --------------------------------------------------------------------------- the editor
 class CatalogEditor:
     """Add, update and delete catalog entries in a store and keep derived indexes in step.
 
+    Each public operation validates all its records, then, holding the store's write lock, writes the
+    store in one transaction and updates the derived indexes.
+
     Args:
         store: the graph store (the record).
         indexes: derived indexes updated after every operation (``apply(store, changes)``).
+        lock: hold the store's cross-process write lock (:func:`~musicgraph.graph.locks.store_write_lock`)
+            during each operation.
     """
 
-    def __init__(self, store: GraphStore, indexes: Sequence[DerivedIndex] = ()):
+    def __init__(self, store: GraphStore, indexes: Sequence[DerivedIndex] = (), lock: bool = True):
         self.store = store
         self.indexes = list(indexes)
+        self.lock = lock
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        if self.lock:
+            with store_write_lock(self.store):
+                yield
+        else:
+            yield
+
+    def _run(self, write: Callable[[], ChangeSet]) -> ChangeSet:
+        """``write`` in one store transaction under the write lock, then the index updates.
+
+        Derived indexes that can be locked against readers (``updating()``) stay locked from before the
+        store commit until they are updated: a reader sees the old store with the old indexes, or the new
+        with the new, never the new store with indexes that have not caught up.
+        """
+        with self._locked(), ExitStack() as held:
+            for idx in self.indexes:
+                updating = getattr(idx, "updating", None)
+                if updating is not None:
+                    held.enter_context(updating())
+            with self.store.transaction():
+                cs = write()
+            return self._commit(cs)
 
     # ---------------------------------------------------------------- songs
     def add_songs(self, records: Iterable[SongRecord | Mapping[str, Any]]) -> ChangeSet:
-        """Add songs (or merge into existing ones, as ingest does); ``moods``/``tags`` dict keys add labels."""
-        return self._commit(self._write_songs(records, replace=False))
+        """Add songs (or merge into existing ones, as ingest does); ``moods``/``tags`` dict keys add labels.
+
+        Raises:
+            CatalogError: an invalid record (nothing is written).
+        """
+        rows = [clean_song(r, f"record {i + 1}") for i, r in enumerate(records)]
+        return self._run(lambda: self._write_songs(rows, replace=False))
 
     def update_songs(self, records: Iterable[SongRecord | Mapping[str, Any]]) -> ChangeSet:
         """Update existing songs: given scalar fields overwrite, given genres/moods/tags replace the old ones.
 
         Raises:
-            CatalogError: a record names a song that is not in the store.
+            CatalogError: an invalid record, or one naming a song that is not in the store (nothing is written).
         """
-        return self._commit(self._write_songs(records, replace=True))
+        rows = [clean_song(r, f"record {i + 1}") for i, r in enumerate(records)]
+        return self._run(lambda: self._write_songs(rows, replace=True))
 
-    def _write_songs(self, records: Iterable[SongRecord | Mapping[str, Any]], replace: bool) -> ChangeSet:
+    def _write_songs(self, rows: Sequence[Mapping[str, Any]], replace: bool) -> ChangeSet:
         cs = ChangeSet()
         buf = GraphBuffer()
-        pending: list[tuple[str, Mapping[str, Any] | None, SongRecord]] = []
-        for i, raw in enumerate(records):
-            where = raw.get("_where", f"record {i + 1}") if isinstance(raw, Mapping) else f"record {i + 1}"
-            rec = song_record(raw, where)
-            main, _ = split_featured(rec.artist)
-            key = song_key(main, rec.title)
-            pending.append((key, raw if isinstance(raw, Mapping) else None, rec))
-        existing = self.store.get_nodes(Label.SONG, [k for k, _, _ in pending])
+        existing = self.store.get_nodes(Label.SONG, [r["key"] for r in rows])
         if replace:
-            missing = [k for k, _, _ in pending if k not in existing]
+            missing = [r["key"] for r in rows if r["key"] not in existing]
             if missing:
                 raise CatalogError(f"update: song(s) not in the store: {', '.join(missing[:5])} "
                                    "(use `catalog add` for new songs)")
-        for key, raw, rec in pending:
+        for row in rows:
+            key, rec = row["key"], row["record"]
             if replace:
-                cs.edges_deleted += self._clear_song_links(key, rec, raw)
+                cs.edges_deleted += self._clear_song_links(key, rec, row)
             got = add_song(buf, rec)
-            assert got == key
-            if raw is not None:
-                for mood in _list(raw.get("moods")):
-                    m = normalize_tag(mood)
-                    if m:
-                        buf.node("Mood", m, {"name": m})
-                        buf.edge("HAS_MOOD", "Song", key, "Mood", m, {"sources": [rec.source]})
-                for tag in _list(raw.get("tags")):
-                    t = normalize_tag(tag)
-                    if t:
-                        buf.node("Tag", t, {"name": tag.strip()})
-                        buf.edge("TAGGED", "Song", key, "Tag", t, {"weight": 1.0})
+            if got != key:
+                raise CatalogError(f"{row['_where']}: internal: song key {got!r} != {key!r}")
+            for mood in row.get("moods") or ():
+                m = normalize_tag(mood)
+                buf.node("Mood", m, {"name": m})
+                buf.edge("HAS_MOOD", "Song", key, "Mood", m, {"sources": [rec.source]})
+            for tag in row.get("tags") or ():
+                t = normalize_tag(tag)
+                buf.node("Tag", t, {"name": tag.strip()})
+                buf.edge("TAGGED", "Song", key, "Tag", t, {"weight": 1.0})
             cs.note("updated" if key in existing else "added", Label.SONG, [key])
         self._flush(buf, cs)
         return cs
 
-    def _clear_song_links(self, key: str, rec: SongRecord, raw: Mapping[str, Any] | None) -> int:
+    def _clear_song_links(self, key: str, rec: SongRecord, row: Mapping[str, Any]) -> int:
         n = 0
         replace_rels = []
         if rec.genres:
             replace_rels.append((Rel.HAS_GENRE, Label.GENRE))
-        if raw is not None and raw.get("moods") is not None:
+        if row.get("moods") is not None:
             replace_rels.append((Rel.HAS_MOOD, Label.MOOD))
-        if raw is not None and raw.get("tags") is not None:
+        if row.get("tags") is not None:
             replace_rels.append((Rel.TAGGED, Label.TAG))
         if rec.album:
             replace_rels.append((Rel.ON_ALBUM, Label.ALBUM))
@@ -253,24 +210,18 @@ class CatalogEditor:
         """Delete songs (keys, or dicts with ``artist`` and ``title``) and what only they used.
 
         Raises:
-            CatalogError: a song is not in the store.
+            CatalogError: a song is not in the store (nothing is deleted).
         """
-        keys = []
-        for s in songs:
-            if isinstance(s, str):
-                keys.append(s)
-            else:
-                if s.get("key"):
-                    keys.append(str(s["key"]))
-                    continue
-                if not s.get("artist") or not s.get("title"):
-                    raise CatalogError(f"{s.get('_where', 'record')}: a song to delete needs 'key' or 'artist' and 'title'")
-                keys.append(song_key(split_featured(str(s["artist"]))[0], str(s["title"])))
+        rows = [clean_song_delete(s, f"record {i + 1}") for i, s in enumerate(songs)]
+        return self._run(lambda: self._delete_songs(rows))
+
+    def _delete_songs(self, rows: Sequence[Mapping[str, Any]]) -> ChangeSet:
+        keys = list(dict.fromkeys(r["key"] for r in rows))
         have = self.store.get_nodes(Label.SONG, keys)
         missing = [k for k in keys if k not in have]
         if missing:
             raise CatalogError(f"delete: song(s) not in the store: {', '.join(missing[:5])}")
-        return self._commit(self._delete_nodes(Label.SONG, keys))
+        return self._delete_nodes(Label.SONG, keys)
 
     def _delete_nodes(self, label: str, keys: Sequence[str]) -> ChangeSet:
         cs = ChangeSet()
@@ -289,7 +240,7 @@ class CatalogEditor:
                 self.store.delete_nodes(lab, orphans)
                 cs.note("deleted", lab, orphans)
         # an album whose songs are all gone keeps only ALBUM_BY: delete it too
-        albums = [k for k in touched.get(Label.ALBUM, set())
+        albums = [k for k in sorted(touched.get(Label.ALBUM, set()))
                   if self.store.get_node(Label.ALBUM, k) is not None
                   and not self.store.neighbors(Label.ALBUM, k, Rel.ON_ALBUM, "in", limit=1)]
         if albums:
@@ -302,36 +253,42 @@ class CatalogEditor:
 
     # -------------------------------------------------------------- artists
     def add_artists(self, rows: Iterable[Mapping[str, Any]]) -> ChangeSet:
-        """Add or update artists: ``name`` plus optional ``aliases``, ``tags`` ({tag: weight} or list), ``genres``."""
+        """Add or update artists: ``name`` plus optional ``aliases``, ``tags`` ({tag: weight} or list), ``genres``.
+
+        Raises:
+            CatalogError: an invalid record (nothing is written).
+        """
+        clean = [clean_artist(r, f"record {i + 1}") for i, r in enumerate(rows)]
+        return self._run(lambda: self._add_artists(clean))
+
+    def _add_artists(self, rows: Sequence[Mapping[str, Any]]) -> ChangeSet:
         cs = ChangeSet()
         buf = GraphBuffer()
-        for i, row in enumerate(rows):
-            where = row.get("_where", f"record {i + 1}")
-            name = str(row.get("name") or row.get("artist") or "").strip()
-            if not name:
-                raise CatalogError(f"{where}: an artist needs 'name'")
-            key = artist_key(name)
+        for row in rows:
+            name, key = row["name"], row["key"]
             existed = self.store.get_node(Label.ARTIST, key) is not None
-            buf.node("Artist", key, {"name": name, "aliases": [name, *_list(row.get("aliases"))],
-                                     "sources": [str(row.get("source", "catalog"))]})
-            tags = row.get("tags") or {}
-            items = tags.items() if isinstance(tags, Mapping) else ((t, 1.0) for t in _list(tags))
-            for tag, w in items:
-                t = normalize_tag(str(tag))
-                if t:
-                    buf.node("Tag", t, {"name": str(tag).strip()})
-                    buf.edge("TAGGED", "Artist", key, "Tag", t, {"weight": float(w)})
-            for genre in _list(row.get("genres")):
+            buf.node("Artist", key, {"name": name, "aliases": [name, *row["aliases"]], "sources": [row["source"]]})
+            for tag, w in row["tags"]:
+                t = normalize_tag(tag)
+                buf.node("Tag", t, {"name": tag.strip()})
+                buf.edge("TAGGED", "Artist", key, "Tag", t, {"weight": float(w)})
+            for genre in row["genres"]:
                 g = normalize_tag(genre)
-                if g:
-                    buf.node("Genre", g, {"name": genre.strip()})
-                    buf.edge("HAS_GENRE", "Artist", key, "Genre", g, {"sources": ["catalog"]})
+                buf.node("Genre", g, {"name": genre.strip()})
+                buf.edge("HAS_GENRE", "Artist", key, "Genre", g, {"sources": ["catalog"]})
             cs.note("updated" if existed else "added", Label.ARTIST, [key])
         self._flush(buf, cs)
-        return self._commit(cs)
+        return cs
 
     def delete_artists(self, names: Iterable[str]) -> ChangeSet:
         """Delete artists with their songs (songs whose main artist they are) and everything only they used."""
+        names = [n for n in names]
+        for i, n in enumerate(names):
+            if not isinstance(n, str) or not n.strip():
+                raise CatalogError(f"record {i + 1}: an artist to delete needs a name, got {n!r}")
+        return self._run(lambda: self._delete_artists(names))
+
+    def _delete_artists(self, names: Sequence[str]) -> ChangeSet:
         keys = [artist_key(n) if self.store.get_node(Label.ARTIST, n) is None else n for n in names]
         have = self.store.get_nodes(Label.ARTIST, keys)
         missing = [k for k in keys if k not in have]
@@ -345,27 +302,32 @@ class CatalogEditor:
         remaining = [k for k in keys if self.store.get_node(Label.ARTIST, k) is not None]
         if remaining:
             cs.merge(self._delete_nodes(Label.ARTIST, remaining))
-        return self._commit(cs)
+        return cs
 
     # ----------------------------------------------------------------- tags
     def set_tags(self, rows: Iterable[Mapping[str, Any]], delete: bool = False) -> ChangeSet:
-        """Add (or with ``delete`` remove) ``(artist)-[TAGGED {weight}]->(tag)`` rows: ``artist``, ``tag``, ``weight``."""
+        """Add (or with ``delete`` remove) ``(artist)-[TAGGED {weight}]->(tag)`` rows: ``artist``, ``tag``, ``weight``.
+
+        Raises:
+            CatalogError: an invalid record or an artist not in the store (nothing is written).
+        """
+        clean = [clean_tag(r, f"record {i + 1}") for i, r in enumerate(rows)]
+        return self._run(lambda: self._set_tags(clean, delete))
+
+    def _set_tags(self, rows: Sequence[Mapping[str, Any]], delete: bool) -> ChangeSet:
         cs = ChangeSet()
         buf = GraphBuffer()
         dels: list[tuple[str, str]] = []
-        for i, row in enumerate(rows):
-            where = row.get("_where", f"record {i + 1}")
-            if not row.get("artist") or not row.get("tag"):
-                raise CatalogError(f"{where}: a tag change needs 'artist' and 'tag'")
-            a = artist_key(str(row["artist"]))
+        for row in rows:
+            a = artist_key(row["artist"])
             if self.store.get_node(Label.ARTIST, a) is None:
-                raise CatalogError(f"{where}: artist {row['artist']!r} is not in the store")
-            t = normalize_tag(str(row["tag"]))
+                raise CatalogError(f"{row['_where']}: artist {row['artist']!r} is not in the store")
+            t = normalize_tag(row["tag"])
             if delete:
                 dels.append((a, t))
             else:
-                buf.node("Tag", t, {"name": str(row["tag"]).strip()})
-                buf.edge("TAGGED", "Artist", a, "Tag", t, {"weight": float(row.get("weight", 1.0))})
+                buf.node("Tag", t, {"name": row["tag"].strip()})
+                buf.edge("TAGGED", "Artist", a, "Tag", t, {"weight": row["weight"]})
             cs.note("updated", Label.ARTIST, [a])
         if dels:
             cs.edges_deleted += self.store.delete_edges(Rel.TAGGED, Label.ARTIST, Label.TAG, dels)
@@ -374,85 +336,98 @@ class CatalogEditor:
                 self.store.delete_nodes(Label.TAG, orphans)
                 cs.note("deleted", Label.TAG, orphans)
         self._flush(buf, cs)
-        return self._commit(cs)
+        return cs
 
     # -------------------------------------------------------------- listens
     def set_listens(self, rows: Iterable[Mapping[str, Any]], delete: bool = False) -> ChangeSet:
         """Add (or remove) ``(user)-[LISTENED_TO {weight}]->(artist)``: ``user`` (``source:id``), ``artist``, ``weight``.
 
         Users are created on first use (key ``<source>:<id>``; a bare id means ``catalog:<id>``).
+
+        Raises:
+            CatalogError: an invalid record or an artist not in the store (nothing is written).
         """
+        clean = [clean_listen(r, f"record {i + 1}") for i, r in enumerate(rows)]
+        return self._run(lambda: self._set_listens(clean, delete))
+
+    def _set_listens(self, rows: Sequence[Mapping[str, Any]], delete: bool) -> ChangeSet:
         cs = ChangeSet()
         buf = GraphBuffer()
         dels: list[tuple[str, str]] = []
-        for i, row in enumerate(rows):
-            where = row.get("_where", f"record {i + 1}")
-            if not row.get("user") or not row.get("artist"):
-                raise CatalogError(f"{where}: a listen needs 'user' and 'artist'")
-            user = str(row["user"])
-            if ":" not in user:
-                user = f"catalog:{user}"
-            a = artist_key(str(row["artist"]))
-            if self.store.get_node(Label.ARTIST, a) is None and self.store.get_node(Label.ARTIST, str(row["artist"])) is None:
-                raise CatalogError(f"{where}: artist {row['artist']!r} is not in the store")
+        for row in rows:
+            user = row["user"]
+            a = artist_key(row["artist"])
+            if self.store.get_node(Label.ARTIST, a) is None and self.store.get_node(Label.ARTIST, row["artist"]) is None:
+                raise CatalogError(f"{row['_where']}: artist {row['artist']!r} is not in the store")
             if self.store.get_node(Label.ARTIST, a) is None:
-                a = str(row["artist"])
+                a = row["artist"]
             if delete:
                 dels.append((user, a))
             else:
                 src, sid = user.split(":", 1)
-                if self.store.get_node(Label.USER, user) is None:
+                if self.store.get_node(Label.USER, user) is None and user not in buf.nodes.get("User", {}):
                     buf.node("User", user, {"source": src, "source_id": sid})
                     cs.note("added", Label.USER, [user])
-                buf.edge("LISTENED_TO", "User", user, "Artist", a, {"weight": float(row.get("weight", 1.0))})
+                buf.edge("LISTENED_TO", "User", user, "Artist", a, {"weight": row["weight"]})
             cs.note("updated", Label.USER, [user])
         if dels:
             cs.edges_deleted += self.store.delete_edges(Rel.LISTENED_TO, Label.USER, Label.ARTIST, dels)
         self._flush(buf, cs)
-        return self._commit(cs)
+        return cs
 
     def delete_users(self, users: Iterable[str]) -> ChangeSet:
         """Delete users with their listening, tagging and friendship relationships."""
         keys = list(users)
+        return self._run(lambda: self._delete_users(keys))
+
+    def _delete_users(self, keys: Sequence[str]) -> ChangeSet:
         have = self.store.get_nodes(Label.USER, keys)
         missing = [k for k in keys if k not in have]
         if missing:
             raise CatalogError(f"delete: user(s) not in the store: {', '.join(missing[:5])}")
-        return self._commit(self._delete_nodes(Label.USER, keys))
+        return self._delete_nodes(Label.USER, keys)
 
     # ---------------------------------------------------------------- files
     def apply_records(self, op: str, records: Sequence[Mapping[str, Any]]) -> ChangeSet:
-        """Apply ``op`` (add, update, delete) to change records of any type (see :func:`read_changes`)."""
-        if op not in OPERATIONS:
-            raise CatalogError(f"unknown operation {op!r}; expected {', '.join(OPERATIONS)}")
-        by_type: dict[str, list[Mapping[str, Any]]] = {}
-        for r in records:
-            by_type.setdefault(str(r.get("type", "song")), []).append(r)
-        total = ChangeSet()
-        saved, self.indexes = self.indexes, []  # one index update at the end
-        try:
+        """Apply ``op`` (add, update, delete) to change records of any type (see :func:`read_changes`).
+
+        Every record is validated first; the store is written in one transaction (a bad record, or one
+        naming something not in the store, changes nothing), then the indexes are updated once.
+
+        Raises:
+            CatalogError: the first problem, with its ``file:line``.
+        """
+        clean = validate_changes(op, records)
+        by_type: dict[str, list[dict[str, Any]]] = {}
+        for r in clean:
+            by_type.setdefault(r["type"], []).append(r)
+
+        def write() -> ChangeSet:
+            total = ChangeSet()
             for t in ("artist", "song", "tag", "listen") if op != "delete" else ("listen", "tag", "song", "artist"):
                 rows = by_type.get(t)
                 if not rows:
                     continue
                 if t == "song":
-                    fn = {"add": self.add_songs, "update": self.update_songs, "delete": self.delete_songs}[op]
-                    total.merge(fn(rows))
+                    if op == "delete":
+                        total.merge(self._delete_songs(rows))
+                    else:
+                        total.merge(self._write_songs(rows, replace=op == "update"))
                 elif t == "artist":
                     if op == "delete":
-                        total.merge(self.delete_artists([str(r.get("name") or r.get("artist")) for r in rows]))
+                        total.merge(self._delete_artists([r["name"] for r in rows]))
                     else:
-                        total.merge(self.add_artists(rows))
+                        total.merge(self._add_artists(rows))
                 elif t == "tag":
-                    total.merge(self.set_tags(rows, delete=op == "delete"))
+                    total.merge(self._set_tags(rows, delete=op == "delete"))
                 else:
-                    total.merge(self.set_listens(rows, delete=op == "delete"))
-        finally:
-            self.indexes = saved
-        return self._commit(total)
+                    total.merge(self._set_listens(rows, delete=op == "delete"))
+            return total
+
+        return self._run(write)
 
     def apply_file(self, op: str, path: Path) -> ChangeSet:
-        """Apply ``op`` to every change in a JSONL/CSV file."""
+        """Apply ``op`` to every change in a JSONL/CSV file (all or nothing, see :meth:`apply_records`)."""
         return self.apply_records(op, read_changes(path))
 
     # -------------------------------------------------------------- helpers

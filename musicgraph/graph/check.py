@@ -16,8 +16,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from musicgraph.errors import MusicgraphError
 from musicgraph.graph.schema import ENDPOINTS, LABELS, REL_TYPES
 from musicgraph.graph.store import GraphStore
 
@@ -49,6 +51,33 @@ class Issue:
         return d
 
 
+class IndexFileError(MusicgraphError, ValueError):
+    """An index file that cannot be read (truncated, corrupt, inconsistent); the message names it.
+
+    Attributes:
+        path: the file.
+        part: the index part it belongs to (``catalog``, ``catalog-arrays``, ``bm25``, ``emotion``, ``dense``,
+            ``dense-vectors``, ``manifest``), which :meth:`RetrievalIndexes.repair` rebuilds.
+    """
+
+    def __init__(self, path: Path, part: str, problem: str):
+        self.path = Path(path)
+        self.part = part
+        super().__init__(f"{path}: unreadable index file ({problem}); run `musicgraph check --repair`")
+
+
+def read_index_file(path: Path, part: str, read: Any) -> Any:
+    """``read()`` with any failure (other than a missing file) turned into :class:`IndexFileError` naming ``path``."""
+    try:
+        return read()
+    except FileNotFoundError:
+        raise
+    except IndexFileError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - truncated zip, bad pickle, JSON, shape... all name the file
+        raise IndexFileError(path, part, f"{type(exc).__name__}: {exc}") from None
+
+
 @runtime_checkable
 class DerivedIndex(Protocol):
     """An index derived from the graph store (retrieval bundle, GNN embeddings)."""
@@ -63,6 +92,10 @@ class DerivedIndex(Protocol):
 
     def repair(self, store: GraphStore, issues: Sequence[Issue]) -> list[str]:
         """Fix ``issues`` by rebuilding only what they name; returns what was done."""
+
+
+    # Optional: ``updating()``, a context manager that keeps readers of the index out while a catalog
+    # change commits to the store and updates the index (see CatalogEditor).
 
 
 @dataclass(slots=True)

@@ -6,7 +6,15 @@ Layout of the store directory::
     projection.npz     cached :class:`~musicgraph.graph.projection.Projection`, rebuilt when stale
 
 Every write batch is one transaction and bumps the store version, so a process killed mid-ingest
-leaves whole batches only, and derived caches notice any change.
+leaves whole batches only, and derived caches notice any change. :meth:`EmbeddedStore.transaction`
+groups several writes into one transaction (nested blocks are savepoints), so a whole catalog file
+commits at once or not at all.
+
+Concurrency: writes go through one connection guarded by a lock (and SQLite's own write lock across
+processes, waited for up to ``busy_timeout`` seconds); reads use one connection per thread, so readers
+run in parallel with each other and with a writer (WAL), each seeing committed data only. A thread
+that holds an open :meth:`~EmbeddedStore.transaction` reads through the writer connection and sees its
+own uncommitted writes.
 """
 
 from __future__ import annotations
@@ -15,7 +23,9 @@ import json
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+import weakref
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -23,11 +33,13 @@ from typing import Any
 from musicgraph.graph.projection import Projection, build_projection
 from musicgraph.graph.schema import LABELS, REL_TYPES, NodeRef, check_label, check_rel
 from musicgraph.graph.store import (
+    VECTOR_PROPERTY,
     Direction,
     Edge,
     GraphStore,
     MissingNodeError,
     Node,
+    StoreError,
     check_prop_names,
     merge_props,
 )
@@ -65,7 +77,28 @@ def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
 
 
 def _dumps(props: Mapping[str, Any]) -> str:
-    return json.dumps(props, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return json.dumps(props, sort_keys=True, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+class StoreLockedError(StoreError):
+    """Another process kept the store's SQLite write lock longer than the busy timeout."""
+
+
+class _Reader:
+    """A thread's read-only connection; closed when the thread's local storage goes away."""
+
+    def __init__(self, path: Path, timeout: float):
+        self.conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=timeout)
+        self.conn.execute("PRAGMA query_only=ON")
+
+    def close(self) -> None:
+        try:
+            self.conn.close()
+        except sqlite3.ProgrammingError:
+            pass
+
+    def __del__(self) -> None:
+        self.close()
 
 
 class EmbeddedStore(GraphStore):
@@ -74,21 +107,33 @@ class EmbeddedStore(GraphStore):
     Args:
         path: store directory (created if missing).
         batch_size: rows per write transaction.
+        busy_timeout: seconds a write waits for another process's write lock before
+            :class:`StoreLockedError`.
     """
 
     backend = "embedded"
 
-    def __init__(self, path: str | Path, batch_size: int = 5000):
+    def __init__(self, path: str | Path, batch_size: int = 5000, busy_timeout: float = 30.0):
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
         self.batch_size = batch_size
-        self._lock = threading.RLock()
-        self._db = sqlite3.connect(self.path / "graph.sqlite", check_same_thread=False, isolation_level=None)
+        self.busy_timeout = busy_timeout
+        self._lock = threading.RLock()  # the writer connection
+        self._db = sqlite3.connect(self.path / "graph.sqlite", check_same_thread=False, isolation_level=None,
+                                   timeout=busy_timeout)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA foreign_keys=ON")
-        self._db.executescript(_SCHEMA)
+        with self._lock:
+            self._db.executescript(_SCHEMA)
+        self._tx_owner: int | None = None  # thread holding the open transaction
+        self._tx_depth = 0
+        self._local = threading.local()
+        self._readers: weakref.WeakSet[_Reader] = weakref.WeakSet()
+        self._readers_lock = threading.Lock()
         self._projection: Projection | None = None
+        self._projection_lock = threading.Lock()
+        self._closed = False
 
     def __repr__(self) -> str:
         return f"EmbeddedStore({str(self.path)!r})"
@@ -96,6 +141,44 @@ class EmbeddedStore(GraphStore):
     # ------------------------------------------------------------- internals
     def _tx(self) -> _Transaction:
         return _Transaction(self)
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Every write of the block in one SQLite transaction: all committed at the end, or none.
+
+        Nested blocks are savepoints (an exception inside rolls back that block only, if caught). The
+        store version is bumped once, at the commit. Reads of the same thread inside the block see its
+        writes; other threads and processes see the state before the block until it commits.
+        """
+        with self._tx():
+            yield
+
+    def _reader(self) -> sqlite3.Connection:
+        """The connection for a read: the writer's inside this thread's transaction, else the thread's own."""
+        if self._tx_owner == threading.get_ident():
+            return self._db
+        if self._closed:
+            raise StoreError(f"{self!r} is closed")
+        reader = getattr(self._local, "reader", None)
+        if reader is None:
+            reader = _Reader(self.path / "graph.sqlite", self.busy_timeout)
+            self._local.reader = reader
+            with self._readers_lock:
+                self._readers.add(reader)
+        return reader.conn
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        """A connection with a consistent snapshot for several statements (a read transaction)."""
+        db = self._reader()
+        if db is self._db or db.in_transaction:
+            yield db
+            return
+        db.execute("BEGIN")
+        try:
+            yield db
+        finally:
+            db.execute("COMMIT")
 
     def _bump_version(self) -> None:
         self._db.execute(
@@ -205,6 +288,49 @@ class EmbeddedStore(GraphStore):
                     ).rowcount
         return deleted
 
+    def set_vectors(self, label: str, vectors: Mapping[str, Sequence[float]]) -> int:
+        check_label(label)
+        items = [(k, [float(x) for x in v]) for k, v in vectors.items()]
+        if len({len(v) for _, v in items}) > 1:
+            raise ValueError(f"{label}: vectors of different lengths in one call")
+        path = f"$.{VECTOR_PROPERTY}"
+        updated = 0
+        for batch in _chunks(items, self.batch_size):
+            with self._tx():
+                for key, vec in batch:
+                    updated += self._db.execute(
+                        "UPDATE nodes SET props = json_set(props, ?, json(?)) WHERE label = ? AND key = ?",
+                        (path, json.dumps(vec), label, key),
+                    ).rowcount
+        return updated
+
+    def get_vectors(self, label: str, keys: Iterable[str]) -> dict[str, list[float]]:
+        out = {}
+        for key, node in self.get_nodes(label, keys).items():
+            v = node.props.get(VECTOR_PROPERTY)
+            if isinstance(v, list):
+                out[key] = [float(x) for x in v]
+        return out
+
+    def clear_vectors(self, label: str, keys: Iterable[str] | None = None) -> int:
+        check_label(label)
+        path = f"$.{VECTOR_PROPERTY}"
+        if keys is None:
+            with self._tx():
+                return self._db.execute(
+                    "UPDATE nodes SET props = json_remove(props, ?) WHERE label = ? AND json_type(props, ?) IS NOT NULL",
+                    (path, label, path),
+                ).rowcount
+        cleared = 0
+        for batch in _chunks(dict.fromkeys(keys), _CHUNK):
+            with self._tx():
+                cleared += self._db.execute(
+                    f"UPDATE nodes SET props = json_remove(props, ?) WHERE label = ? AND key IN ({','.join('?' * len(batch))}) "
+                    "AND json_type(props, ?) IS NOT NULL",
+                    [path, label, *batch, path],
+                ).rowcount
+        return cleared
+
     def put_texts(self, texts: Mapping[str, str]) -> None:
         items = list(texts.items())
         for batch in _chunks(items, self.batch_size):
@@ -216,15 +342,14 @@ class EmbeddedStore(GraphStore):
 
     def get_texts(self, refs: Iterable[str]) -> dict[str, str]:
         out: dict[str, str] = {}
-        with self._lock:
+        with self._read() as db:
             for chunk in _chunks(dict.fromkeys(refs), _CHUNK):
                 q = f"SELECT ref, text FROM texts WHERE ref IN ({','.join('?' * len(chunk))})"
-                out.update(self._db.execute(q, chunk).fetchall())
+                out.update(db.execute(q, chunk).fetchall())
         return out
 
     def get_meta(self, key: str) -> str | None:
-        with self._lock:
-            row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        row = self._reader().execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return None if row is None else str(row[0])
 
     def set_meta(self, key: str, value: str) -> None:
@@ -243,31 +368,29 @@ class EmbeddedStore(GraphStore):
     def get_nodes(self, label: str, keys: Iterable[str]) -> dict[str, Node]:
         check_label(label)
         out: dict[str, Node] = {}
-        with self._lock:
+        with self._read() as db:
             for chunk in _chunks(dict.fromkeys(keys), _CHUNK):
                 q = f"SELECT key, props FROM nodes WHERE label = ? AND key IN ({','.join('?' * len(chunk))})"
-                for key, props in self._db.execute(q, [label, *chunk]):
+                for key, props in db.execute(q, [label, *chunk]):
                     out[key] = Node(label, key, json.loads(props))
         return out
 
     def iter_nodes(self, label: str) -> Iterator[Node]:
         check_label(label)
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT key, props FROM nodes WHERE label = ? ORDER BY key", (label,)
-            ).fetchall()
+        rows = self._reader().execute(
+            "SELECT key, props FROM nodes WHERE label = ? ORDER BY key", (label,)
+        ).fetchall()
         for key, props in rows:
             yield Node(label, key, json.loads(props))
 
     def iter_edges(self, rel_type: str) -> Iterator[Edge]:
         check_rel(rel_type)
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT s.label, s.key, d.label, d.key, e.props FROM edges e "
-                "JOIN nodes s ON s.id = e.src JOIN nodes d ON d.id = e.dst "
-                "WHERE e.type = ? ORDER BY s.label, s.key, d.label, d.key",
-                (rel_type,),
-            ).fetchall()
+        rows = self._reader().execute(
+            "SELECT s.label, s.key, d.label, d.key, e.props FROM edges e "
+            "JOIN nodes s ON s.id = e.src JOIN nodes d ON d.id = e.dst "
+            "WHERE e.type = ? ORDER BY s.label, s.key, d.label, d.key",
+            (rel_type,),
+        ).fetchall()
         for sl, sk, dl, dk, props in rows:
             yield Edge(rel_type, NodeRef(sl, sk), NodeRef(dl, dk), json.loads(props))
 
@@ -282,8 +405,8 @@ class EmbeddedStore(GraphStore):
         check_label(label)
         if rel_type is not None:
             check_rel(rel_type)
-        with self._lock:
-            row = self._db.execute("SELECT id FROM nodes WHERE label = ? AND key = ?", (label, key)).fetchone()
+        with self._read() as db:
+            row = db.execute("SELECT id FROM nodes WHERE label = ? AND key = ?", (label, key)).fetchone()
             if row is None:
                 return []
             node_id = row[0]
@@ -292,14 +415,14 @@ class EmbeddedStore(GraphStore):
             type_cond = "" if rel_type is None else " AND e.type = ?"
             type_param = [] if rel_type is None else [rel_type]
             if direction in ("out", "both"):
-                for t, ol, ok, ep, op in self._db.execute(
+                for t, ol, ok, ep, op in db.execute(
                     "SELECT e.type, o.label, o.key, e.props, o.props FROM edges e JOIN nodes o ON o.id = e.dst "
                     f"WHERE e.src = ?{type_cond} ORDER BY e.type, o.label, o.key",
                     [node_id, *type_param],
                 ):
                     out.append((Edge(t, me, NodeRef(ol, ok), json.loads(ep)), Node(ol, ok, json.loads(op))))
             if direction in ("in", "both"):
-                for t, ol, ok, ep, op in self._db.execute(
+                for t, ol, ok, ep, op in db.execute(
                     "SELECT e.type, o.label, o.key, e.props, o.props FROM edges e JOIN nodes o ON o.id = e.src "
                     f"WHERE e.dst = ?{type_cond} ORDER BY e.type, o.label, o.key",
                     [node_id, *type_param],
@@ -309,14 +432,12 @@ class EmbeddedStore(GraphStore):
 
     def count_nodes(self) -> dict[str, int]:
         counts = dict.fromkeys(LABELS, 0)
-        with self._lock:
-            counts.update(self._db.execute("SELECT label, COUNT(*) FROM nodes GROUP BY label").fetchall())
+        counts.update(self._reader().execute("SELECT label, COUNT(*) FROM nodes GROUP BY label").fetchall())
         return counts
 
     def count_edges(self) -> dict[str, int]:
         counts = dict.fromkeys(REL_TYPES, 0)
-        with self._lock:
-            counts.update(self._db.execute("SELECT type, COUNT(*) FROM edges GROUP BY type").fetchall())
+        counts.update(self._reader().execute("SELECT type, COUNT(*) FROM edges GROUP BY type").fetchall())
         return counts
 
     def version(self) -> str:
@@ -325,43 +446,93 @@ class EmbeddedStore(GraphStore):
     def projection(self) -> Projection:
         """The CSR projection, from memory or ``projection.npz`` when current, else rebuilt and cached."""
         version = self.version()
-        if self._projection is not None and self._projection.version == version:
-            return self._projection
-        cache = self.path / "projection.npz"
-        if cache.exists():
-            try:
-                proj = Projection.load(cache)
-                if proj.version == version:
-                    self._projection = proj
-                    return proj
-            except (OSError, ValueError, KeyError) as exc:
-                log.warning("ignoring unreadable projection cache %s: %s", cache, exc)
-        proj = build_projection(self)
-        proj.save(cache)
-        self._projection = proj
-        return proj
+        proj = self._projection
+        if proj is not None and proj.version == version:
+            return proj
+        with self._projection_lock:  # one thread builds, the others wait for it
+            with self._read():  # one snapshot for the version and every row the build reads
+                version = self.version()
+                if self._projection is not None and self._projection.version == version:
+                    return self._projection
+                cache = self.path / "projection.npz"
+                if cache.exists():
+                    try:
+                        proj = Projection.load(cache)
+                        if proj.version == version:
+                            self._projection = proj
+                            return proj
+                    except Exception as exc:  # noqa: BLE001 - a damaged cache is rebuilt, whatever the damage
+                        log.warning("ignoring unreadable projection cache %s (rebuilt): %s", cache, exc)
+                proj = build_projection(self)
+            proj.save(cache)
+            self._projection = proj
+            return proj
 
     def close(self) -> None:
+        self._closed = True
+        with self._readers_lock:
+            readers = list(self._readers)
+        for reader in readers:
+            reader.close()
         with self._lock:
             self._db.close()
 
 
 class _Transaction:
-    """``with store._tx():`` one SQLite transaction that bumps the store version on commit."""
+    """``with store._tx():`` one SQLite transaction that bumps the store version on commit.
+
+    Inside an open transaction of the same thread it is a savepoint. The writer lock is released on
+    every path out, including a ``BEGIN`` that fails because another process holds SQLite's write lock.
+    """
 
     def __init__(self, store: EmbeddedStore):
         self.store = store
 
     def __enter__(self) -> None:
-        self.store._lock.acquire()
-        self.store._db.execute("BEGIN IMMEDIATE")
+        st = self.store
+        st._lock.acquire()
+        try:
+            if st._closed:
+                raise StoreError(f"{st!r} is closed")
+            if st._tx_depth == 0:
+                st._db.execute("BEGIN IMMEDIATE")
+                st._tx_owner = threading.get_ident()
+            else:
+                st._db.execute(f"SAVEPOINT sp{st._tx_depth}")
+        except sqlite3.OperationalError as exc:
+            st._lock.release()
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise StoreLockedError(
+                    f"{st!r} is locked by another writer (waited {st.busy_timeout:g} s): {exc}; "
+                    "try again when the other `musicgraph` command has finished") from exc
+            raise
+        except BaseException:
+            st._lock.release()
+            raise
+        st._tx_depth += 1
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        st = self.store
         try:
+            st._tx_depth -= 1
+            depth = st._tx_depth
+            if depth > 0:
+                if exc_type is None:
+                    st._db.execute(f"RELEASE sp{depth}")
+                else:
+                    st._db.execute(f"ROLLBACK TO sp{depth}")
+                    st._db.execute(f"RELEASE sp{depth}")
+                return
+            st._tx_owner = None
             if exc_type is None:
-                self.store._bump_version()
-                self.store._db.execute("COMMIT")
+                try:
+                    st._bump_version()
+                    st._db.execute("COMMIT")
+                except BaseException:
+                    if st._db.in_transaction:
+                        st._db.execute("ROLLBACK")
+                    raise
             else:
-                self.store._db.execute("ROLLBACK")
+                st._db.execute("ROLLBACK")
         finally:
-            self.store._lock.release()
+            st._lock.release()

@@ -46,6 +46,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from musicgraph.errors import MusicgraphError
 from musicgraph.graph.resolve import artist_key, normalize_tag
 from musicgraph.graph.schema import Label, Rel
 from musicgraph.graph.store import GraphStore, Node
@@ -57,6 +58,7 @@ from musicgraph.loaders.http_cache import (
     OfflineCacheMiss,
     RateLimitedError,
 )
+from musicgraph.redact import redact, redact_obj
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +78,7 @@ MAX_TAGS = 15
 MAX_SIMILAR = 50
 
 
-class EnrichError(RuntimeError):
+class EnrichError(MusicgraphError, RuntimeError):
     """Bad enrichment input (unknown source, artist not in the store)."""
 
 
@@ -244,7 +246,7 @@ class Enricher:
             report.seconds = round(time.monotonic() - started, 3)
             try:
                 self.store.set_meta(f"{META_PREFIX}:{self.source}:last_run",
-                                    json.dumps({**report.to_dict(), "at": self.now()}))
+                                    json.dumps(redact_obj({**report.to_dict(), "at": self.now()})))
             except Exception as exc:  # noqa: BLE001 - never hide the run's own error
                 log.warning("could not save the enrichment report: %s", exc)
         if report.aborted:
@@ -265,12 +267,12 @@ class Enricher:
             return
         except (ApiUnavailableError, RateLimitedError, MissingCredentialError) as exc:
             report.errors += 1
-            report.aborted = f"stopped at {node.ref}: {exc}"
+            report.aborted = redact(f"stopped at {node.ref}: {exc}")
             raise _Stop from exc
         except ApiError as exc:
             report.errors += 1
             if len(report.error_samples) < 10:
-                report.error_samples.append(f"{node.ref}: {exc}")
+                report.error_samples.append(redact(f"{node.ref}: {exc}"))
             log.warning("%s: %s: %s (will be retried by the next run)", self.source, node.ref, exc)
             return
         self._apply(writes, report)

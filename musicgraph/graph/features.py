@@ -187,10 +187,18 @@ def propagate(
 
 
 def estimate(
-    store: GraphStore, weights: Mapping[str, float] | None = None, iterations: int = 3
+    store: GraphStore,
+    weights: Mapping[str, float] | None = None,
+    iterations: int = 3,
+    projection: Projection | None = None,
 ) -> Estimates:
-    """Estimate features for every song without real ones (NaN rows where nothing is reachable)."""
-    proj = store.projection()
+    """Estimate features for every song without real ones (NaN rows where nothing is reachable).
+
+    Args:
+        projection: the graph to propagate over (default: the store's own); a held-out view such as
+            :func:`musicgraph.graph.heldout.without_song_moods` estimates without what it hides.
+    """
+    proj = projection or store.projection()
     table = feature_table(store, proj)
     known = ~np.isnan(table.values).any(axis=1)
     affinity = song_affinity(proj, weights)

@@ -1,4 +1,4 @@
-"""Held-out views of the graph for leak-free evaluation of user → artist recommendation.
+"""Held-out views of the graph for leak-free evaluation.
 
 Hiding a user's held-out listening edges is not enough on HetRec: its tag assignments are
 (user, artist, tag) triples, so a user's own tags on a held-out artist still lead to that artist —
@@ -7,6 +7,10 @@ Hiding a user's held-out listening edges is not enough on HetRec: its tag assign
 ``LISTENED_TO`` edges and rebuilds ``USED_TAG`` and ``TAGGED`` from the raw assignments without the
 held-out (user, artist) pairs, with the same weights ingest uses (uses per user and tag; distinct
 users per artist and tag).
+
+For the mood task, :func:`without_song_moods` drops the held-out songs' ``HAS_MOOD`` edges, so that
+what is derived from the graph (the audio-feature estimates of :mod:`musicgraph.graph.features`,
+which propagate over shared mood labels) can be recomputed without them.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from musicgraph.graph.projection import Projection
-from musicgraph.graph.resolve import artist_key, normalize_tag
+from musicgraph.graph.resolve import artist_key, hetrec_key, normalize_tag
 from musicgraph.loaders import hetrec
 
 
@@ -43,7 +47,7 @@ def tag_matrices_without(
         t_key = tag_key.get(rec.tag_id)
         if a_key is None or not t_key:
             continue
-        user = f"hetrec:{rec.user_id}"
+        user = hetrec_key(rec.user_id)
         if (user, a_key) in hidden:
             continue
         users_per_pair[(a_key, t_key)].add(rec.user_id)
@@ -99,4 +103,28 @@ def heldout_projection(
         label_ranges=projection.label_ranges,
         matrices=matrices,
         version=projection.version + f"-heldout{len(pairs)}",
+    )
+
+
+def without_song_moods(projection: Projection, song_keys: Iterable[str]) -> Projection:
+    """A copy of ``projection`` without the ``HAS_MOOD`` relationships of the songs ``song_keys``.
+
+    Keys that are not songs of the projection are ignored; every other matrix is shared, not copied.
+    """
+    rows = [i for i in (projection.index("Song", str(k)) for k in song_keys) if i is not None]
+    matrices = dict(projection.matrices)
+    mood = matrices.get("HAS_MOOD")
+    if mood is not None and rows:
+        keep = np.ones(projection.num_nodes)
+        keep[rows] = 0.0
+        kept = (sp.diags(keep) @ mood).tocsr()
+        kept.eliminate_zeros()
+        kept.sort_indices()
+        matrices["HAS_MOOD"] = kept
+    return Projection(
+        keys=projection.keys,
+        names=projection.names,
+        label_ranges=projection.label_ranges,
+        matrices=matrices,
+        version=projection.version + f"-nomoods{len(rows)}",
     )

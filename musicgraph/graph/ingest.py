@@ -30,6 +30,7 @@ from typing import Any
 from musicgraph.graph.resolve import _strip_title as display_title
 from musicgraph.graph.resolve import (
     artist_key,
+    hetrec_key,
     normalize_tag,
     song_key,
     split_featured,
@@ -212,12 +213,12 @@ def _stage_hetrec_core(data_dir: Path, buf: GraphBuffer, rep: LoadReport, store:
         if key is None:
             rep.add_problem("hetrec_lastfm2k/user_artists.dat", 0, f"unknown artistID {rec.artist_id}")
             continue
-        u = f"hetrec:{rec.user_id}"
+        u = hetrec_key(rec.user_id)
         buf.node("User", u, {"source": "hetrec", "source_id": rec.user_id, "name": f"Last.fm user {rec.user_id}"})
         buf.add_edge_weight("LISTENED_TO", "User", u, "Artist", key, float(rec.weight))
         n += 1
     for rec in hetrec.iter_friends(data_dir, rep):
-        u, f = f"hetrec:{rec.user_id}", f"hetrec:{rec.friend_id}"
+        u, f = hetrec_key(rec.user_id), hetrec_key(rec.friend_id)
         buf.node("User", u, {"source": "hetrec", "source_id": rec.user_id, "name": f"Last.fm user {rec.user_id}"})
         buf.node("User", f, {"source": "hetrec", "source_id": rec.friend_id, "name": f"Last.fm user {rec.friend_id}"})
         buf.edge("FRIEND_OF", "User", u, "User", f, {})
@@ -248,7 +249,7 @@ def _stage_hetrec_tags(data_dir: Path, buf: GraphBuffer, rep: LoadReport, store:
             rep.add_problem("hetrec_lastfm2k/user_taggedartists.csv", 0, f"unknown {what}")
             continue
         users_per_pair[(a_key, t_key)].add(rec.user_id)
-        uses[(f"hetrec:{rec.user_id}", t_key)] += 1
+        uses[(hetrec_key(rec.user_id), t_key)] += 1
         n += 1
     used_tags = {t for _, t in users_per_pair} | {t for _, t in uses}
     for t in sorted(used_tags):
@@ -418,7 +419,10 @@ def ingest(
     t_all = time.perf_counter()
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    with Progress(
+    from musicgraph.graph.locks import store_write_lock
+
+    # one writer at a time: a concurrent `catalog` command waits for the ingest (and vice versa)
+    with store_write_lock(store), Progress(
         TextColumn("[bold]ingest[/] {task.description}"),
         BarColumn(),
         TextColumn("{task.completed}/{task.total} stages"),

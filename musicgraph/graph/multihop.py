@@ -22,12 +22,15 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
+from musicgraph.errors import EmptyStoreError, UnknownEntityError
 from musicgraph.graph.projection import Projection
-from musicgraph.graph.resolve import artist_key, fold, normalize_tag, song_key
+from musicgraph.graph.resolve import artist_key, fold, normalize_tag, song_key, user_key
 from musicgraph.graph.results import Path, Result
 from musicgraph.graph.store import GraphStore
 
 log = logging.getLogger(__name__)
+
+__all__ = ["EmptyStoreError", "MultiHopScorer", "UnknownEntityError", "recommend", "scorer_for"]
 
 #: Multiplier of each relationship type in the walk.
 DEFAULT_REL_WEIGHTS: dict[str, float] = {
@@ -44,21 +47,6 @@ DEFAULT_REL_WEIGHTS: dict[str, float] = {
     "SIMILAR_TO": 1.0,
     "MEMBER_OF": 0.5,
 }
-
-
-class UnknownEntityError(LookupError):
-    """A seed (user, artist, song, tag, mood) that is not in the graph, with close-name suggestions."""
-
-    def __init__(self, kind: str, name: str, suggestions: Sequence[str] = ()):
-        self.kind = kind
-        self.name = name
-        self.suggestions = list(suggestions)
-        hint = f"; did you mean: {', '.join(self.suggestions)}?" if self.suggestions else ""
-        super().__init__(f"unknown {kind} {name!r}{hint}")
-
-
-class EmptyStoreError(RuntimeError):
-    """The store has no data yet."""
 
 
 @dataclass(slots=True)
@@ -455,8 +443,7 @@ def resolve_seeds(
     cat = Catalog(projection)
     seeds = Seeds()
     if user is not None:
-        key = user if ":" in user else f"hetrec:{user}"
-        idx = cat.find("User", key)
+        idx = cat.find("User", user_key(user))
         if idx is None:
             raise UnknownEntityError("user", user, [])
         seeds.add(idx, 1.0, f"user {user}")

@@ -35,6 +35,9 @@ from pathlib import Path
 from typing import Any
 
 from musicgraph.config import REPO_ROOT, Settings, get_settings
+from musicgraph.cypher.guard import APOC_ALLOWLIST
+from musicgraph.errors import MusicgraphError
+from musicgraph.redact import redact, register_secret
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +64,7 @@ JVM_OPTIONS: tuple[str, ...] = (
 )
 
 
-class Neo4jServerError(RuntimeError):
+class Neo4jServerError(MusicgraphError, RuntimeError):
     """Installing, starting or stopping the local Neo4j server failed."""
 
 
@@ -269,8 +272,11 @@ class Neo4jServer:
             f"server.memory.heap.max_size={s.neo4j_heap}",
             f"server.memory.pagecache.size={s.neo4j_pagecache}",
             "db.tx_log.rotation.retention_policy=2 days 1G",
+            # LOAD CSV reads file:/// URLs from import/ only; APOC without file or network access
+            # (musicgraph.cypher.guard: no apoc.load/import/export/cypher/...), for Browser users too
+            "dbms.security.allow_csv_import_from_file_urls=true",
             "dbms.security.procedures.unrestricted=apoc.*",
-            "dbms.security.procedures.allowlist=apoc.*",
+            f"dbms.security.procedures.allowlist={APOC_ALLOWLIST}",
         ]
         extra = self.home / "conf" / "extra.conf"
         if extra.exists():
@@ -367,6 +373,7 @@ class Neo4jServer:
         if marker.exists():
             return
         h = self.home
+        register_secret(self.settings.neo4j_password)
         env = {**os.environ, "NEO4J_HOME": str(h), "NEO4J_CONF": str(h / "conf")}
         proc = subprocess.run(
             [java, "-cp", f"{h}/plugins/*:{h}/conf/*:{h}/lib/*", ADMIN_CLASS, "dbms", "set-initial-password",
@@ -374,9 +381,8 @@ class Neo4jServer:
             capture_output=True, text=True, env=env, timeout=120,
         )
         if proc.returncode != 0:
-            raise Neo4jServerError(
-                f"setting the initial password failed (exit {proc.returncode}): {(proc.stdout + proc.stderr).strip()[-800:]}"
-            )
+            output = redact((proc.stdout + proc.stderr).strip()[-800:])
+            raise Neo4jServerError(f"setting the initial password failed (exit {proc.returncode}): {output}")
         log.info("initial password of user neo4j set")
 
     def start(self, timeout: float = 180.0, install: bool = False) -> ServerStatus:

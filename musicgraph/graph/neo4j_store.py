@@ -13,7 +13,11 @@ Graph model in Neo4j:
 * ``(:MusicgraphMeta {key, value})`` nodes hold ingest checkpoints and the store version, which every
   write transaction increments;
 * node embeddings for the vector indexes live in the property ``embedding`` (written by
-  :meth:`Neo4jStore.set_embeddings`, not returned with the other properties).
+  :meth:`Neo4jStore.set_vectors` / :meth:`Neo4jStore.set_embeddings`, not returned with the other
+  properties). Each label's vector index is ``<label>_embedding`` (``song_embedding``,
+  ``artist_embedding``, ``user_embedding``); ``set_vectors`` (re)creates it with the dimension of the
+  vectors written (GNN runs have 64 or 128, the schema default is ``MUSICGRAPH_EMBEDDING_DIM``) and
+  records that dimension in the meta node ``vector_dim:<index>``.
 
 Writes are batched ``UNWIND $rows AS row MERGE ...`` statements, one managed write transaction per
 batch of ``batch_size`` rows (the driver retries transient errors; each statement is idempotent).
@@ -33,12 +37,14 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from itertools import islice
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from musicgraph.graph.projection import Projection, build_projection
 from musicgraph.graph.schema import ENDPOINTS, LABELS, REL_TYPES, NodeRef, check_label, check_rel
 from musicgraph.graph.store import (
+    VECTOR_PROPERTY,
     Direction,
     Edge,
     GraphStore,
@@ -53,6 +59,8 @@ if TYPE_CHECKING:
     from neo4j import Driver, ManagedTransaction
 
     from musicgraph.config import Settings
+
+from musicgraph.redact import redact, register_secret
 
 log = logging.getLogger(__name__)
 
@@ -181,29 +189,34 @@ class Neo4jStore(GraphStore):
 
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        self.uri = uri
+        self.uri = redact(uri)  # shown in messages and repr: no credentials
         self.database = database
         self.batch_size = batch_size
         self.embedding_dim = embedding_dim
         self.query_timeout = query_timeout
+        register_secret(password)  # never in an error or log line
         auth = (user, password) if password else None
-        self._driver: Driver = GraphDatabase.driver(uri, auth=auth, notifications_min_severity="OFF")
+        try:
+            self._driver: Driver = GraphDatabase.driver(uri, auth=auth, notifications_min_severity="OFF")
+        except Exception as exc:  # noqa: BLE001 - a bad URI's message repeats it, credentials included
+            raise StoreError(redact(f"cannot use the Neo4j URI {uri!r}: {exc}")) from None
         self._lock = threading.RLock()
         self._projection: Projection | None = None
+        self._tx_local = threading.local()  # the explicit transaction of transaction(), per thread
         try:
             self._driver.verify_connectivity()
         except AuthError as exc:
             self._driver.close()
-            raise StoreError(
+            raise StoreError(redact(
                 f"Neo4j at {uri} refused the credentials of user {user!r}"
                 f"{'' if password else ' (no password given: set MUSICGRAPH_NEO4J_PASSWORD)'}: {exc}"
-            ) from exc
+            )) from None
         except (ServiceUnavailable, OSError) as exc:
             self._driver.close()
-            raise StoreError(
+            raise StoreError(redact(
                 f"cannot reach Neo4j at {uri}: {exc}; is it running? (`musicgraph neo4j status`, "
                 "`musicgraph neo4j start`)"
-            ) from exc
+            )) from None
         if apply_schema:
             self.apply_schema()
 
@@ -235,8 +248,34 @@ class Neo4jStore(GraphStore):
             database=self.database, default_access_mode=READ_ACCESS if read else WRITE_ACCESS
         )
 
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Every write of the block in one explicit Neo4j transaction (committed at the end, or rolled
+        back on an exception); reads of this thread inside the block see its writes. A nested block joins
+        the outer transaction. The store version is bumped once, at the commit."""
+        if getattr(self._tx_local, "tx", None) is not None:
+            yield
+            return
+        with self._session() as session:
+            tx = session.begin_transaction()
+            self._tx_local.tx = tx
+            try:
+                yield
+                tx.run(_BUMP).consume()
+                tx.commit()
+            except BaseException:
+                if not tx.closed():
+                    tx.rollback()
+                raise
+            finally:
+                self._tx_local.tx = None
+
     def _write(self, work: Callable[[ManagedTransaction], T]) -> T:
-        """Run ``work`` in one managed write transaction (retried on transient errors) that bumps the version."""
+        """Run ``work`` in one managed write transaction (retried on transient errors) that bumps the version
+        (inside :meth:`transaction`: in that transaction)."""
+        open_tx = getattr(self._tx_local, "tx", None)
+        if open_tx is not None:
+            return work(open_tx)
 
         def tx_fn(tx: ManagedTransaction) -> T:
             out = work(tx)
@@ -247,6 +286,10 @@ class Neo4jStore(GraphStore):
             return session.execute_write(tx_fn)
 
     def _read(self, cypher: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        open_tx = getattr(self._tx_local, "tx", None)
+        if open_tx is not None:
+            return [dict(r.items()) for r in open_tx.run(cypher, dict(params or {}))]
+
         def work(tx: ManagedTransaction) -> list[dict[str, Any]]:
             return [dict(r.items()) for r in tx.run(cypher, dict(params or {}))]
 
@@ -266,6 +309,9 @@ class Neo4jStore(GraphStore):
                 "SHOW VECTOR INDEXES YIELD name, options RETURN name, options.indexConfig['vector.dimensions'] AS dim"
             ).data()
         for row in rows:
+            recorded = self.get_meta(f"vector_dim:{row['name']}")
+            if recorded is not None and row["dim"] is not None and int(recorded) == int(row["dim"]):
+                continue  # sized by set_vectors for the vectors it holds (e.g. a GNN run's dimension)
             if row["dim"] is not None and int(row["dim"]) != self.embedding_dim:
                 log.warning(
                     "vector index %s has %s dimensions but MUSICGRAPH_EMBEDDING_DIM is %d; "
@@ -422,6 +468,97 @@ class Neo4jStore(GraphStore):
             updated += self._write(lambda tx, r=rows: tx.run(cypher, {"rows": r}).single()["c"])
         return updated
 
+    @staticmethod
+    def vector_index_name(label: str) -> str:
+        """The vector index of ``label``'s node vectors: ``<label>_embedding``."""
+        return f"{check_label(label).lower()}_embedding"
+
+    def vector_index_dim(self, label: str) -> int | None:
+        """The dimension of ``label``'s vector index, or None when it has none."""
+        rows = self._read(
+            "SHOW VECTOR INDEXES YIELD name, options WHERE name = $name "
+            "RETURN options.indexConfig['vector.dimensions'] AS dim",
+            {"name": self.vector_index_name(label)},
+        )
+        return int(rows[0]["dim"]) if rows and rows[0]["dim"] is not None else None
+
+    def ensure_vector_index(self, label: str, dim: int) -> bool:
+        """Make ``label``'s vector index (cosine) exist with ``dim`` dimensions; returns True when it was
+        (re)created. An index of another dimension is dropped first (its vectors could not be searched)."""
+        if dim < 1:
+            raise ValueError(f"vector dimension must be positive, got {dim}")
+        name = self.vector_index_name(label)
+        have = self.vector_index_dim(label)
+        if have == dim:
+            return False
+        with self._session() as session:
+            if have is not None:
+                log.warning("vector index %s has %d dimensions; recreating it with %d", name, have, dim)
+                session.run(f"DROP INDEX `{name}` IF EXISTS").consume()
+            session.run(
+                f"CREATE VECTOR INDEX `{name}` IF NOT EXISTS FOR (n:`{check_label(label)}`) ON n.{VECTOR_PROPERTY} "
+                "OPTIONS {indexConfig: {`vector.dimensions`: $dim, `vector.similarity_function`: 'cosine'}}",
+                {"dim": int(dim)},
+            ).consume()
+            session.run("CALL db.awaitIndexes(300)").consume()
+        self.set_meta(f"vector_dim:{name}", str(int(dim)))
+        return True
+
+    def set_vectors(self, label: str, vectors: Mapping[str, Sequence[float]]) -> int:
+        """Replace node vectors (``db.create.setNodeVectorProperty``; never a list union) and size the
+        label's vector index to their dimension (see the module docstring)."""
+        label = check_label(label)
+        dims = {len(v) for v in vectors.values()}
+        if len(dims) > 1:
+            raise ValueError(f"{label}: vectors of different lengths in one call")
+        if not dims:
+            return 0
+        self.ensure_vector_index(label, dims.pop())
+        return self._write_vectors(label, vectors)
+
+    def _write_vectors(self, label: str, vectors: Mapping[str, Sequence[float]]) -> int:
+        cypher = (
+            f"UNWIND $rows AS row MATCH (n:`{label}` {{uid: row.key}}) "
+            f"CALL db.create.setNodeVectorProperty(n, '{VECTOR_PROPERTY}', row.vec) RETURN count(*) AS c"
+        )
+        updated = 0
+        for batch in _chunks(vectors.items(), min(self.batch_size, 1000)):
+            rows = [{"key": key, "vec": [float(x) for x in vec]} for key, vec in batch]
+            updated += self._write(lambda tx, r=rows: tx.run(cypher, {"rows": r}).single()["c"])
+        return updated
+
+    def get_vectors(self, label: str, keys: Iterable[str]) -> dict[str, list[float]]:
+        label = check_label(label)
+        cypher = (f"UNWIND $keys AS k MATCH (n:`{label}` {{uid: k}}) WHERE n.{VECTOR_PROPERTY} IS NOT NULL "
+                  f"RETURN n.uid AS key, n.{VECTOR_PROPERTY} AS vec")
+        out: dict[str, list[float]] = {}
+        for batch in _chunks(dict.fromkeys(keys), self.batch_size):
+            for row in self._read(cypher, {"keys": batch}):
+                out[row["key"]] = [float(x) for x in row["vec"]]
+        return out
+
+    def clear_vectors(self, label: str, keys: Iterable[str] | None = None) -> int:
+        label = check_label(label)
+        if keys is None:
+            cypher = (
+                f"MATCH (n:`{label}`) WHERE n.{VECTOR_PROPERTY} IS NOT NULL WITH n LIMIT $limit "
+                f"REMOVE n.{VECTOR_PROPERTY} RETURN count(*) AS c"
+            )
+            cleared = 0
+            while True:
+                n = self._write(lambda tx: tx.run(cypher, {"limit": self.batch_size}).single()["c"])
+                cleared += n
+                if n < self.batch_size:
+                    return cleared
+        cypher = (
+            f"UNWIND $keys AS k MATCH (n:`{label}` {{uid: k}}) WHERE n.{VECTOR_PROPERTY} IS NOT NULL "
+            f"REMOVE n.{VECTOR_PROPERTY} RETURN count(*) AS c"
+        )
+        cleared = 0
+        for batch in _chunks(dict.fromkeys(keys), self.batch_size):
+            cleared += self._write(lambda tx, b=batch: tx.run(cypher, {"keys": b}).single()["c"])
+        return cleared
+
     def clear(self) -> None:
         """Delete every node and relationship of the database (the schema and the version counter stay)."""
         with self._session() as session:
@@ -542,22 +679,39 @@ class Neo4jStore(GraphStore):
 
     # ------------------------------------------------------------ user Cypher
     def query(
-        self, cypher: str, params: Mapping[str, Any] | None = None, timeout: float | None = None
+        self,
+        cypher: str,
+        params: Mapping[str, Any] | None = None,
+        timeout: float | None = None,
+        limit: int | None = None,
     ) -> list[dict[str, Any]]:
         """Run user-supplied Cypher read-only, with a timeout; rows as dicts (nodes as property maps).
 
+        The text is checked by :func:`musicgraph.cypher.guard.check_user_cypher` (no administration or
+        transaction management, no file or URL access outside the import directory), then the planner must
+        classify it as a read, and it runs in a read transaction.
+
+        Args:
+            limit: stop after this many rows (the rest is never fetched from the server).
+
         Raises:
-            ReadOnlyQueryError: the query would write (refused before running, or by the server).
+            ReadOnlyQueryError: the query would write or administer (refused before running, or by the server).
             QueryTimeoutError: it ran longer than ``timeout`` seconds (default ``query_timeout``).
         """
         from neo4j import unit_of_work
         from neo4j.exceptions import ClientError
 
+        from musicgraph.cypher.guard import RefusedQueryError, check_user_cypher
+
         params = dict(params or {})
         timeout = self.query_timeout if timeout is None else timeout
-        head = cypher.lstrip().split(None, 1)[0].upper() if cypher.strip() else ""
-        if not head:
-            raise ValueError("empty Cypher query")
+        if limit is not None and limit < 0:
+            raise ValueError(f"limit must be >= 0, got {limit}")
+        try:
+            check_user_cypher(cypher)
+        except RefusedQueryError as exc:
+            raise ReadOnlyQueryError(str(exc)) from None
+        head = cypher.lstrip().split(None, 1)[0].upper()
 
         @unit_of_work(timeout=timeout)
         def work(tx: ManagedTransaction) -> list[dict[str, Any]]:
@@ -568,10 +722,19 @@ class Neo4jStore(GraphStore):
                         f"refused: the query would write (query type {summary.query_type!r}); "
                         "user Cypher runs read-only — use the store's upsert methods or the ingest command"
                     )
-            return [r.data() for r in tx.run(cypher, params)]
+            rows: list[dict[str, Any]] = []
+            if limit == 0:
+                return rows
+            for record in tx.run(cypher, params):
+                rows.append(record.data())
+                if limit is not None and len(rows) >= limit:
+                    break  # streamed: the remaining rows are discarded with the transaction
+            return rows
 
+        fetch = None if limit is None else max(1, min(limit, 1000))
         try:
-            with self._session(read=True) as session:
+            with self._driver.session(database=self.database, default_access_mode="READ",
+                                      **({"fetch_size": fetch} if fetch else {})) as session:
                 return session.execute_read(work)
         except ClientError as exc:
             code = exc.code or ""
@@ -596,9 +759,9 @@ class Neo4jStore(GraphStore):
 
     def vector_search(self, label: str, vector: Sequence[float], k: int = 10) -> list[tuple[Node, float]]:
         """Nearest nodes of ``label`` by cosine similarity of ``embedding`` (vector index), best first."""
-        index = {"Song": "song_embedding", "Artist": "artist_embedding"}.get(check_label(label))
-        if index is None:
-            raise ValueError(f"no vector index for label {label!r}; schema.cypher has Song and Artist")
+        index = self.vector_index_name(label)
+        if self.vector_index_dim(label) is None:
+            raise ValueError(f"no vector index for label {label!r} (write vectors first: musicgraph gnn embed)")
         rows = self.query(
             "CALL db.index.vector.queryNodes($index, $k, $vector) YIELD node, score "
             "RETURN node.uid AS key, properties(node) AS props, score",

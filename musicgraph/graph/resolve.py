@@ -14,6 +14,11 @@ The rules are deliberately conservative — two different songs must never colla
   remix, live, acoustic, instrumental, demo, cover, reprise, part numbers, language versions.
 
 Keys: ``artist_key(name)``, ``title_key(title)``, ``song_key(artist, title)`` = ``"<artist>|<title>"``.
+
+User keys are ``<source>:<id>``, and this module is their one definition: :func:`hetrec_key`
+(``hetrec:2``; also the raw HetRec artist ids of the GNN's file source), :func:`personal_key`
+(``me:<name>``, a person's own imported listening history) and :func:`user_key`, which turns what a
+caller passes as ``user=`` (``"2"``, ``"hetrec:2"``, ``"me:alice"``) into the node key.
 """
 
 from __future__ import annotations
@@ -23,12 +28,18 @@ import unicodedata
 from functools import lru_cache
 
 __all__ = [
+    "HETREC",
+    "PERSONAL",
     "artist_key",
     "fold",
+    "hetrec_key",
+    "is_personal",
     "normalize_tag",
+    "personal_key",
     "song_key",
     "split_featured",
     "title_key",
+    "user_key",
 ]
 
 _FEAT = r"(?:feat\.?|ft\.?|featuring|feat\b)"
@@ -139,3 +150,48 @@ def song_key(artist: str, title: str) -> str:
 def normalize_tag(tag: str) -> str:
     """Tag/genre/mood normalization: folded, single spaces, ``-``/``_`` treated as spaces."""
     return fold(tag.replace("_", " "))
+
+
+# ------------------------------------------------------------------------------ user keys
+#: Source prefix of the HetRec Last.fm users (and of raw HetRec artist ids in the GNN's file source).
+HETREC = "hetrec"
+#: The source prefix of user keys that come as bare ids (HetRec users: ``"2"`` -> ``"hetrec:2"``).
+DEFAULT_USER_SOURCE = HETREC
+#: Source prefix of people's own imported listening histories (``musicgraph me import``).
+PERSONAL = "me"
+_PERSONAL_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+
+
+def hetrec_key(source_id: str | int) -> str:
+    """``hetrec:<id>``: a HetRec user (or, in the GNN's raw-file source, a HetRec artist id)."""
+    return f"{HETREC}:{source_id}"
+
+
+def personal_key(name: str) -> str:
+    """``me:<name>``, the User key of a person's imported history.
+
+    ``name`` is lower-cased; it must be 1-64 letters, digits, ``_``, ``.`` or ``-`` (it names the
+    profile on the command line), else ValueError.
+    """
+    n = name.strip().lower()
+    if n.startswith(f"{PERSONAL}:"):
+        n = n[len(PERSONAL) + 1 :]
+    if not _PERSONAL_NAME.match(n):
+        raise ValueError(f"profile name {name!r}: use 1-64 letters, digits, '_', '.' or '-' (e.g. 'alice')")
+    return f"{PERSONAL}:{n}"
+
+
+def user_key(user: str | int, source: str = DEFAULT_USER_SOURCE) -> str:
+    """The key of a User node: ``"<source>:<id>"``; a key that already has a source (``hetrec:2``,
+    a personal profile ``me:alice``) is kept.
+
+    >>> user_key("2"), user_key("hetrec:2"), user_key("7", source="me"), user_key("me:alice")
+    ('hetrec:2', 'hetrec:2', 'me:7', 'me:alice')
+    """
+    text = str(user).strip()
+    return text if ":" in text else f"{source}:{text}"
+
+
+def is_personal(key: str) -> bool:
+    """Whether a User key belongs to an imported personal history (``me:<name>``)."""
+    return str(key).startswith(f"{PERSONAL}:")

@@ -6,6 +6,7 @@ The JSON form (:meth:`Result.to_dict`) is the public contract of ``--json`` outp
      "title": "Glory Box", "name": "Glory Box", "score": 0.0123,
      "scores": {"graph": 0.0123}, "ranks": {"graph": 1},
      "paths": [["Radiohead", "TAGGED", "trip-hop", "TAGGED", "Portishead", "PERFORMED_BY", "Glory Box"]],
+     "why": ["Radiohead and Portishead are both tagged trip-hop: Radiohead → tagged → trip-hop → ..."],
      "evidence": {"tags": ["trip-hop"]}}
 
 A path lists node names and relationship types alternately, read from the seed to the result;
@@ -29,13 +30,17 @@ class Path:
         nodes: the nodes from seed to result.
         names: their display names.
         rels: relationship types between consecutive nodes (``"<-TYPE"`` when walked backwards).
-        score: the path's strength (product of transition probabilities along it).
+        score: the path's strength (product of transition probabilities along it, or the
+            aggregate a meta-path counts, such as the share of shared listeners).
+        note: the aggregate that makes it strong, in words ("31 % of Madonna's listeners also play
+            Prince (412 of 1,330)"); the path is then its witness.
     """
 
     nodes: list[NodeRef]
     names: list[str]
     rels: list[str]
     score: float = 0.0
+    note: str = ""
 
     @property
     def hops(self) -> int:
@@ -57,6 +62,10 @@ class Path:
             parts += [bwd if backwards else fwd, name]
         return " → ".join(parts)
 
+    def explain(self) -> str:
+        """The note followed by the path: ``31 % of ... (412 of 1,330): Madonna → listened to by → ...``."""
+        return f"{self.note}: {self.sentence()}" if self.note else self.sentence()
+
     def edges(self) -> list[tuple[NodeRef, str, NodeRef]]:
         """The path's edges as (node, relationship type, node) in stored direction."""
         out = []
@@ -69,7 +78,7 @@ class Path:
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        return {"nodes": [str(n) for n in self.nodes], "path": self.as_list(), "score": self.score}
+        return {"nodes": [str(n) for n in self.nodes], "path": self.as_list(), "score": self.score, "note": self.note}
 
 
 @dataclass(slots=True)
@@ -77,7 +86,7 @@ class Result:
     """One recommended item with its scores and explanations."""
 
     rank: int
-    kind: str  # "song" | "artist"
+    kind: str  # "song" | "artist" | "album" | "playlist"
     id: str
     name: str
     score: float
@@ -91,7 +100,7 @@ class Result:
 
     @property
     def label(self) -> str:
-        return "Song" if self.kind == "song" else "Artist"
+        return {"song": "Song", "artist": "Artist", "album": "Album", "playlist": "Playlist"}[self.kind]
 
     @property
     def ref(self) -> NodeRef:
@@ -116,6 +125,7 @@ class Result:
             "scores": {k: float(v) for k, v in self.scores.items()},
             "ranks": dict(self.ranks),
             "paths": [p.as_list() for p in self.paths],
+            "why": [p.explain() for p in self.paths],
             "evidence": {k: list(v) for k, v in self.evidence.items()},
         }
         return out

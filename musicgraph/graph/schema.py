@@ -14,7 +14,7 @@ Album     ``<artist key>|<normalized album>``             ``radiohead|ok compute
 Genre     normalized genre                                ``alternative rock``
 Mood      lower-case mood word                            ``sad``
 Tag       normalized tag text                             ``melancholic``
-User      ``<source>:<id>``                               ``hetrec:2``
+User      ``<source>:<id>`` (:func:`resolve.user_key`)       ``hetrec:2``, ``me:alice``
 Playlist  ``<source>:<id>``                               ``spotify300:all-out-80s``
 ========  ==============================================  ==========================
 
@@ -26,7 +26,9 @@ projection:
 * ``(Song|Artist)-[HAS_GENRE]->(Genre)``
 * ``(Song|Playlist)-[HAS_MOOD {sources, confidence}]->(Mood)``
 * ``(Artist)-[TAGGED {weight: number of users}]->(Tag)``
-* ``(User)-[LISTENED_TO {weight: play count}]->(Artist)``
+* ``(User)-[LISTENED_TO {weight: play count}]->(Artist|Song)`` (HetRec users: artists only; an imported
+  personal history (``me:<name>``) also songs, with ``plays``/``skips``/``short_plays`` and a weight of
+  0 for what was only skipped: known, no preference)
 * ``(User)-[USED_TAG {weight: number of uses}]->(Tag)``
 * ``(User)-[FRIEND_OF]->(User)`` (rows as listed by HetRec: both directions)
 * ``(Song)-[IN_PLAYLIST {position}]->(Playlist)``
@@ -35,8 +37,11 @@ projection:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from enum import StrEnum
+
+from musicgraph.errors import MusicgraphError
 
 
 class Label(StrEnum):
@@ -76,7 +81,7 @@ ENDPOINTS: dict[str, frozenset[tuple[str, str]]] = {
     Rel.HAS_GENRE: frozenset({(Label.SONG, Label.GENRE), (Label.ARTIST, Label.GENRE)}),
     Rel.HAS_MOOD: frozenset({(Label.SONG, Label.MOOD), (Label.PLAYLIST, Label.MOOD)}),
     Rel.TAGGED: frozenset({(Label.ARTIST, Label.TAG), (Label.SONG, Label.TAG)}),
-    Rel.LISTENED_TO: frozenset({(Label.USER, Label.ARTIST)}),
+    Rel.LISTENED_TO: frozenset({(Label.USER, Label.ARTIST), (Label.USER, Label.SONG)}),
     Rel.USED_TAG: frozenset({(Label.USER, Label.TAG)}),
     Rel.FRIEND_OF: frozenset({(Label.USER, Label.USER)}),
     Rel.IN_PLAYLIST: frozenset({(Label.SONG, Label.PLAYLIST)}),
@@ -118,7 +123,95 @@ SONG_FEATURES: tuple[str, ...] = (
 )
 
 
-class SchemaError(ValueError):
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureRange:
+    """The valid values of a numeric Song property: ``low <= value <= high``, integral if ``integer``."""
+
+    low: float
+    high: float
+    integer: bool = False
+    unit: str = ""
+
+    def describe(self) -> str:
+        kind = "an integer" if self.integer else "a number"
+        lo = int(self.low) if float(self.low).is_integer() else self.low
+        hi = int(self.high) if float(self.high).is_integer() else self.high
+        return f"{kind} from {lo} to {hi}" + (f" {self.unit}" if self.unit else "")
+
+
+#: Valid ranges of the numeric Song properties (Spotify scales; the single source for input validation).
+#: Every value in the shared datasets lies inside them (``tests/graph/test_validation.py`` checks).
+FEATURE_RANGES: dict[str, FeatureRange] = {
+    "danceability": FeatureRange(0.0, 1.0),
+    "energy": FeatureRange(0.0, 1.0),
+    "valence": FeatureRange(0.0, 1.0),
+    "tempo": FeatureRange(0.0, 300.0, unit="BPM"),
+    "acousticness": FeatureRange(0.0, 1.0),
+    "instrumentalness": FeatureRange(0.0, 1.0),
+    "speechiness": FeatureRange(0.0, 1.0),
+    "liveness": FeatureRange(0.0, 1.0),
+    "loudness": FeatureRange(-60.0, 5.0, unit="dB"),
+    "key": FeatureRange(-1, 11, integer=True, unit="(pitch class, -1 = none)"),
+    "mode": FeatureRange(0, 1, integer=True, unit="(0 minor, 1 major)"),
+    "popularity": FeatureRange(0.0, 100.0),
+    "year": FeatureRange(1800, 2100, integer=True),
+    "duration_ms": FeatureRange(0, 86_400_000, integer=True, unit="ms"),
+}
+
+#: Valid relationship weights (play counts, tag counts, similarity): finite, not negative.
+WEIGHT_RANGE = FeatureRange(0.0, 1e12)
+
+#: Longest artist name, song title, album or playlist name, and user/source id (characters).
+MAX_NAME_LENGTH = 500
+#: Longest tag, genre or mood (characters).
+MAX_TAG_LENGTH = 200
+#: Largest lyrics text (characters; the longest lyric of the shared data has about 5,800).
+MAX_LYRICS_LENGTH = 100_000
+#: Most genres, tags, moods, aliases or featured artists on one record.
+MAX_LIST_ITEMS = 200
+
+
+def check_number(name: str, value: object, rng: FeatureRange | None = None) -> float | int:
+    """``value`` as a number inside the range of ``name`` (:data:`FEATURE_RANGES`), else ValueError.
+
+    Accepts ints, floats and numeric strings (CSV); rejects booleans, NaN, infinities and out-of-range values.
+    """
+    rng = rng or FEATURE_RANGES[name]
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ValueError(f"{name} must be {rng.describe()}, got {type(value).__name__} {_short(value)}")
+    try:
+        num = float(value)
+    except ValueError:
+        raise ValueError(f"{name} must be {rng.describe()}, got {_short(value)}") from None
+    if not math.isfinite(num) or not rng.low <= num <= rng.high:
+        raise ValueError(f"{name} must be {rng.describe()}, got {_short(value)}")
+    if rng.integer:
+        if not num.is_integer():
+            raise ValueError(f"{name} must be {rng.describe()}, got {_short(value)}")
+        return int(num)
+    return num
+
+
+def check_text(name: str, value: object, max_length: int = MAX_NAME_LENGTH) -> str:
+    """``value`` as a stripped string of at most ``max_length`` characters, else ValueError."""
+    if not isinstance(value, str):
+        raise ValueError(f"{name} must be text, got {type(value).__name__} {_short(value)}")
+    text = value.strip()
+    if len(text) > max_length:
+        raise ValueError(f"{name} is {len(text):,} characters long; the limit is {max_length:,}")
+    if "\x00" in text:
+        raise ValueError(f"{name} contains a NUL character")
+    return text
+
+
+def _short(value: object, n: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= n else text[: n - 3] + "..."
+
+
+class SchemaError(MusicgraphError, ValueError):
     """A label, relationship type or endpoint pair that the schema does not have."""
 
 

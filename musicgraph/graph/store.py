@@ -10,6 +10,11 @@ text table (lyrics, stored once and referenced from songs by ``lyrics_ref``) and
 
 Property values are scalars (str, int, float, bool) or lists of scalars, which both SQLite/JSON and
 Neo4j store natively. Property names must be identifiers (``[A-Za-z_][A-Za-z0-9_]*``).
+
+Node vectors (GNN embeddings) are not ordinary list properties: a list is unioned on upsert, which
+would mix an old vector with a new one. They live in :data:`VECTOR_PROPERTY` and are written with
+:meth:`GraphStore.set_vectors` (replacing, never merging) and removed with
+:meth:`GraphStore.clear_vectors`; in Neo4j they also feed the label's vector index.
 """
 
 from __future__ import annotations
@@ -17,9 +22,11 @@ from __future__ import annotations
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from musicgraph.errors import MusicgraphError
 from musicgraph.graph.schema import NodeRef
 
 if TYPE_CHECKING:
@@ -31,8 +38,11 @@ Direction = Literal["out", "in", "both"]
 
 _PROP_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
+#: The node property that holds a node's vector (GNN embedding); see :meth:`GraphStore.set_vectors`.
+VECTOR_PROPERTY = "embedding"
 
-class StoreError(RuntimeError):
+
+class StoreError(MusicgraphError, RuntimeError):
     """Base class of store errors."""
 
 
@@ -192,6 +202,32 @@ class GraphStore(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources."""
+
+    # --------------------------------------------------------------- vectors
+    @abstractmethod
+    def set_vectors(self, label: str, vectors: Mapping[str, Sequence[float]]) -> int:
+        """Set the vector (:data:`VECTOR_PROPERTY`) of existing nodes of ``label``, replacing any old one.
+
+        Keys without a node are ignored; returns the number of nodes updated. All vectors of one call
+        must have the same length.
+        """
+
+    @abstractmethod
+    def get_vectors(self, label: str, keys: Iterable[str]) -> dict[str, list[float]]:
+        """The vectors of these nodes of ``label`` (nodes without one are absent)."""
+
+    @abstractmethod
+    def clear_vectors(self, label: str, keys: Iterable[str] | None = None) -> int:
+        """Remove the vector of the given nodes (``None``: of every node of ``label``); returns how many."""
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Make the writes of the block one transaction: committed together at the end, or not at all.
+
+        Reads of the same thread inside the block see its writes. The embedded and the Neo4j store both
+        implement it; this default (for other backends) only runs the block.
+        """
+        yield
 
     # ------------------------------------------------------------ conveniences
     def get_node(self, label: str, key: str) -> Node | None:

@@ -38,7 +38,7 @@ import random
 import re
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -47,9 +47,9 @@ from musicgraph.rag.base import Generator, GeneratorError
 
 if TYPE_CHECKING:
     from musicgraph.graph.results import Path as GPath
-    from musicgraph.graph.results import Result
     from musicgraph.graph.store import GraphStore
     from musicgraph.rag.context import CandidateEvidence, Context
+    from musicgraph.retrieval.base import Retriever
 
 log = logging.getLogger(__name__)
 
@@ -326,7 +326,7 @@ def compose_requests(
 
 def make_pairs(
     store: GraphStore,
-    retriever: Callable[..., list[Result]],
+    retriever: Retriever,
     n: int = 1000,
     seed: int = 13,
     exclude: Iterable[str] = (),
@@ -336,7 +336,8 @@ def make_pairs(
 
     Args:
         store: the graph store (artists, genres and the evidence details).
-        retriever: ``(query, k) -> results`` (hybrid retrieval in production).
+        retriever: a :class:`musicgraph.retrieval.base.Retriever` (hybrid retrieval in production);
+            each request is parsed by it and searched with ``k=20``.
         n: pairs wanted; requests that retrieve fewer than 3 songs are skipped.
         exclude: request texts never used (the benchmark's requests).
 
@@ -369,8 +370,8 @@ def make_pairs(
             break
         k = rng.choice((3, 4, 5, 5, 5))
         try:
-            raw = retriever(text, 20)
-        except ValueError:
+            raw = retriever.search(text, k=20)
+        except (ValueError, LookupError):  # a request the retriever cannot answer (RequestError, unknown names)
             continue
         results = refine_results(raw, k, store=store)
         if len(results) < 3:

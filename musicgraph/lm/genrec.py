@@ -40,6 +40,7 @@ import torch
 
 from musicgraph.lm.semantic_ids import SemanticIds
 from musicgraph.lm.trie import PrefixTrie
+from musicgraph.retrieval.base import Retriever
 
 if TYPE_CHECKING:
     from musicgraph.graph.results import Result
@@ -525,18 +526,28 @@ def train_genrec(
 
 
 # ------------------------------------------------------------------------------- retrieval
-class GenerativeRetriever:
+class GenerativeRetriever(Retriever):
     """Songs for a request, generated as semantic IDs by the trained model.
+
+    A :class:`~musicgraph.retrieval.base.Retriever`: ``search(request)`` reads the request's text
+    (the model was trained on instructions, not on structured requests), honours ``k`` and the
+    song and artist exclusions, and answers songs only.
 
     Args:
         directory: the folder of ``musicgraph lm train --task genrec`` (default ``MUSICGRAPH_HOME/models/lm-genrec``).
         base_dir: the base model folder (default: the cached SmolLM2).
+        store: the graph store for the songs' titles and artists (default: keys only).
 
     Raises:
         FileNotFoundError: the model has not been trained.
     """
 
-    def __init__(self, directory: Path | None = None, base_dir: Path | None = None, stage: str = "final"):
+    name = "genrec"
+    kinds = frozenset({"song"})
+
+    def __init__(self, directory: Path | None = None, base_dir: Path | None = None, stage: str = "final",
+                 store: GraphStore | None = None):  # fmt: skip
+        self.store = store
         from musicgraph.lm.answer import task_dir
         from musicgraph.lm.lora import load_adapted
 
@@ -565,6 +576,26 @@ class GenerativeRetriever:
         """The top ``k`` IDs (with log-probabilities) for ``text``; ``pool`` restricts them to those songs."""
         trie = (self.ids.trie(pool) if pool is not None else self._trie) if constrained else None
         return self.net.beam_search(text, trie, beams=max(beams, k), k=k)
+
+    def get_search_results(self, request: Any) -> list[Result]:
+        """The top ``request.k`` songs the model writes for ``request.text``, exclusions left out.
+
+        Raises:
+            RequestError: the request has no text or asks for another kind than songs.
+        """
+        from musicgraph.errors import RequestError
+
+        if request.kind != "song":
+            raise RequestError(f"generative retrieval answers songs only, not {request.kind}s", field="kind")
+        if not request.text or not request.text.strip():
+            raise RequestError("generative retrieval needs the request's text", field="text")
+        banned_songs = {e.key for e in request.constraints.exclude if e.label == "Song" and e.key}
+        banned_artists = {e.key for e in request.constraints.exclude if e.label == "Artist" and e.key}
+        if not banned_songs and not banned_artists:
+            return self.recommend(request.text, k=request.k, store=self.store)
+        pool = [key for key in self.ids.keys
+                if key not in banned_songs and key.split("|", 1)[0] not in banned_artists]  # fmt: skip
+        return self.recommend(request.text, k=request.k, store=self.store, pool=pool)
 
     def recommend(self, query: str, k: int = 10, store: GraphStore | None = None,
                   pool: Iterable[str] | None = None) -> list[Result]:  # fmt: skip

@@ -257,8 +257,8 @@ def slots_of(params: dict[str, Any]) -> dict[str, set[str]]:
 
 
 def lexicon_params(parsed: Any) -> dict[str, Any]:
-    """A :class:`~musicgraph.retrieval.query.ParsedQuery` of the lexicon parser as the same plain
-    dict (features said by sound words are *stated*, those from mood/activity words *implied*)."""
+    """A :class:`~musicgraph.retrieval.query.ParsedQuery` of the old lexicon parser as the plain dict
+    (features said by sound words are *stated*, those from mood/activity words *implied*)."""
     from musicgraph.retrieval.query import LEXICON
 
     out: dict[str, Any] = {"moods": list(parsed.moods), "exclude_moods": list(parsed.exclude_moods), "features": {},
@@ -266,10 +266,9 @@ def lexicon_params(parsed: Any) -> dict[str, Any]:
     for feat, (lo, hi) in parsed.features.items():
         if feat == "year":
             continue
-        level = "high" if lo is not None and hi is None else "low" if hi is not None and lo is None else "medium"
         reason = parsed.reasons.get(feat, "")
         implied = bool(LEXICON.get(reason, ((), {}))[0])
-        out["features"][feat] = {"level": level, "range": [lo, hi], "weight": 0.5 if implied else 1.0}
+        out["features"][feat] = {"level": _level(lo, hi), "range": [lo, hi], "weight": 0.5 if implied else 1.0}
     year = parsed.filters.get("year") or parsed.features.get("year")
     if year:
         out["filters"]["year"] = [year[0], year[1]]
@@ -282,6 +281,75 @@ def lexicon_params(parsed: Any) -> dict[str, Any]:
         if s.label == "Artist":
             out["filters"].setdefault("exclude_artists", []).append(s.name)
     return out
+
+
+def _level(lo: float | None, hi: float | None) -> str:
+    return "high" if lo is not None and hi is None else "low" if hi is not None and lo is None else "medium"
+
+
+def request_params(req: Any) -> dict[str, Any]:
+    """A :class:`~musicgraph.retrieval.request.Request` (e.g. of
+    :class:`~musicgraph.retrieval.parser.RequestParser`) as the plain parameter dict: hard feature
+    constraints are *stated* (weight 1), soft targets *implied* (weight 0.5); artist seeds are the
+    like-artists; tags, genres and tag/genre seeds are the genres."""
+    c, t = req.constraints, req.targets
+    out: dict[str, Any] = {"moods": [], "exclude_moods": list(t.avoid_moods), "features": {}, "filters": {},
+                           "seeds": [], "genres": [*c.genres, *c.tags]}  # fmt: skip
+    for m in (*c.moods, *t.moods, *(s.name for s in req.seeds if s.label == "Mood")):
+        if m not in out["moods"]:
+            out["moods"].append(m)
+    for feats, weight in ((t.features, 0.5), (c.features, 1.0)):
+        for feat, rng in feats.items():
+            if feat != "year":
+                lo, hi = rng
+                out["features"][feat] = {"level": _level(lo, hi), "range": [lo, hi], "weight": weight}
+    if c.popularity:
+        lo, hi = c.popularity
+        out["features"]["popularity"] = {"level": _level(lo, hi), "range": [lo, hi], "weight": 1.0}
+    if c.years:
+        out["filters"]["year"] = [c.years[0], c.years[1]]
+    for s in req.seeds:
+        if s.label == "Artist":
+            out["seeds"].append(s.name)
+        elif s.label in ("Genre", "Tag"):
+            out["genres"].append(s.name)
+    for e in c.exclude:
+        if e.label == "Artist":
+            out["filters"].setdefault("exclude_artists", []).append(e.name)
+    return out
+
+
+def params_request(params: dict[str, Any], text: str, k: int = 10) -> Any:
+    """The :class:`~musicgraph.retrieval.request.Request` a parameter dict means, so the model can
+    stand in for the request parser: moods and implied features are soft targets, stated features,
+    era, genres and exclusions are constraints, like-artists are ``similar_to`` seeds (keyed by
+    name; a name the catalog lacks fails at search time like any unknown seed)."""
+    from musicgraph.graph.resolve import artist_key
+    from musicgraph.retrieval.request import Request
+
+    hard: dict[str, list[float | None]] = {}
+    soft: dict[str, list[float | None]] = {}
+    popularity = None
+    for feat, f in params["features"].items():
+        if feat == "popularity":
+            popularity = f["range"]
+        else:
+            (hard if f.get("weight", 1.0) >= 1.0 else soft)[feat] = f["range"]
+    filters = params["filters"]
+    for feat, rng in filters.items():
+        if feat not in ("year", "exclude_artists"):
+            hard[feat] = rng
+    constraints: dict[str, Any] = {"features": hard, "genres": list(params["genres"]),
+                                   "exclude": [{"label": "Artist", "name": a, "key": artist_key(a)}
+                                               for a in filters.get("exclude_artists", [])]}  # fmt: skip
+    if "year" in filters:
+        constraints["years"] = list(filters["year"])
+    if popularity is not None:
+        constraints["popularity"] = popularity
+    seeds = [{"label": "Artist", "name": a, "key": artist_key(a), "relation": "similar_to"} for a in params["seeds"]]
+    return Request.model_validate({"text": text, "k": k, "seeds": seeds, "constraints": constraints, "parser": "lm-params",
+                                   "targets": {"moods": list(params["moods"]), "features": soft,
+                                               "avoid_moods": list(params["exclude_moods"])}})  # fmt: skip
 
 
 def slot_scores(gold: Sequence[dict[str, Any]], pred: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -414,3 +482,11 @@ class ParamsModel:
         if not text or not text.strip():
             raise ValueError("empty request: describe the music you want")
         return parse_slots(self.line(text))
+
+    def parse_request(self, text: str) -> Any:
+        """``text`` as a :class:`~musicgraph.retrieval.request.Request` (the request-parser interface).
+
+        Raises:
+            ValueError: empty request.
+        """
+        return params_request(self.parse(text), text)

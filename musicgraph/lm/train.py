@@ -25,6 +25,7 @@ from musicgraph.lm.trainer import TrainConfig
 
 if TYPE_CHECKING:
     from musicgraph.graph.store import GraphStore
+    from musicgraph.retrieval.base import Retriever
 
 log = logging.getLogger(__name__)
 
@@ -159,7 +160,7 @@ def train_answer(
     out: Path,
     cfg: TaskConfig,
     *,
-    retriever: Callable[..., Any] | None = None,
+    retriever: Retriever | None = None,
     exclude: Sequence[str] = (),
     base_dir: Path | None = None,
     progress: bool = True,
@@ -168,7 +169,7 @@ def train_answer(
     """The grounded-answer task (:mod:`musicgraph.lm.answer`): pairs from the graph, LoRA SFT.
 
     Args:
-        retriever: ``(query, k) -> results`` (default: hybrid retrieval over ``store``).
+        retriever: the retriever answering the composed requests (default: hybrid over ``store``).
         exclude: request texts never used for training (the evaluation's requests).
     """
     from musicgraph.lm.answer import VOCAB_FILE, answer_vocab, make_pairs

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+from musicgraph.errors import MusicgraphError
 from musicgraph.loaders.records import LoadReport
 
 log = logging.getLogger(__name__)
@@ -33,7 +34,7 @@ MAX_WARNINGS_PER_FILE = 5
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
 
 
-class DataNotFoundError(FileNotFoundError):
+class DataNotFoundError(MusicgraphError, FileNotFoundError):
     """A dataset file is missing; the message names it and how to set ``MUSICGRAPH_DATA_DIR``."""
 
     def __init__(self, path: Path, data_dir: Path | None = None) -> None:
@@ -46,7 +47,7 @@ class DataNotFoundError(FileNotFoundError):
         self.path = path
 
 
-class RowError(ValueError):
+class RowError(MusicgraphError, ValueError):
     """A malformed row: raised by the parse helpers, reported and skipped by :func:`emit`."""
 
 

@@ -31,6 +31,7 @@ from musicgraph.loaders.http_cache import (
 )
 from musicgraph.loaders.matching import name_similarity, title_similarity
 from musicgraph.loaders.ratelimit import Clock, RateLimiter
+from musicgraph.redact import register_secret
 
 log = logging.getLogger(__name__)
 
@@ -231,6 +232,7 @@ class GeniusClient:
 
         settings = get_settings()
         token = token if token is not None else settings.genius_token
+        register_secret(token)  # redacted from every error, log line and stored record
         offline = (http.offline if http is not None else settings.offline) if offline is None else offline
         if not token and not offline:
             raise MissingCredentialError(

@@ -31,7 +31,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+from musicgraph.errors import MusicgraphError
 from musicgraph.loaders.ratelimit import Clock, RateLimiter, SystemClock
+from musicgraph.redact import redact
 
 log = logging.getLogger(__name__)
 
@@ -52,13 +54,13 @@ CREATE TABLE IF NOT EXISTS responses (
 
 
 # --------------------------------------------------------------------------- errors
-class ApiError(RuntimeError):
+class ApiError(MusicgraphError, RuntimeError):
     """Base class of API client errors; ``service`` and ``url`` say which request failed."""
 
     def __init__(self, message: str, *, service: str = "", url: str = "", status: int | None = None) -> None:
-        super().__init__(message)
+        super().__init__(redact(message))  # API keys and tokens never reach error messages
         self.service = service
-        self.url = url
+        self.url = redact(url)
         self.status = status
 
 
@@ -188,6 +190,16 @@ class HttpCache:
     def delete(self, key: str) -> None:
         with self._lock:
             self._db.execute("DELETE FROM responses WHERE key = ?", (key,))
+
+    def delete_matching(self, service: str, *fragments: str) -> int:
+        """Delete the cached responses of ``service`` whose request URL contains every fragment
+        (e.g. a user's listening history when the person asks to be forgotten); returns how many."""
+        if not fragments:
+            raise ValueError("give at least one URL fragment (refusing to empty a service's cache)")
+        cond = " AND ".join("instr(url, ?) > 0" for _ in fragments)
+        with self._lock:
+            return int(self._db.execute(f"DELETE FROM responses WHERE service = ? AND {cond}",
+                                        (service, *fragments)).rowcount)
 
     def count(self, service: str | None = None) -> int:
         """Number of cached responses (of one service)."""
@@ -353,7 +365,8 @@ class HttpClient:
             except requests.Timeout as exc:
                 last_problem, last_status = f"timed out after {self.timeout:g}s ({exc.__class__.__name__})", None
             except requests.RequestException as exc:
-                last_problem, last_status = f"network error: {exc}", None
+                # the exception text carries the full URL, query string (api_key=...) included
+                last_problem, last_status = redact(f"network error: {exc}"), None
             else:
                 status = int(raw.status_code)
                 if status not in self.retry.retry_statuses:

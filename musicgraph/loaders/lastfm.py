@@ -33,6 +33,7 @@ from musicgraph.loaders.http_cache import (
 )
 from musicgraph.loaders.musicbrainz import TagCount
 from musicgraph.loaders.ratelimit import Clock, RateLimiter
+from musicgraph.redact import register_secret
 
 log = logging.getLogger(__name__)
 
@@ -206,6 +207,7 @@ class LastFmClient:
 
         settings = get_settings()
         api_key = api_key if api_key is not None else settings.lastfm_api_key
+        register_secret(api_key)  # redacted from every error, log line and stored record
         offline = (http.offline if http is not None else settings.offline) if offline is None else offline
         if not api_key and not offline:
             raise MissingCredentialError(

@@ -4,28 +4,29 @@
 >>> answer = ask("melancholic songs for a rainy night, like Radiohead", k=5, backend="template")
 >>> print(answer.text); answer.cited_ids
 
-The retriever is injected (``retriever=``, a callable ``(query, k) -> list[Result]`` that may also
-accept ``filters=``); by default it is :func:`musicgraph.retrieval.retriever.retrieve`, or, where
-that module is absent, a multi-hop retriever over the graph (:func:`graph_retriever`).
+The retriever is injected (``retriever=``, any :class:`~musicgraph.retrieval.base.Retriever`); by
+default it is the store's hybrid retriever, or the graph retriever before the text indexes are
+built (:func:`default_retriever`). The question is parsed by the retriever into a request; chat
+exclusions and ``filters`` become its constraints.
 """
 
 from __future__ import annotations
 
-import functools
-import inspect
 import logging
 import re
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from musicgraph.errors import EmptyStoreError, UnknownEntityError
 from musicgraph.graph.results import Result
 from musicgraph.rag.base import Generator, load_generator
 from musicgraph.rag.context import CandidateEvidence, Context, build_context
-from musicgraph.rag.explain import reason_chain, requested_moods
-from musicgraph.rag.grounding import Catalog, GroundingReport, evidence_artists, fold, ground, norm_artist
+from musicgraph.rag.explain import reason_chain
+from musicgraph.rag.grounding import Catalog, GroundingReport, evidence_artists, ground, norm_artist
 from musicgraph.rag.template import template_answer
+from musicgraph.retrieval.base import Retriever
 
 if TYPE_CHECKING:
     from musicgraph.graph.store import GraphStore
@@ -33,7 +34,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-Retriever = Callable[..., list[Result]]
 
 #: Results fetched per requested recommendation, to leave room for exclusions and re-ranking.
 OVERFETCH = 4
@@ -111,104 +111,54 @@ class Answer:
 
 
 # --------------------------------------------------------------------------------- retrievers
-#: Request words that are also tag names but say nothing about the music ("songs", "night", ...).
-_GENERIC = frozenset(
-    "a an the and or for to of in on with like some me my i want need play songs song music tracks track "
-    "something anything night day tonight please more less no not by from similar sounds".split()
-)
-
-
-def graph_retriever(store: GraphStore) -> Retriever:
-    """A retriever from the multi-hop recommender: seeds are the catalog artists, moods, tags and
-    genres the query names (personalized PageRank from them, with explanation paths)."""
-    from musicgraph.graph.multihop import UnknownEntityError, recommend
-
-    catalog = Catalog.from_store(store)
-    moods = {fold(n.name) for n in store.iter_nodes("Mood")}
-    tags = {fold(n.name) for n in store.iter_nodes("Tag")} | {fold(n.name) for n in store.iter_nodes("Genre")}
-
-    def retrieve(query: str, k: int = 10, **_: Any) -> list[Result]:
-        artists = evidence_artists([], query, catalog)
-        words = [w for w in fold(query).split() if w not in _GENERIC]
-        found_moods = [w for w in words if w in moods]
-        found_moods += [m for m in requested_moods(query) if m in moods and m not in found_moods]
-        found_tags = []
-        for n in (3, 2, 1):
-            for i in range(len(words) - n + 1):
-                phrase = " ".join(words[i : i + n])
-                if phrase in tags and phrase not in found_moods and not any(phrase in t for t in found_tags):
-                    found_tags.append(phrase)
-        artist_names = []
-        for name in artists:
-            entries = catalog.find_artist(name)
-            if entries:
-                artist_names.append(entries[0].display)
-        if not (artist_names or found_moods or found_tags):
-            return []
-        try:
-            return recommend(store, artists=artist_names, moods=found_moods, tags=found_tags[:4], k=k)
-        except UnknownEntityError as exc:
-            log.info("graph retriever: %s", exc)
-            return []
-
-    return retrieve
-
-
 def default_retriever(store: GraphStore | None = None) -> Retriever:
-    """Hybrid retrieval (:func:`musicgraph.retrieval.retriever.retrieve`) when installed and its
-    indexes are built; otherwise (module absent, or ``FileNotFoundError`` for missing indexes) the
-    multi-hop graph retriever :func:`graph_retriever`, so ``ask`` works on a fresh ingest."""
-    hybrid: Retriever | None = None
+    """The hybrid retriever of the store when its indexes are built, else the graph retriever
+    (so ``ask`` works on a fresh ingest, before ``musicgraph index build``)."""
+    from musicgraph.graph import open_store
+    from musicgraph.retrieval import retriever_by_name
+
+    st = store if store is not None else open_store()
+    if st.is_empty():
+        raise EmptyStoreError("the graph store is empty: run `musicgraph ingest` first")
     try:
-        from musicgraph.retrieval.retriever import retrieve  # type: ignore[import-not-found]
-
-        hybrid = functools.partial(retrieve, store=store) if store is not None else retrieve
-    except ModuleNotFoundError as exc:
-        if exc.name != "musicgraph.retrieval.retriever":
-            raise
-    fallback: list[Retriever] = []
-
-    def graph_fallback() -> Retriever:
-        if not fallback:
-            st = store
-            if st is None:
-                from musicgraph.graph import open_store
-
-                st = open_store()
-            if st.is_empty():
-                raise RuntimeError("the graph store is empty: run `musicgraph ingest` first")
-            fallback.append(graph_retriever(st))
-        return fallback[0]
-
-    def retrieve_any(query: str, k: int = 10, filters: Mapping[str, Any] | None = None) -> list[Result]:
-        nonlocal hybrid
-        if hybrid is not None:
-            try:
-                return list(hybrid(query, k, filters=filters) if filters else hybrid(query, k))
-            except FileNotFoundError as exc:
-                log.warning("%s; using the multi-hop graph retriever", exc)
-                hybrid = None
-        return graph_fallback()(query, k)
-
-    return retrieve_any
+        return retriever_by_name("hybrid", st)
+    except FileNotFoundError as exc:
+        log.warning("%s; using the graph retriever", exc)
+        return retriever_by_name("graph", st)
 
 
-def _call_retriever(retriever: Retriever, query: str, n: int, filters: Mapping[str, Any]) -> list[Result]:
+def _retrieve(retriever: Retriever, query: str, n: int, filters: Mapping[str, Any],
+              exclude_artists: Sequence[str], user: str | None = None) -> list[Result]:
+    """Ask ``retriever`` for ``n`` results: the parsed query, with the filters as constraints (and
+    ``user`` as a ``listened_by`` seed: personalized, the user's known items left out)."""
+    from musicgraph.retrieval.filters import to_constraints
+
+    req = retriever.parse(query)
+    constraints = req.constraints.model_dump()
+    extra = to_constraints(filters)
+    for name, value in extra.items():
+        if name == "features":
+            constraints["features"] = {**constraints["features"], **value}
+        elif isinstance(value, list):
+            constraints[name] = [*constraints.get(name, []), *value]
+        else:
+            constraints[name] = value
+    known = {(e["label"], e["name"].lower()) for e in constraints["exclude"]}
+    constraints["exclude"] += [{"label": "Artist", "name": a} for a in exclude_artists
+                               if ("Artist", a.lower()) not in known]
+    req = req.with_(k=min(n, 1000), constraints=constraints)
+    if user is not None:
+        from musicgraph.graph.resolve import user_key
+
+        seeds = [*req.model_dump()["seeds"], {"label": "User", "name": user, "key": user_key(user),
+                                               "relation": "listened_by"}]
+        req = req.with_(seeds=seeds)
     try:
-        params = inspect.signature(retriever).parameters
-    except (TypeError, ValueError):
-        params = {}
-    accepts = "filters" in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-    if filters and accepts:
-        try:
-            return list(retriever(query, n, filters=dict(filters)))
-        except (TypeError, ValueError) as exc:  # filters unknown to it, or leaving nothing
-            log.info("retriever rejected filters %s (%s); re-ranking locally instead", filters, exc)
-    try:
-        return list(retriever(query, n))
-    except ValueError as exc:  # e.g. the exclusions leave nothing
-        log.info("retrieval found nothing for %r: %s", query, exc)
-        return []
+        return list(retriever.search(req))
+    except UnknownEntityError as exc:  # an exclusion the catalog does not know: nothing to leave out
+        log.info("retrieval for %r: %s; asked without the unknown exclusions", query, exc)
+        constraints["exclude"] = [e for e in constraints["exclude"] if e["name"] != exc.name]
+        return list(retriever.search(req.with_(constraints=constraints)))
 
 
 def _features_of(res: Result, store: GraphStore | None, cache: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -319,6 +269,7 @@ def ask(
     catalog: Catalog | None = None,
     filters: Mapping[str, Any] | None = None,
     regenerate: bool = True,
+    user: str | None = None,
 ) -> Answer:
     """Answer ``question`` with grounded, cited recommendations.
 
@@ -330,16 +281,19 @@ def ask(
         history: a :class:`~musicgraph.rag.chat.ChatState`; the question is read as a follow-up
             ("more upbeat", "no Radiohead", "more like the second one", "why that one?") and the
             state is updated with the answer.
-        retriever: ``(query, k[, filters=]) -> list[Result]``; default :func:`default_retriever`.
+        retriever: a :class:`~musicgraph.retrieval.base.Retriever`; default :func:`default_retriever`.
         store: graph store for evidence details and the catalog (default: none unless the default
             retriever needs one).
         generator: a ready generator (tests, benchmarks); ``model``: model id/dir for ``seq2seq``.
         catalog: name index for grounding (default: from ``store``, else the candidates only).
-        filters: extra retriever filters.
+        filters: extra constraints in the filter vocabulary of :func:`musicgraph.retrieval.filters.to_constraints`
+            (``year``, ``tags``, ``moods``, ``exclude_artists``, feature ranges, ``explicit``).
         regenerate: on unsupported mentions, generate once more in strict mode before removing them.
+        user: personalize for this user key (a personal profile ``me:alice`` after ``musicgraph me
+            import``): the user's listening seeds the retrieval and their known songs are left out.
 
     Raises:
-        ValueError: empty question or ``k`` out of range.
+        ValueError: empty question or ``k`` out of range (``RequestError`` for a bad filter).
         GeneratorError: the backend cannot be loaded.
     """
     t0 = time.perf_counter()
@@ -372,7 +326,8 @@ def ask(
     exclude_ids = []
     if history is not None and history.seed and history.last is not None:
         exclude_ids = [r.result.id for r in history.last.recommendations if r.result.display() == history.seed]
-    raw = _call_retriever(retriever, query, max(k * OVERFETCH, k + 10), sent)
+    raw = _retrieve(retriever, query, max(k * OVERFETCH, k + 10), sent, constraints.get("exclude_artists", ()),
+                    user=user)
     results = refine_results(
         raw,
         k,

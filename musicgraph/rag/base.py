@@ -26,6 +26,7 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from musicgraph.errors import MusicgraphError
 from musicgraph.rag.context import approx_tokens
 
 if TYPE_CHECKING:
@@ -40,7 +41,7 @@ BACKENDS: tuple[str, ...] = ("template", "seq2seq", "t5-local", "smollm2", "lm")
 FAST_BACKENDS: tuple[str, ...] = ("lm", "t5-local", "template")
 
 
-class GeneratorError(RuntimeError):
+class GeneratorError(MusicgraphError, RuntimeError):
     """A backend cannot be loaded or cannot generate (missing model, wrong model type, ...)."""
 
 

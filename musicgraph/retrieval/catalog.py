@@ -24,10 +24,13 @@ from typing import Any
 
 import numpy as np
 
+from musicgraph.graph.check import IndexFileError, read_index_file
+from musicgraph.graph.locks import atomic_save_npy, atomic_write_text
 from musicgraph.graph.schema import Label, Rel
 from musicgraph.graph.store import GraphStore
 
 log = logging.getLogger(__name__)
+
 
 #: Audio/metadata features kept as a float matrix (NaN = unknown), Spotify scales.
 FEATURES: tuple[str, ...] = (
@@ -47,6 +50,8 @@ FEATURES: tuple[str, ...] = (
 
 TOP_TAGS = 10
 FORMAT = 1
+#: The catalog's row keys alone (a copy of ``catalog.json``'s ``keys``), for repairs.
+KEYS_FILE = "catalog.keys.json"
 
 
 @dataclass(slots=True)
@@ -331,34 +336,60 @@ class SongCatalog:
             "genre_names": self.genre_names,
             "mood_names": self.mood_names,
         }
-        tmp = directory / "catalog.json.tmp"
-        tmp.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
-        tmp.replace(directory / "catalog.json")
-        np.save(directory / "features.npy", self.features)
-        np.save(directory / "alive.npy", self.alive)
+        # unique temporary names, then atomic moves: concurrent writers never share a file
+        atomic_write_text(directory / "catalog.json", json.dumps(data, ensure_ascii=False))
+        # the row order alone, a second time: a repair of a lost catalog.json keeps every row number
+        atomic_write_text(directory / KEYS_FILE, json.dumps(self.keys, ensure_ascii=False))
+        atomic_save_npy(directory / "features.npy", self.features)
+        atomic_save_npy(directory / "alive.npy", self.alive)
         if self.estimated is not None:
-            np.save(directory / "estimated.npy", self.estimated)
+            atomic_save_npy(directory / "estimated.npy", self.estimated)
         if self.explicit is not None:
-            np.save(directory / "explicit.npy", self.explicit)
+            atomic_save_npy(directory / "explicit.npy", self.explicit)
 
     @classmethod
     def load(cls, directory: Path) -> SongCatalog:
-        """Read a catalog written by :meth:`save`."""
+        """Read a catalog written by :meth:`save`.
+
+        Raises:
+            FileNotFoundError: no catalog in ``directory``.
+            IndexFileError: a file is unreadable or inconsistent (the message names it and suggests
+                ``musicgraph check --repair``); ``part`` is ``catalog`` for ``catalog.json``, else
+                ``catalog-arrays``.
+        """
         directory = Path(directory)
         path = directory / "catalog.json"
         if not path.is_file():
             raise FileNotFoundError(f"no song catalog in {directory} (run `musicgraph index build`)")
-        data = json.loads(path.read_text(encoding="utf-8"))
+
+        def read_json() -> dict[str, Any]:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(data, dict) or not isinstance(data.get("keys"), list):
+                raise ValueError("not a catalog object")
+            return data
+
+        data = read_index_file(path, "catalog", read_json)
         if data.get("format") != FORMAT:
             raise ValueError(f"{path}: catalog format {data.get('format')} != {FORMAT}; rebuild the index")
         data.pop("format")
-        est = directory / "estimated.npy"
-        estimated = np.load(est) if est.is_file() else None
-        exp = directory / "explicit.npy"
-        explicit = np.load(exp) if exp.is_file() else None
-        return cls(features=np.load(directory / "features.npy"), alive=np.load(directory / "alive.npy"),
-                   estimated=estimated,
-            explicit=explicit, **data)
+        n = len(data["keys"])
+        columns = ("titles", "artists", "artist_keys", "albums", "genres", "tags", "moods", "lyrics_refs")
+        bad = [c for c in columns if not isinstance(data.get(c), list) or len(data[c]) != n]
+        if bad:
+            raise IndexFileError(path, "catalog", f"columns {', '.join(bad)} do not have {n} rows")
+        arrays: dict[str, np.ndarray | None] = {}
+        for name, shape in (("features", (n, len(FEATURES))), ("alive", (n,)), ("estimated", (n,)),
+                            ("explicit", (n,))):
+            f = directory / f"{name}.npy"
+            if name in ("estimated", "explicit") and not f.is_file():
+                arrays[name] = None
+                continue
+            arr = read_index_file(f, "catalog-arrays", lambda f=f: np.load(f))
+            if arr.shape != shape:
+                raise IndexFileError(f, "catalog-arrays", f"shape {arr.shape}, expected {shape}")
+            arrays[name] = arr
+        return cls(features=arrays["features"], alive=arrays["alive"].astype(bool), estimated=arrays["estimated"],
+                   explicit=arrays["explicit"], **data)
 
 
 def _fill_row(i: int, key: str, node: Any, akey: str, anode: Any, song_genres: list[str], artist_genres: list[str],

@@ -14,6 +14,7 @@ for small catalogs, HNSW (or IVF-PQ on request) for large ones, moved to a GPU w
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import threading
@@ -128,6 +129,80 @@ class HashingEncoder:
         return out
 
 
+
+class ThreadLimit:
+    """A library's thread-count setting (torch's, FAISS's OpenMP) lowered while single queries run.
+
+    Depending on the build, the setting is per thread (OpenMP's ``nthreads`` ICV: FAISS), global (MKL), or
+    both (torch: the calling thread's OpenMP value and the default of threads created later). A plain
+    save/set/restore around each call races where it is global: one caller restores the value while
+    another is still inside, and that one runs multi-threaded. Here every caller sets the value in its own
+    thread on entry, and only the last caller to leave restores the value saved by the first one to enter,
+    so no caller ever sees a restore while it is inside, whatever the semantics. (A thread that leaves
+    while others are inside keeps the lowered value in its own thread until its next call.)
+
+    Args:
+        get: reads the setting. set: writes it.
+    """
+
+    def __init__(self, get: Any, set: Any):
+        self._get, self._set = get, set
+        self._lock = threading.Lock()
+        self._inside = 0
+        self._saved: int | None = None
+
+    @contextlib.contextmanager
+    def limit(self, threads: int) -> Any:
+        """Run the block with the setting at ``threads`` (0: leave it alone)."""
+        if not threads:
+            yield
+            return
+        with self._lock:
+            if self._inside == 0:
+                self._saved = int(self._get())
+            self._inside += 1
+            if int(self._get()) != threads:
+                self._set(threads)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._inside -= 1
+                if self._inside == 0 and self._saved is not None:
+                    if int(self._get()) != self._saved:
+                        self._set(self._saved)
+                    self._saved = None
+
+
+def _torch_get() -> int:
+    import torch
+
+    return int(torch.get_num_threads())
+
+
+def _torch_set(n: int) -> None:
+    import torch
+
+    torch.set_num_threads(n)
+
+
+def _faiss_get() -> int:
+    import faiss
+
+    return int(faiss.omp_get_max_threads())
+
+
+def _faiss_set(n: int) -> None:
+    import faiss
+
+    faiss.omp_set_num_threads(n)
+
+
+#: torch's intra-op thread count, lowered for single-query encoding.
+TORCH_THREADS = ThreadLimit(_torch_get, _torch_set)
+#: FAISS's OpenMP thread count, lowered for single-query searches.
+FAISS_THREADS = ThreadLimit(_faiss_get, _faiss_set)
+
 class Encoder:
     """all-MiniLM-L6-v2 sentence encoder from the offline PyPI package (loaded on first use).
 
@@ -202,18 +277,10 @@ class Encoder:
                 if hit is not None:
                     self._qcache.move_to_end(text)
                     return hit
-        import torch
-
-        before = torch.get_num_threads()
         on_cpu = str(getattr(self.model, "device", "cpu")).startswith("cpu")
-        if on_cpu and threads and before != threads:
-            torch.set_num_threads(threads)
-        try:
+        with TORCH_THREADS.limit(threads if on_cpu else 0):
             fast = self._fast_fn() if on_cpu else None
             vec = fast[1](text) if fast else self.encode([text])[0]
-        finally:
-            if on_cpu and threads and before != threads:
-                torch.set_num_threads(before)
         vec = np.ascontiguousarray(vec, dtype=np.float32)
         vec.setflags(write=False)
         if self.query_cache_size > 0:
@@ -738,18 +805,11 @@ class DenseIndex:
             else:
                 params = faiss.SearchParameters(sel=sel)
             params._keep = (sel, packed)  # keep the buffers alive during the search
-        one = len(q) == 1 and self.single_query_threads
-        before = faiss.omp_get_max_threads() if one else 0
-        if one:
-            # one query: OpenMP fan-out costs more than it saves (and oversubscribes a busy CPU)
-            faiss.omp_set_num_threads(self.single_query_threads)
-        try:
+        # one query: OpenMP fan-out costs more than it saves (and oversubscribes a busy CPU)
+        with FAISS_THREADS.limit(self.single_query_threads if len(q) == 1 else 0):
             if params is None:
                 return index.search(q, k)
             return index.search(q, k, params=params)
-        finally:
-            if one:
-                faiss.omp_set_num_threads(before)
 
     def _brute_force(self, q: np.ndarray, rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Exact top-``k`` inner products of ``q`` against the vectors of ``rows`` (ties by row)."""
@@ -771,28 +831,35 @@ class DenseIndex:
 
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
+        from musicgraph.graph.locks import atomic_save_npy, temporary_name
+
         index = self.index
         if hasattr(faiss, "index_gpu_to_cpu") and "Gpu" in type(index).__name__:
             index = faiss.index_gpu_to_cpu(index)
-        faiss.write_index(index, str(path))
+        # every file through a unique temporary name and an atomic move (concurrent writers, crashes)
         if self.vectors is not None:
-            # copy first: the vectors may be a memory map of the very file being replaced
-            vec_path = path.with_suffix(".vectors.npy")
-            tmp = vec_path.with_name(vec_path.name + ".tmp.npy")
-            np.save(tmp, np.array(self.vectors, dtype=np.float32))
-            tmp.replace(vec_path)
-        np.save(path.with_suffix(".labels.npy"), self.labels)
+            # copied first: the vectors may be a memory map of the very file being replaced
+            atomic_save_npy(path.with_suffix(".vectors.npy"), np.array(self.vectors, dtype=np.float32))
+        atomic_save_npy(path.with_suffix(".labels.npy"), self.labels)
+        tmp = temporary_name(path)
+        try:
+            faiss.write_index(index, str(tmp))
+            tmp.replace(path)
+        finally:
+            tmp.unlink(missing_ok=True)
 
     @classmethod
     def load(cls, path: Path, use_gpu: bool | None = None) -> DenseIndex:
         """Read an index written by :meth:`save`."""
         import faiss
 
+        from musicgraph.retrieval.catalog import IndexFileError, read_index_file
+
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"no FAISS index at {path} (run `musicgraph index build`)")
         out = cls(use_gpu=use_gpu)
-        index = faiss.read_index(str(path))
+        index = read_index_file(path, "dense", lambda: faiss.read_index(str(path)))
         name = type(index).__name__
         out.kind = "hnsw" if "HNSW" in name else "ivfpq" if "IVF" in name else "flat"
         if out.kind == "hnsw":
@@ -800,7 +867,13 @@ class DenseIndex:
         out.index = out._maybe_gpu(index)
         vec_path = path.with_suffix(".vectors.npy")
         if vec_path.is_file():
-            out.vectors = np.load(vec_path, mmap_mode="r")
+            out.vectors = read_index_file(vec_path, "dense-vectors", lambda: np.load(vec_path, mmap_mode="r"))
+            if out.vectors.ndim != 2:
+                raise IndexFileError(vec_path, "dense-vectors", f"{out.vectors.ndim} dimensions, expected 2")
         lab_path = path.with_suffix(".labels.npy")
-        out.labels = np.load(lab_path) if lab_path.is_file() else np.arange(out.size, dtype=np.int64)
+        out.labels = (read_index_file(lab_path, "dense", lambda: np.load(lab_path)) if lab_path.is_file()
+                      else np.arange(out.size, dtype=np.int64))
+        if out.labels.shape != (out.size,):
+            raise IndexFileError(lab_path, "dense", f"{out.labels.shape[0] if out.labels.ndim else 0} labels for "
+                                 f"{out.size} FAISS vectors")
         return out

@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from musicgraph.errors import RequestError
 from musicgraph.retrieval.catalog import FEATURES, SongCatalog
 from musicgraph.retrieval.text import normalize_name
 
@@ -49,7 +50,7 @@ FILTER_NAMES: tuple[str, ...] = (*LIST_FILTERS, *FLAG_FILTERS, *FEATURES)
 _SUFFIX = re.compile(r"\s*[\(\[][^\)\]]*[\)\]]|\s+-\s+.*$")
 
 
-class FilterError(ValueError):
+class FilterError(RequestError):
     """A filter name or value that :func:`filter_mask` does not understand."""
 
 
@@ -255,3 +256,46 @@ def top_k_masked(scores: np.ndarray, mask: np.ndarray, k: int) -> np.ndarray:
         kth = scores[part].min()
         cand = np.union1d(part, cand[scores[cand] == kth])
     return cand[np.lexsort((cand, -scores[cand]))][:k]
+
+
+def to_constraints(filters: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The :class:`~musicgraph.retrieval.request.Constraints` fields that a filter dict describes.
+
+    ``year`` -> ``years``; ``genre(s)``, ``tag(s)``, ``mood(s)`` -> the lists (every one required);
+    ``exclude_artists`` -> ``exclude``; feature ranges -> ``features``; ``popularity`` -> ``features``
+    (Spotify's 0..100 scale); ``explicit`` as is. Filters with no constraint counterpart (``keys``,
+    ``duplicates``, ``not_known_by``, ``estimated``, ``artists``) are hybrid-retrieval options only.
+
+    Raises:
+        FilterError: an unknown filter name or a value of the wrong shape.
+    """
+    out: dict[str, Any] = {}
+    for name, value in (filters or {}).items():
+        if value is None:
+            continue
+        if name == "year":
+            out["years"] = _pair(name, value)
+        elif name in ("genre", "genres", "tag", "tags", "mood", "moods"):
+            key = name if name.endswith("s") else name + "s"
+            out.setdefault(key, []).extend(_as_list(name, value))
+        elif name == "exclude_artists":
+            out.setdefault("exclude", []).extend({"label": "Artist", "name": a} for a in _as_list(name, value))
+        elif name in FEATURES:
+            out.setdefault("features", {})[name] = _pair(name, value)
+        elif name == "explicit":
+            if not isinstance(value, bool):
+                raise FilterError(f"filter 'explicit': expected true or false, got {value!r}")
+            out["explicit"] = value
+        elif name in FILTER_NAMES:
+            raise FilterError(f"filter {name!r} is an option of hybrid retrieval (retrieve(..., filters=...)), "
+                              "not a request constraint")
+        else:
+            raise FilterError(f"unknown filter {name!r}; expected one of year, genres, tags, moods, exclude_artists, "
+                              f"explicit, {', '.join(f for f in FEATURES if f != 'year')}")
+    return out
+
+
+def _pair(name: str, value: Any) -> tuple[Any, Any]:
+    if not (isinstance(value, (tuple, list)) and len(value) == 2):
+        raise FilterError(f"filter {name!r}: expected a (min, max) pair, got {value!r}")
+    return (value[0], value[1])

@@ -46,7 +46,7 @@ class FusionConfig:
     Attributes:
         method: ``rrf`` or ``linear``.
         rrf_k: the RRF constant.
-        weights: per-component weight (bm25, dense, graph); the defaults favour the graph, whose
+        weights: per-component weight (bm25, dense, graph, gnn); the defaults favour the graph, whose
             walks from linked seeds and mood nodes were the strongest single component on the
             held-out evaluation sets (``docs/retrieval.md``).
         entity_only_dense: dense weight multiplier for requests that only name entities ("songs
@@ -59,7 +59,7 @@ class FusionConfig:
 
     method: Literal["rrf", "linear"] = "rrf"
     rrf_k: int = 60
-    weights: dict[str, float] = field(default_factory=lambda: {"bm25": 0.5, "dense": 0.5, "graph": 2.0})
+    weights: dict[str, float] = field(default_factory=lambda: {"bm25": 0.5, "dense": 0.5, "graph": 2.0, "gnn": 2.0})
     entity_only_dense: float = 0.5
     emotion_weight: float = 0.35
     audio_weight: float = 0.35

@@ -1,10 +1,7 @@
-"""Graph component: link the entities a request names, then score songs by multi-hop walks from them.
+"""The PPR engine of retrieval: personalized PageRank walks over the projection, cached and fast.
 
-:class:`EntityLinker` finds catalog artists, songs, genres, tags and moods in a request's tokens:
-exact matches of normalized names and aliases (longest span first), song titles in
-"<title> by <artist>" form, and fuzzy artist matches (character trigrams, then a difflib ratio)
-for spans after a cue such as "like", "by" or "no". One-word names that are ordinary English
-words ("Queen", "Summer") link to an artist only after such a cue.
+(Entity linking lives in :mod:`musicgraph.retrieval.linking`; the relation operators that use these
+walks where no meta-path fits are in :mod:`musicgraph.retrieval.operators`.)
 
 :class:`GraphComponent` runs the foundation's personalized PageRank
 (:class:`musicgraph.graph.multihop.MultiHopScorer`) from the linked seeds (and the user, when
@@ -16,12 +13,12 @@ to" directly where the walk dilutes it, and explains such songs with that meta-p
 
 from __future__ import annotations
 
-import difflib
 import logging
 import threading
-from collections import OrderedDict, defaultdict
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections import OrderedDict
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -31,8 +28,6 @@ from musicgraph.graph.results import Path
 from musicgraph.graph.schema import Label, Rel
 from musicgraph.retrieval.catalog import SongCatalog
 from musicgraph.retrieval.metapath import CoListening, song_artist_nodes
-from musicgraph.retrieval.query import Seed
-from musicgraph.retrieval.text import REQUEST_WORDS, STOPWORDS, normalize_name
 
 log = logging.getLogger(__name__)
 
@@ -45,180 +40,6 @@ SEED_WEIGHTS: dict[str, float] = {
     Label.TAG: 0.5,
     Label.USER: 1.0,
 }
-CUES = frozenset({"like", "by", "from", "no", "not", "without", "except", "than", "to", "of", "excluding"})
-_MAX_SPAN = 6
-_MIN_TAG_DEGREE = 3
-
-
-@dataclass(slots=True)
-class _Entry:
-    label: str
-    key: str
-    name: str
-    prior: float
-
-
-def _trigrams(text: str) -> set[str]:
-    t = f"  {text} "
-    return {t[i : i + 3] for i in range(len(t) - 2)}
-
-
-class EntityLinker:
-    """Names and aliases of a catalog's entities, matched against request tokens.
-
-    Args:
-        projection: the graph projection (artist, genre, tag and mood nodes with display names).
-        catalog: the song catalog (titles, artist aliases).
-        vocabulary: ordinary English words (one-word artist names among them need a cue).
-        min_tag_degree: tags on fewer relationships are too idiosyncratic to link.
-    """
-
-    def __init__(
-        self,
-        projection: Projection,
-        catalog: SongCatalog,
-        vocabulary: Collection[str] = (),
-        min_tag_degree: int = _MIN_TAG_DEGREE,
-    ):
-        self.vocabulary = frozenset(vocabulary)
-        self.names: dict[str, list[_Entry]] = defaultdict(list)
-        self.songs_by_artist_title: dict[tuple[str, str], str] = {}
-        self.artist_trigrams: dict[str, set[str]] = defaultdict(set)
-        self._artist_norms: dict[str, str] = {}
-        deg = np.zeros(projection.num_nodes, dtype=np.int64)
-        for mat in projection.matrices.values():
-            deg += np.diff(mat.indptr)
-            deg += np.bincount(mat.indices, minlength=projection.num_nodes)
-        for label in (Label.ARTIST, Label.GENRE, Label.TAG, Label.MOOD):
-            lo, hi = projection.label_ranges.get(label, (0, 0))
-            for i in range(lo, hi):
-                if label == Label.TAG and deg[i] < min_tag_degree:
-                    continue
-                key, name = str(projection.keys[i]), str(projection.names[i])
-                self._add(label, key, name, float(np.log1p(deg[i])))
-                if label == Label.ARTIST:
-                    norm = normalize_name(name)
-                    if len(norm) >= 3:
-                        self._artist_norms[norm] = key
-                        for g in _trigrams(norm):
-                            self.artist_trigrams[g].add(norm)
-        for akey, aliases in catalog.artist_aliases.items():
-            name = catalog.artist_names.get(akey, akey)
-            for alias in aliases:
-                self._add(Label.ARTIST, akey, name, 0.0, surface=alias)
-        for i, key in enumerate(catalog.keys):
-            if catalog.alive[i]:
-                self.songs_by_artist_title[(catalog.artist_keys[i], normalize_name(catalog.titles[i]))] = key
-        self._song_names = {key: catalog.titles[i] for i, key in enumerate(catalog.keys)}
-
-    def _add(self, label: str, key: str, name: str, prior: float, surface: str | None = None) -> None:
-        norm = normalize_name(surface or name)
-        if not norm or all(w in STOPWORDS or w in REQUEST_WORDS for w in norm.split()):
-            return
-        entries = self.names[norm]
-        if not any(e.label == label and e.key == key for e in entries):
-            entries.append(_Entry(label, key, name, prior))
-
-    # ------------------------------------------------------------------ link
-    def link(self, toks: Sequence[str], positions: Iterable[int], skip: Collection[int] = ()) -> list[Seed]:
-        """Entities in ``toks`` restricted to ``positions`` (and not in ``skip``), longest span first."""
-        allowed = sorted(set(positions) - set(skip))
-        ok = set(allowed)
-        taken: set[int] = set()
-        out: list[Seed] = []
-        # "<title> by <artist>" first
-        for i, t in enumerate(toks):
-            if t != "by" or i not in ok:
-                continue
-            for alen in range(min(_MAX_SPAN, len(toks) - i - 1), 0, -1):
-                a_span = range(i + 1, i + 1 + alen)
-                if not all(j in ok for j in a_span):
-                    continue
-                artists = [e for e in self.names.get(" ".join(toks[j] for j in a_span), []) if e.label == Label.ARTIST]
-                if not artists:
-                    continue
-                for tlen in range(min(_MAX_SPAN, i), 0, -1):
-                    t_span = range(i - tlen, i)
-                    if not all(j in ok for j in t_span):
-                        continue
-                    title = " ".join(toks[j] for j in t_span)
-                    for a in artists:
-                        song = self.songs_by_artist_title.get((a.key, title))
-                        if song is not None:
-                            out.append(Seed(Label.SONG, song, self._song_names.get(song, title),
-                                            " ".join(toks[j] for j in range(i - tlen, i + 1 + alen)), 1.0))
-                            taken.update(range(i - tlen, i + 1 + alen))
-                            break
-                    if i in taken:
-                        break
-                break
-        for length in range(_MAX_SPAN, 0, -1):
-            for s in allowed:
-                span = range(s, s + length)
-                if any(j not in ok or j in taken for j in span):
-                    continue
-                phrase = " ".join(toks[j] for j in span)
-                words_ = phrase.split()
-                if all(w in STOPWORDS or w in REQUEST_WORDS for w in words_):
-                    continue
-                cue = s > 0 and toks[s - 1] in CUES
-                entry = self._choose(self.names.get(phrase, []), cue, single=length == 1, word=phrase)
-                if entry is None:
-                    continue
-                out.append(Seed(entry.label, entry.key, entry.name, phrase, 1.0))
-                taken.update(span)
-        # fuzzy artists after cues
-        for s in allowed:
-            if s in taken or s == 0 or toks[s - 1] not in CUES or toks[s] in STOPWORDS or toks[s] in REQUEST_WORDS:
-                continue
-            end = s
-            while end < len(toks) and end in ok and end not in taken and end - s < 4 and toks[end] not in CUES \
-                    and toks[end] not in {",", ".", ";", "!", "?", "and", "or", "but"}:
-                end += 1
-            for e in range(end, s, -1):
-                phrase = " ".join(toks[s:e])
-                if len(phrase) < 4:
-                    continue
-                hit = self.fuzzy_artist(phrase)
-                if hit is not None:
-                    key, name, ratio = hit
-                    out.append(Seed(Label.ARTIST, key, name, phrase, round(ratio, 3)))
-                    taken.update(range(s, e))
-                    break
-        return out
-
-    def _choose(self, entries: list[_Entry], cue: bool, single: bool, word: str) -> _Entry | None:
-        if not entries:
-            return None
-        order = ([Label.ARTIST, Label.SONG, Label.GENRE, Label.TAG, Label.MOOD] if cue
-                 else [Label.MOOD, Label.GENRE, Label.TAG, Label.ARTIST, Label.SONG])
-        for label in order:
-            cands = [e for e in entries if e.label == label]
-            if not cands:
-                continue
-            if label == Label.ARTIST and single and not cue and (word in self.vocabulary or len(word) < 3):
-                continue
-            return max(cands, key=lambda e: e.prior)
-        return None
-
-    def fuzzy_artist(self, phrase: str, cutoff: float = 0.85) -> tuple[str, str, float] | None:
-        """The artist whose normalized name is closest to ``phrase`` (difflib ratio >= ``cutoff``)."""
-        grams = _trigrams(phrase)
-        counts: dict[str, int] = defaultdict(int)
-        for g in grams:
-            for norm in self.artist_trigrams.get(g, ()):
-                counts[norm] += 1
-        pool = [n for n, c in counts.items() if c >= 0.5 * len(grams)]
-        if not pool:
-            return None
-        best = difflib.get_close_matches(phrase, pool, n=1, cutoff=cutoff)
-        if not best:
-            return None
-        key = self._artist_norms[best[0]]
-        entry = next(e for e in self.names[best[0]] if e.label == Label.ARTIST)
-        return key, entry.name, difflib.SequenceMatcher(None, phrase, best[0]).ratio()
-
-
 @dataclass(slots=True)
 class GraphScores:
     """Graph scores of catalog rows for one request, with what is needed to explain them."""
@@ -344,7 +165,7 @@ class GraphComponent:
         if self.projection.num_nodes:
             self.scorer._rel_table()
 
-    def seed_indexes(self, seeds: Sequence[Seed], user: str | None = None, moods: Sequence[str] = ()) -> dict[int, float]:
+    def seed_indexes(self, seeds: Sequence[Any], user: str | None = None, moods: Sequence[str] = ()) -> dict[int, float]:
         """Projection indexes (with restart weights) of the seeds, the user and the mood nodes."""
         out: dict[int, float] = {}
         for seed in seeds:
@@ -356,8 +177,9 @@ class GraphComponent:
             if idx is not None:
                 out[idx] = out.get(idx, 0.0) + SEED_WEIGHTS[Label.MOOD]
         if user is not None:
-            key = user if ":" in user else f"hetrec:{user}"
-            idx = self.projection.index(Label.USER, key)
+            from musicgraph.graph.resolve import user_key
+
+            idx = self.projection.index(Label.USER, user_key(user))
             if idx is None:
                 raise LookupError(f"unknown user {user!r} (expected e.g. 'hetrec:2')")
             out[idx] = out.get(idx, 0.0) + SEED_WEIGHTS[Label.USER]

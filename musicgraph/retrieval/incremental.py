@@ -271,39 +271,66 @@ class IncrementalBM25:
 
     # ----------------------------------------------------------- persistence
     def save(self, directory: Path) -> None:
-        """Write ``terms.json``, ``meta.json`` and one ``segment-<i>.npz`` per segment."""
-        directory = Path(directory)
-        tmp = directory.with_name(directory.name + ".tmp")
-        if tmp.exists():
-            shutil.rmtree(tmp)
-        tmp.mkdir(parents=True)
-        for i, seg in enumerate(self.segments):
-            np.savez(tmp / f"segment-{i}.npz", rows=seg.rows, live=seg.live, data=seg.tf.data,
-                     indices=seg.tf.indices, indptr=seg.tf.indptr, shape=np.asarray(seg.tf.shape))
-        (tmp / "terms.json").write_text(json.dumps(self.terms, ensure_ascii=False), encoding="utf-8")
-        meta = {"params": [self.k1, self.b, self.delta], "segments": len(self.segments), "rows": self.num_docs}
-        (tmp / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
-        if directory.exists():
-            shutil.rmtree(directory)
-        tmp.replace(directory)
+        """Write ``terms.json``, ``meta.json`` and one ``segment-<i>.npz`` per segment.
+
+        The files go to a new directory with a unique name, which then takes the place of the old one.
+        """
+        from musicgraph.graph.locks import write_directory
+
+        def write(tmp: Path) -> None:
+            for i, seg in enumerate(self.segments):
+                np.savez(tmp / f"segment-{i}.npz", rows=seg.rows, live=seg.live, data=seg.tf.data,
+                         indices=seg.tf.indices, indptr=seg.tf.indptr, shape=np.asarray(seg.tf.shape))
+            (tmp / "terms.json").write_text(json.dumps(self.terms, ensure_ascii=False), encoding="utf-8")
+            meta = {"params": [self.k1, self.b, self.delta], "segments": len(self.segments), "rows": self.num_docs}
+            (tmp / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
+
+        write_directory(Path(directory), write)
 
     @classmethod
     def load(cls, directory: Path) -> IncrementalBM25:
         """Read an index written by :meth:`save` (statistics are recomputed from the segments)."""
+        from musicgraph.retrieval.catalog import IndexFileError, read_index_file
+
         directory = Path(directory)
         if not (directory / "meta.json").is_file():
             raise FileNotFoundError(f"no incremental BM25 index in {directory} (run `musicgraph index build`)")
-        meta = json.loads((directory / "meta.json").read_text(encoding="utf-8"))
-        out = cls(*meta["params"])
-        out.terms = json.loads((directory / "terms.json").read_text(encoding="utf-8"))
+        meta = read_index_file(directory / "meta.json", "bm25",
+                               lambda: json.loads((directory / "meta.json").read_text(encoding="utf-8")))
+        out = read_index_file(directory / "meta.json", "bm25", lambda: cls(*meta["params"]))
+        n_rows, n_segments = read_index_file(directory / "meta.json", "bm25",
+                                             lambda: (int(meta["rows"]), int(meta["segments"])))
+
+        def read_terms() -> list[str]:
+            terms = json.loads((directory / "terms.json").read_text(encoding="utf-8"))
+            if not isinstance(terms, list):
+                raise ValueError("not a list of terms")
+            return terms
+
+        if not (directory / "terms.json").is_file():
+            raise IndexFileError(directory / "terms.json", "bm25", "the file is missing")
+        out.terms = read_index_file(directory / "terms.json", "bm25", read_terms)
         out.vocabulary = {t: i for i, t in enumerate(out.terms)}
         out.df = np.zeros(len(out.terms), dtype=np.int64)
-        out._grow_rows(int(meta["rows"]))
-        for i in range(int(meta["segments"])):
-            z = np.load(directory / f"segment-{i}.npz")
-            tf = sp.csc_matrix((z["data"], z["indices"], z["indptr"]), shape=tuple(z["shape"]))
-            csr = tf.tocsr()
-            seg = _Segment(z["rows"], tf, z["live"].astype(bool), csr)
+        out._grow_rows(n_rows)
+        for i in range(n_segments):
+            path = directory / f"segment-{i}.npz"
+
+            def read_segment(path: Path = path) -> _Segment:
+                if not path.is_file():
+                    raise ValueError("the segment file is missing")
+                with np.load(path) as z:
+                    tf = sp.csc_matrix((z["data"], z["indices"], z["indptr"]), shape=tuple(z["shape"]))
+                    rows, live = np.asarray(z["rows"]), np.asarray(z["live"]).astype(bool)
+                if len(rows) != tf.shape[0] or len(live) != tf.shape[0] or tf.shape[1] > len(out.terms):
+                    raise ValueError(f"segment shape {tf.shape} does not match its {len(rows)} rows / "
+                                     f"{len(out.terms)} terms")
+                if len(rows) and (rows.min() < 0 or rows.max() >= len(out.alive)):
+                    raise ValueError("segment rows outside the index")
+                return _Segment(rows, tf, live, tf.tocsr())
+
+            seg = read_index_file(path, "bm25", read_segment)
+            csr = seg.csr
             out.segments.append(seg)
             lens = np.asarray(csr.sum(axis=1)).ravel().astype(np.int64)
             for local in np.flatnonzero(seg.live).tolist():
@@ -465,7 +492,7 @@ def apply_changes(
     bundle.manifest["updates"] += 1
     if save:
         t0 = time.perf_counter()
-        save_bundle(bundle, parts=("catalog", "emotion", "bm25", "dense"))
+        save_bundle(bundle, parts=("catalog", "emotion", "bm25", "dense"), rows=[*upd.tolist(), *dele.tolist()])
         rep.seconds["save"] = time.perf_counter() - t0
     log.info("incremental index update: %d added, %d updated, %d deleted", len(rep.added), len(rep.updated),
              len(rep.deleted))
@@ -502,26 +529,75 @@ def bm25_from_catalog(store: GraphStore, catalog: SongCatalog) -> IncrementalBM2
     return IncrementalBM25.build((r, tokenize(catalog.document(r, lyrics.get(r)))) for r in live)
 
 
-def save_bundle(bundle: Any, parts: Sequence[str] = ("catalog", "emotion", "bm25", "dense")) -> None:
-    """Write the named parts of a bundle and its manifest to ``bundle.directory``."""
+def save_bundle(bundle: Any, parts: Sequence[str] = ("catalog", "emotion", "bm25", "dense"),
+                rows: Iterable[int] | None = None) -> None:
+    """Write the named parts of a bundle and its manifest to ``bundle.directory``.
+
+    Under the directory's lock, between an ``update.pending`` marker (naming ``rows``, the catalog rows this
+    update changes, so a repair after a crash knows what to redo) and the manifest; every file goes through
+    a unique temporary name (see :mod:`musicgraph.retrieval.index`).
+    """
+    from musicgraph.graph.locks import atomic_save_npy, atomic_write_text, directory_lock, write_directory
+    from musicgraph.retrieval.index import begin_update, end_update
+
     d = Path(bundle.directory)
-    if "catalog" in parts:
-        bundle.catalog.save(d)
-    if "emotion" in parts:
-        np.save(d / "emotion.npy", bundle.emotions)
-        (d / "emotion_words.json").write_text(json.dumps(bundle.emotion_words), encoding="utf-8")
-    if "bm25" in parts and bundle.sparse is not None:
-        if isinstance(bundle.sparse, IncrementalBM25):
-            bundle.sparse.save(d / BM25_DIR)
-            if (d / "bm25").is_dir():  # the bm25s engine's copy is now stale
-                shutil.rmtree(d / "bm25")
-        else:
-            bundle.sparse.save(d / "bm25")
-    if "dense" in parts and bundle.dense is not None:
-        bundle.dense.save(d / "dense.faiss")
-        bundle.manifest["dense"] = {"kind": bundle.dense.kind, "size": bundle.dense.size,
-                                    "live": bundle.dense.live_count, "dim": bundle.dense.dim}
-    (d / "manifest.json").write_text(json.dumps(bundle.manifest, indent=2), encoding="utf-8")
+    with directory_lock(d):
+        begin_update(d, kind="update", parts=list(parts), store_version=bundle.manifest.get("store_version"),
+                     rows=None if rows is None else sorted({int(r) for r in rows}))
+        if "catalog" in parts:
+            bundle.catalog.save(d)
+        if "emotion" in parts:
+            atomic_save_npy(d / "emotion.npy", bundle.emotions)
+            atomic_write_text(d / "emotion_words.json", json.dumps(bundle.emotion_words))
+        if "bm25" in parts and bundle.sparse is not None:
+            if isinstance(bundle.sparse, IncrementalBM25):
+                bundle.sparse.save(d / BM25_DIR)
+                if (d / "bm25").is_dir():  # the bm25s engine's copy is now stale
+                    shutil.rmtree(d / "bm25")
+            else:
+                write_directory(d / "bm25", bundle.sparse.save)
+        if "dense" in parts and bundle.dense is not None:
+            bundle.dense.save(d / "dense.faiss")
+            bundle.manifest["dense"] = {"kind": bundle.dense.kind, "size": bundle.dense.size,
+                                        "live": bundle.dense.live_count, "dim": bundle.dense.dim}
+        atomic_write_text(d / "manifest.json", json.dumps(bundle.manifest, indent=2))
+        end_update(d)
+
+
+class _Keys:
+    """The row order of a catalog whose other files are lost (``SongCatalog.from_store(previous=...)``)."""
+
+    def __init__(self, keys: list[str]):
+        self.keys = keys
+
+
+def _catalog_keys(directory: Path) -> list[str] | None:
+    """The catalog's row keys, from ``catalog.json`` or its copy ``catalog.keys.json`` (None: both lost)."""
+    from musicgraph.retrieval.catalog import KEYS_FILE
+
+    for name, pick in (("catalog.json", lambda d: d.get("keys") if isinstance(d, dict) else None),
+                       (KEYS_FILE, lambda d: d)):
+        try:
+            keys = pick(json.loads((Path(directory) / name).read_text(encoding="utf-8")))
+        except (OSError, ValueError):
+            continue
+        if isinstance(keys, list):
+            return [str(k) for k in keys]
+    return None
+
+
+def _read_manifest(directory: Path) -> dict[str, Any]:
+    try:
+        data = json.loads((Path(directory) / "manifest.json").read_text(encoding="utf-8"))
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+#: The repair that fixes each index part found unreadable.
+_REPAIR_OF_PART = {"interrupted": "recover", "manifest": "recover", "catalog": "recover",
+                   "catalog-arrays": "recover", "bm25": "bm25", "emotion": "emotion", "dense": "dense",
+                   "dense-vectors": "dense-reencode"}
 
 
 # --------------------------------------------------------------------------- check / repair
@@ -545,31 +621,82 @@ class RetrievalIndexes:
     def exists(self) -> bool:
         return (self.directory / "manifest.json").is_file()
 
+    def updating(self) -> Any:
+        """The index directory's lock (readers wait while a catalog change updates store and indexes)."""
+        from musicgraph.graph.locks import directory_lock
+
+        return directory_lock(self.directory)
+
     def load(self) -> Any:
         from musicgraph.retrieval.index import IndexBundle
 
         return IndexBundle.load(self.directory)
 
     def apply(self, store: GraphStore, changes: Any = None) -> dict[str, Any]:
-        """Update the indexes after a catalog change (no-op when no index was built yet)."""
+        """Update the indexes after a catalog change (no-op when no index was built yet).
+
+        After an interrupted earlier update (``update.pending``) the parts are recovered from the store
+        instead (:meth:`recover`), which also takes this change in.
+        """
         if not self.exists():
             return {"skipped": f"no retrieval index in {self.directory}"}
+        from musicgraph.retrieval.index import pending_update
+
+        if pending_update(self.directory) is not None:
+            log.warning("%s: an earlier index update was interrupted; recovering the indexes from the store",
+                        self.directory)
+            return {"recovered": self.recover(store)}
         bundle = self.load()
         return apply_changes(store, bundle, encoder=self.encoder, vad=self.vad, data_dir=self.data_dir,
                              changes=changes).to_dict()
 
     # ---------------------------------------------------------------- check
     def check(self, store: GraphStore) -> list[Issue]:
-        """Compare the store's songs with every retrieval index (see :mod:`musicgraph.graph.check`)."""
+        """Compare the store's songs with every retrieval index (see :mod:`musicgraph.graph.check`).
+
+        Unreadable files are issues naming the file; an interrupted update, a store older than the
+        indexes (it lost writes) and a listed but missing FAISS index are reported too.
+        """
+        from musicgraph.retrieval.catalog import IndexFileError
+        from musicgraph.retrieval.index import IndexBundle
+
         if not self.exists():
             return [Issue(self.name, "missing", f"no retrieval index in {self.directory}", repair="rebuild")]
         issues: list[Issue] = []
+        damaged: list[IndexFileError] = []
         try:
-            bundle = self.load()
+            bundle = IndexBundle.load(self.directory, damaged=damaged)
+        except IndexFileError as exc:  # the manifest or the catalog: nothing else can be checked
+            return [Issue(exc.part, "unreadable", str(exc), items=[str(exc.path)],
+                          repair=_REPAIR_OF_PART.get(exc.part, "rebuild"))]
         except (OSError, ValueError, KeyError, RuntimeError) as exc:
-            return [Issue(self.name, "unreadable", f"{self.directory}: {exc}", repair="rebuild")]
+            return [Issue(self.name, "unreadable", f"{self.directory}: {exc}; run `musicgraph check --repair`",
+                          repair="rebuild")]
+        for exc in damaged:
+            issues.append(Issue(exc.part if exc.part != "interrupted" else self.name,
+                                "interrupted" if exc.part == "interrupted" else "unreadable", str(exc),
+                                items=[str(exc.path)], repair=_REPAIR_OF_PART.get(exc.part, "rebuild")))
+        bad_parts = {e.part for e in damaged}
         cat = bundle.catalog
         n = len(cat)
+        from musicgraph.retrieval.catalog import KEYS_FILE
+
+        keys_path = self.directory / KEYS_FILE
+        try:
+            keys_ok = json.loads(keys_path.read_text(encoding="utf-8")) == list(cat.keys)
+        except (OSError, ValueError):
+            keys_ok = False
+        if not keys_ok:
+            issues.append(Issue("catalog", "unreadable", f"{keys_path}: missing, unreadable or not the catalog's "
+                                "row keys; run `musicgraph check --repair`", items=[str(keys_path)],
+                                repair="catalog"))
+        indexed = bundle.manifest.get("store_version")
+        now = store.version()
+        if str(indexed).isdigit() and str(now).isdigit() and int(now) < int(indexed):
+            issues.append(Issue("store", "backwards", f"the store is at version {now} but the indexes were built "
+                                f"from version {indexed}: the store lost committed writes (a deleted WAL file, a "
+                                "restored copy?); --repair re-indexes the store as it is now",
+                                items=[str(now), str(indexed)], repair="catalog"))
         store_keys = set(store.node_keys("Song"))
         live_keys = {k for k, a in zip(cat.keys, cat.alive, strict=True) if a}
         missing = sorted(store_keys - live_keys)
@@ -590,7 +717,9 @@ class RetrievalIndexes:
         alive_rows = set(np.flatnonzero(cat.alive).tolist())
         # BM25
         sp_ = bundle.sparse
-        if sp_ is None:
+        if "bm25" in bad_parts:
+            pass
+        elif sp_ is None:
             issues.append(Issue("bm25", "missing", "no BM25 index", repair="bm25"))
         elif isinstance(sp_, IncrementalBM25):
             rows = set(sp_.rows().tolist())
@@ -608,7 +737,9 @@ class RetrievalIndexes:
             issues.append(Issue("bm25", "count", f"BM25 has {sp_.num_docs} documents, the catalog {n} rows",
                                 repair="bm25"))
         # emotion
-        if bundle.emotions.shape != (n, len(EMOTION_FIELDS)) or len(bundle.emotion_words) != n:
+        if "emotion" in bad_parts:
+            pass
+        elif bundle.emotions.shape != (n, len(EMOTION_FIELDS)) or len(bundle.emotion_words) != n:
             issues.append(Issue("emotion", "count", f"emotion profiles have shape {bundle.emotions.shape} "
                                 f"and {len(bundle.emotion_words)} evidence lists for {n} catalog rows",
                                 repair="emotion"))
@@ -619,9 +750,14 @@ class RetrievalIndexes:
                                     items=[str(r) for r in dead_with], repair="emotion"))
         # dense
         dense_meta = bundle.manifest.get("dense")
-        if bundle.dense is None and dense_meta:
-            issues.append(Issue("dense", "missing", "the manifest lists a FAISS index but none is on disk",
-                                repair="dense"))
+        if bad_parts & {"dense", "dense-vectors"}:
+            pass
+        elif bundle.dense is None and dense_meta:
+            vec = self.directory / "dense.vectors.npy"
+            issues.append(Issue("dense", "missing", f"{self.directory / 'dense.faiss'} is missing (the manifest "
+                                f"lists a FAISS index); --repair rebuilds it from {vec.name}",
+                                items=[str(self.directory / "dense.faiss")],
+                                repair="dense" if vec.is_file() else "dense-reencode"))
         elif bundle.dense is not None:
             issues += self._check_dense(bundle, alive_rows)
         return issues
@@ -674,18 +810,24 @@ class RetrievalIndexes:
     # --------------------------------------------------------------- repair
     def repair(self, store: GraphStore, issues: Sequence[Issue]) -> list[str]:
         """Fix ``issues`` by rebuilding only the parts they name; returns what was done."""
+        from musicgraph.retrieval.index import IndexBundle
+
         kinds = {i.repair for i in issues if i.component != "graph"}
+        kinds.discard(None)
         if not kinds:
             return []
-        done: list[str] = []
         if "rebuild" in kinds:
-            from musicgraph.retrieval.index import build_indexes
-
-            build_indexes(store, self.directory, encoder=self.encoder, vad=self.vad, data_dir=self.data_dir,
-                          progress=False, dense=self.encoder is not None)
-            return ["rebuilt every retrieval index"]
-        bundle = self.load()
-        if "dense-reencode" in kinds and bundle.dense is not None:
+            return [self.rebuild(store)]
+        if "recover" in kinds:
+            return self.recover(store)
+        damaged: list[Any] = []
+        bundle = IndexBundle.load(self.directory, damaged=damaged)
+        for exc in damaged:  # a part that could not be read is rebuilt, whatever the issues said
+            kinds.add(_REPAIR_OF_PART.get(exc.part, "rebuild"))
+        if kinds & {"rebuild", "recover"}:
+            return [self.rebuild(store)] if "rebuild" in kinds else self.recover(store)
+        done: list[str] = []
+        if "dense-reencode" in kinds or "dense-encode" in kinds:
             kinds.add("dense")
         if "catalog" in kinds:
             # incremental apply fixes the rows that differ; index parts are handled below if still wrong
@@ -700,10 +842,70 @@ class RetrievalIndexes:
         if "emotion" in kinds:
             self._rebuild_emotion(store, bundle)
             done.append("emotion: recomputed profiles")
-        if bundle.dense is not None and kinds & {"dense", "dense-encode", "dense-reencode"}:
+        if "dense" in kinds and (bundle.dense is not None or bundle.manifest.get("dense")):
             done.append(self._repair_dense(store, bundle, reencode="dense-reencode" in kinds))
         bundle.manifest["store_version"] = cat.store_version
         save_bundle(bundle)
+        return done
+
+    def rebuild(self, store: GraphStore) -> str:
+        """Build every index again from the store (the dense one too when the manifest lists it)."""
+        from musicgraph.retrieval.index import build_indexes
+
+        manifest = _read_manifest(self.directory)
+        dense_meta = manifest.get("dense") if isinstance(manifest.get("dense"), dict) else None
+        dense = self.encoder is not None or dense_meta is not None
+        build_indexes(store, self.directory, encoder=self.encoder, vad=self.vad, data_dir=self.data_dir,
+                      progress=False, dense=dense, dense_kind=(dense_meta or {}).get("kind", "auto"))
+        return "rebuilt every retrieval index" + (" (dense re-encoded)" if dense else "")
+
+    def recover(self, store: GraphStore) -> list[str]:
+        """Bring every part back in line with the store after an interrupted update or a lost file.
+
+        Keeps the catalog's row numbers (``catalog.json``'s keys, or their copy ``catalog.keys.json``),
+        re-reads the rows from the store, rebuilds BM25 and the emotion profiles, and rebuilds FAISS from
+        the stored vectors, encoding again only the rows an interrupted update was changing (all rows when
+        that is unknown) and rows without a usable stored vector. Without any row order left, everything
+        is rebuilt (:meth:`rebuild`).
+        """
+        from musicgraph.retrieval.catalog import IndexFileError
+        from musicgraph.retrieval.emotion import EMOTION_FIELDS as FIELDS
+        from musicgraph.retrieval.index import INDEX_FORMAT, IndexBundle, end_update, pending_update
+
+        pending = pending_update(self.directory)
+        keys = _catalog_keys(self.directory)
+        if (pending or {}).get("kind") == "build" or keys is None:
+            return [self.rebuild(store)]
+        damaged: list[IndexFileError] = []
+        bundle: Any = None
+        try:
+            bundle = IndexBundle.load(self.directory, damaged=damaged, ignore_pending=True)
+            previous: Any = bundle.catalog
+        except IndexFileError:  # the manifest or the catalog lost: rows re-read from the store, same order
+            previous = _Keys(keys)
+        catalog = SongCatalog.from_store(store, previous=previous)
+        n = len(catalog)
+        if bundle is None:
+            manifest = _read_manifest(self.directory)
+            if manifest.get("format") != INDEX_FORMAT:
+                manifest = {"format": INDEX_FORMAT, "store": str(getattr(store, "path", store.backend)),
+                            "hidden_moods": 0,
+                            "dense": {"kind": "auto"} if (self.directory / "dense.vectors.npy").is_file() else None}
+            bundle = IndexBundle(self.directory, catalog, None, None,
+                                 np.full((n, len(FIELDS)), np.nan, dtype=np.float32), [[] for _ in range(n)], manifest)
+        bundle.catalog = catalog
+        done = [f"catalog: {int(catalog.alive.sum())} live rows re-read from the store"]
+        bundle.sparse = bm25_from_catalog(store, catalog)
+        done.append("bm25: rebuilt")
+        self._rebuild_emotion(store, bundle)
+        done.append("emotion: recomputed profiles")
+        if bundle.dense is not None or bundle.manifest.get("dense") or (self.directory / "dense.vectors.npy").is_file():
+            # rows an interrupted update was changing are encoded again; after plain damage, none
+            redo = set() if pending is None else (None if pending.get("rows") is None else set(pending["rows"]))
+            done.append(self._repair_dense(store, bundle, reencode=False, redo=redo, all_if_unknown=True))
+        bundle.manifest.update(store_version=catalog.store_version, songs=n, live_songs=int(catalog.alive.sum()))
+        save_bundle(bundle)
+        end_update(self.directory)
         return done
 
     def _rebuild_emotion(self, store: GraphStore, bundle: Any) -> None:
@@ -723,28 +925,55 @@ class RetrievalIndexes:
             words[r] = prof.evidence
         bundle.emotions, bundle.emotion_words = emotions, words
 
-    def _repair_dense(self, store: GraphStore, bundle: Any, reencode: bool) -> str:
-        from musicgraph.retrieval.dense import Encoder, textualize
+    def _repair_dense(self, store: GraphStore, bundle: Any, reencode: bool, redo: set[int] | None = None,
+                      all_if_unknown: bool = False) -> str:
+        """Rebuild FAISS from the stored vectors (``dense.vectors.npy``), encoding rows without one.
+
+        Args:
+            reencode: encode every live row again.
+            redo: rows to encode again even if they have a stored vector; with ``all_if_unknown``, None
+                means every row.
+        """
+        from musicgraph.retrieval.dense import DenseIndex, Encoder, textualize
         from musicgraph.retrieval.index import lyrics_of
 
         d = bundle.dense
         cat = bundle.catalog
+        meta = bundle.manifest.get("dense") if isinstance(bundle.manifest.get("dense"), dict) else {}
+        vec = None
+        if d is not None and d.vectors is not None:
+            vec = np.asarray(d.vectors)
+        else:
+            vec_path = self.directory / "dense.vectors.npy"
+            try:
+                vec = np.load(vec_path) if vec_path.is_file() else None
+            except Exception as exc:  # noqa: BLE001 - an unreadable vector file is encoded again
+                log.warning("%s is unreadable (%s): encoding every song again", vec_path, exc)
+        if d is None:
+            d = DenseIndex(kind=meta.get("kind", "auto"))
         live = np.flatnonzero(cat.alive)
-        vec = None if d.vectors is None else np.asarray(d.vectors)
-        have = set() if reencode or vec is None or vec.ndim != 2 else {
-            r for r in live.tolist() if r < len(vec) and np.isfinite(vec[r]).all() and np.abs(vec[r]).sum() > 0}
+        if redo is None and all_if_unknown:
+            reencode = True
+        usable = not reencode and vec is not None and vec.ndim == 2
+        have = set() if not usable else {
+            r for r in live.tolist() if r < len(vec) and np.isfinite(vec[r]).all() and np.abs(vec[r]).sum() > 0
+            and (redo is None or r not in redo)}
         todo = np.asarray([r for r in live.tolist() if r not in have], dtype=np.int64)
-        if reencode or vec is None or vec.ndim != 2:
-            dim = getattr(self.encoder, "dim", None) or (vec.shape[1] if vec is not None and vec.ndim == 2 else 384)
+        if not usable:
+            dim = getattr(self.encoder, "dim", None) or meta.get("dim") or (
+                vec.shape[1] if vec is not None and vec.ndim == 2 else 384)
             vec = np.zeros((len(cat), dim), dtype=np.float32)
         elif len(vec) < len(cat):
             vec = np.vstack([vec, np.zeros((len(cat) - len(vec), vec.shape[1]), dtype=np.float32)])
+        else:
+            vec = np.array(vec[: len(cat)], dtype=np.float32)
         if len(todo):
             enc = self.encoder or Encoder()
             lyrics = lyrics_of(store, cat, todo.tolist())
             texts = [textualize(cat, r, lyrics.get(r), bundle.emotion_words[r]) for r in todo.tolist()]
             vec[todo] = enc.encode(texts)
-        kind = d.kind
-        d.build(vec, rows=live)
+        kind = d.kind if d.index is not None else meta.get("kind", d.kind)
         d.kind = kind
+        d.build(vec, rows=live)
+        bundle.dense = d
         return f"dense: re-indexed {len(live)} vectors from stored ones, encoded {len(todo)}"

@@ -7,8 +7,17 @@ Layout::
     bm25/                bm25s index + per-row term sets
     emotion.npy          emotion profiles (rows x EMOTION_FIELDS), emotion_words.json (evidence)
     dense.faiss          FAISS index, dense.vectors.npy (unit vectors, for MMR)
+    update.pending       present only while an update writes the files (see below)
 
 Rows are catalog rows, stable across rebuilds (:meth:`SongCatalog.from_store` with ``previous``).
+
+Safety: the files are written under unique temporary names and moved into place, while the directory's
+lock (:func:`musicgraph.graph.locks.directory_lock`) is held; readers load under the same lock, so they
+see a whole update or none. Before the first file of an update, ``update.pending`` records what is being
+written; it is removed after the manifest. A process killed in between leaves it behind, and then
+:meth:`IndexBundle.load` refuses the mixed files (an :class:`IndexFileError` saying to run
+``musicgraph check --repair``), ``check`` reports it, and ``--repair`` (or the next ``catalog`` command)
+rebuilds the parts from the store. Every unreadable file is an :class:`IndexFileError` naming it.
 """
 
 from __future__ import annotations
@@ -24,8 +33,15 @@ from typing import Any
 import numpy as np
 
 from musicgraph.config import Settings, get_settings
+from musicgraph.graph.locks import (
+    atomic_save_npy,
+    atomic_write_text,
+    directory_lock,
+    remove_stale_temporaries,
+    write_directory,
+)
 from musicgraph.graph.store import GraphStore
-from musicgraph.retrieval.catalog import SongCatalog
+from musicgraph.retrieval.catalog import IndexFileError, SongCatalog, read_index_file
 from musicgraph.retrieval.emotion import EMOTION_FIELDS
 from musicgraph.retrieval.sparse import SparseIndex
 from musicgraph.retrieval.text import tokenize
@@ -33,6 +49,38 @@ from musicgraph.retrieval.text import tokenize
 log = logging.getLogger(__name__)
 
 INDEX_FORMAT = 1
+#: Marker file of an index update in progress (see the module docstring).
+PENDING = "update.pending"
+
+
+def pending_update(directory: Path) -> dict[str, Any] | None:
+    """The record of an interrupted (or running) index update in ``directory``, or None."""
+    path = Path(directory) / PENDING
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return data if isinstance(data, dict) else {"unreadable": True}
+    except (OSError, ValueError):
+        return {"unreadable": True}
+
+
+def begin_update(directory: Path, **info: Any) -> None:
+    """Write the ``update.pending`` marker (call with the directory lock held); temporary files of killed
+    writers are removed first."""
+    remove_stale_temporaries(directory)
+    record = {"pid": __import__("os").getpid(), "started": time.strftime("%Y-%m-%dT%H:%M:%S"), **info}
+    old = pending_update(directory)
+    if old is not None and old.get("rows") is not None and record.get("rows") is not None:
+        record["rows"] = sorted(set(old["rows"]) | set(record["rows"]))  # an earlier interruption's rows too
+    elif old is not None:
+        record["rows"] = None
+    atomic_write_text(Path(directory) / PENDING, json.dumps(record))
+
+
+def end_update(directory: Path) -> None:
+    """Remove the ``update.pending`` marker: the directory holds one consistent update."""
+    (Path(directory) / PENDING).unlink(missing_ok=True)
 
 
 def default_index_dir(settings: Settings | None = None) -> Path:
@@ -54,30 +102,103 @@ class IndexBundle:
     manifest: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def load(cls, directory: Path, dense: bool = True) -> IndexBundle:
-        """Read the indexes of ``directory`` (``dense=False`` skips FAISS)."""
+    def load(cls, directory: Path, dense: bool = True, damaged: list[IndexFileError] | None = None,
+             ignore_pending: bool = False) -> IndexBundle:
+        """Read the indexes of ``directory`` (``dense=False`` skips FAISS).
+
+        Args:
+            damaged: collect unreadable parts here instead of raising (the part is then left empty:
+                ``sparse``/``dense`` None, empty emotion profiles); for ``check`` and repairs.
+            ignore_pending: load even if an interrupted update left ``update.pending`` (repairs).
+
+        Raises:
+            FileNotFoundError: no index in ``directory``.
+            IndexFileError: an unreadable file (named, with ``musicgraph check --repair`` to run), or the
+                files of an interrupted update.
+
+        A manifest that lists a dense index whose ``dense.faiss`` is missing loads without it and logs a
+        warning (retrieval then runs without the dense component).
+        """
         directory = Path(directory)
         mpath = directory / "manifest.json"
         if not mpath.is_file():
             raise FileNotFoundError(f"no retrieval index in {directory}: run `musicgraph index build` first")
-        manifest = json.loads(mpath.read_text(encoding="utf-8"))
+        with directory_lock(directory):
+            return cls._load(directory, dense, damaged, ignore_pending)
+
+    @classmethod
+    def _load(cls, directory: Path, dense: bool, damaged: list[IndexFileError] | None,
+              ignore_pending: bool) -> IndexBundle:
+        def part(fn: Any, fallback: Any = None) -> Any:
+            try:
+                return fn()
+            except IndexFileError as exc:
+                if damaged is None:
+                    raise
+                damaged.append(exc)
+                return fallback
+
+        mpath = directory / "manifest.json"
+        pending = pending_update(directory)
+        if pending is not None and not ignore_pending:
+            exc = IndexFileError(directory / PENDING, "interrupted",
+                                 f"an index update started at {pending.get('started', '?')} was interrupted, so "
+                                 "the files may mix two versions")
+            if damaged is None:
+                raise exc
+            damaged.append(exc)
+
+        def read_manifest() -> dict[str, Any]:
+            data = json.loads(mpath.read_text(encoding="utf-8"))
+            if not isinstance(data, dict):
+                raise ValueError("not a JSON object")
+            return data
+
+        manifest = read_index_file(mpath, "manifest", read_manifest)
         if manifest.get("format") != INDEX_FORMAT:
             raise ValueError(f"{mpath}: index format {manifest.get('format')} != {INDEX_FORMAT}; rebuild it")
-        catalog = SongCatalog.load(directory)
+        catalog = SongCatalog.load(directory)  # no catalog, nothing else makes sense: always raises
+        n = len(catalog)
         sparse: Any = None
         if (directory / "bm25inc").is_dir():
             from musicgraph.retrieval.incremental import IncrementalBM25
 
-            sparse = IncrementalBM25.load(directory / "bm25inc")
+            sparse = part(lambda: IncrementalBM25.load(directory / "bm25inc"))
         elif (directory / "bm25").is_dir():
-            sparse = SparseIndex.load(directory / "bm25")
+            sparse = part(lambda: read_index_file(directory / "bm25", "bm25",
+                                                  lambda: SparseIndex.load(directory / "bm25")))
         dense_index = None
         if dense and (directory / "dense.faiss").is_file():
             from musicgraph.retrieval.dense import DenseIndex
 
-            dense_index = DenseIndex.load(directory / "dense.faiss")
-        emotions = np.load(directory / "emotion.npy")
-        words = json.loads((directory / "emotion_words.json").read_text(encoding="utf-8"))
+            dense_index = part(lambda: DenseIndex.load(directory / "dense.faiss"))
+        elif dense and manifest.get("dense"):
+            log.warning("%s is missing: retrieval runs without the dense (MiniLM) component; run "
+                        "`musicgraph check --repair` to rebuild it from %s", directory / "dense.faiss",
+                        directory / "dense.vectors.npy")
+        from musicgraph.retrieval.emotion import EMOTION_FIELDS
+
+        def read_emotions() -> np.ndarray:
+            path = directory / "emotion.npy"
+            if not path.is_file():
+                raise IndexFileError(path, "emotion", "the file is missing")
+            arr = read_index_file(path, "emotion", lambda: np.load(path))
+            if arr.shape != (n, len(EMOTION_FIELDS)):
+                raise IndexFileError(path, "emotion", f"shape {arr.shape}, expected {(n, len(EMOTION_FIELDS))}")
+            return arr
+
+        def read_words() -> list[list[str]]:
+            path = directory / "emotion_words.json"
+            if not path.is_file():
+                raise IndexFileError(path, "emotion", "the file is missing")
+            words = read_index_file(path, "emotion", lambda: json.loads(path.read_text(encoding="utf-8")))
+            if not isinstance(words, list) or len(words) != n:
+                raise IndexFileError(path, "emotion", f"expected {n} evidence lists")
+            return words
+
+        empty = np.full((n, len(EMOTION_FIELDS)), np.nan, dtype=np.float32)
+        emotions = part(read_emotions, empty)
+        words = part(read_words, [[] for _ in range(n)])
         return cls(directory, catalog, sparse, dense_index, emotions, words, manifest)
 
 
@@ -167,9 +288,8 @@ def build_indexes(
                 prog.update(task, completed=i + 1)
         from musicgraph.retrieval.incremental import BM25_DIR, IncrementalBM25
 
-        SparseIndex().build(tokens).save(directory / "bm25")  # bm25s copy (benchmarks, older readers)
+        bm25s_copy = SparseIndex().build(tokens)  # bm25s copy (benchmarks, older readers)
         sparse = IncrementalBM25.build((i, tokens[i]) for i in range(n) if catalog.alive[i])
-        sparse.save(directory / BM25_DIR)
         timings["bm25"] = time.perf_counter() - t0
 
         dense_index = None
@@ -191,12 +311,7 @@ def build_indexes(
             t0 = time.perf_counter()
             dense_index = DenseIndex(kind=dense_kind).build(  # type: ignore[arg-type]
                 vectors, rows=np.flatnonzero(catalog.alive))
-            dense_index.save(directory / "dense.faiss")
             timings["faiss"] = time.perf_counter() - t0
-        elif (directory / "dense.faiss").is_file():
-            (directory / "dense.faiss").unlink()
-            for extra in ("dense.vectors.npy", "dense.labels.npy"):
-                (directory / extra).unlink(missing_ok=True)
     finally:
         if prog is not None:
             prog.stop()
@@ -214,9 +329,6 @@ def build_indexes(
         store.upsert_nodes("Song", rows)
         catalog.store_version = store.version()
 
-    catalog.save(directory)
-    np.save(directory / "emotion.npy", emotions)
-    (directory / "emotion_words.json").write_text(json.dumps(emotion_words), encoding="utf-8")
     manifest = {
         "format": INDEX_FORMAT,
         "store": str(getattr(store, "path", store.backend)),
@@ -229,7 +341,21 @@ def build_indexes(
         "seconds": {k: round(v, 3) for k, v in timings.items()},
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
-    (directory / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+    # every file written at the end, under the directory lock, with the update marker around them
+    with directory_lock(directory):
+        begin_update(directory, kind="build", rows=None)
+        write_directory(directory / "bm25", bm25s_copy.save)
+        sparse.save(directory / BM25_DIR)
+        if dense_index is not None:
+            dense_index.save(directory / "dense.faiss")
+        else:
+            for extra in ("dense.faiss", "dense.vectors.npy", "dense.labels.npy"):
+                (directory / extra).unlink(missing_ok=True)
+        catalog.save(directory)
+        atomic_save_npy(directory / "emotion.npy", emotions)
+        atomic_write_text(directory / "emotion_words.json", json.dumps(emotion_words))
+        atomic_write_text(directory / "manifest.json", json.dumps(manifest, indent=2))
+        end_update(directory)
     log.info("indexes written to %s in %.1fs", directory, sum(timings.values()))
     return IndexBundle(directory, catalog, sparse, dense_index, emotions, emotion_words, manifest)
 

@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from musicgraph.errors import RequestError
 from musicgraph.retrieval.catalog import FEATURES
 from musicgraph.retrieval.emotion import MOOD_VA
 from musicgraph.retrieval.text import REQUEST_WORDS, STOPWORDS, fold, tokenize
@@ -32,8 +33,8 @@ log = logging.getLogger(__name__)
 Range = tuple[float | None, float | None]
 
 
-class QueryError(ValueError):
-    """A request that cannot be answered (empty, or nothing to search for)."""
+#: A request that cannot be answered (the name kept for older callers; see :class:`RequestError`).
+QueryError = RequestError
 
 
 @dataclass(slots=True)
@@ -123,6 +124,7 @@ LEXICON: dict[str, tuple[tuple[str, ...], dict[str, Range]]] = {
     "furious": (("angry",), {"energy": (0.75, None)}),
     "energetic": (("energetic",), {"energy": (0.7, None)}),
     "high energy": (("energetic",), {"energy": (0.7, None)}),
+    "low energy": ((), {"energy": (None, 0.4)}),
     "pump up": (("energetic",), {"energy": (0.75, None)}),
     "hype": (("energetic",), {"energy": (0.75, None)}),
     "workout": (("energetic",), {"energy": (0.7, None), "tempo": (115, None)}),

@@ -50,8 +50,65 @@ def test_ingest_stats_recommend_json(env):
     assert res.exit_code == 2 and "give seeds" in res.output
 
 
-def test_demo_runs_on_fixture_data(env):
-    res = run("demo", "--k", "3")
-    # the fixture data lacks the demo's famous seeds: the demo reports that clearly rather than crashing
-    assert res.exit_code in (0, 2), res.output
-    assert "graph built" in res.output or "unknown" in res.output
+FIXTURE_SEEDS = (
+    ("Artists for fans of The Invented Band", {"artists": ["The Invented Band"], "kind": "artist"}),
+    ("Songs for user 2", {"user": "2", "kind": "song", "max_per_artist": 1}),
+)
+FIXTURE_QUERIES = ("sad songs like The Invented Band", "party songs")
+
+
+@pytest.fixture
+def fixture_demo(env, monkeypatch):
+    """The demo with seeds and queries that exist in the fixture data (the real ones name famous artists)."""
+    import musicgraph.cli.core as core
+
+    monkeypatch.setattr(core, "DEMO_SEEDS", FIXTURE_SEEDS)
+    monkeypatch.setattr(core, "DEMO_QUERIES", FIXTURE_QUERIES)
+
+
+def test_demo_runs_every_step_on_fixture_data(fixture_demo):
+    res = run("demo", "--k", "3", "--backend", "template")
+    assert res.exit_code == 0, res.output
+    assert "graph built" in res.output
+    for title, _ in FIXTURE_SEEDS:
+        assert title in res.output
+    for q in FIXTURE_QUERIES:  # hybrid retrieval ran and printed a table for each query
+        assert repr(q) in res.output
+    assert "ask: melancholic songs" in res.output  # the grounded answer panel
+    assert "demo step failed" not in res.output
+
+
+def test_demo_fails_loudly_when_retrieval_fails(fixture_demo, monkeypatch):
+    import musicgraph.retrieval.retriever as retriever
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the BM25 index is unreadable")
+
+    monkeypatch.setattr(retriever, "retrieve", broken)
+    res = run("demo", "--k", "3", "--backend", "template")
+    assert res.exit_code == 1, res.output
+    assert f"demo step failed: retrieval for {FIXTURE_QUERIES[0]!r}: RuntimeError: the BM25 index is unreadable" in res.output
+    assert res.output.count("demo step failed: retrieval for") == len(FIXTURE_QUERIES)  # every query still ran
+    assert "ask: melancholic songs" in res.output  # and the steps after it
+
+
+def test_demo_fails_loudly_when_ask_fails(fixture_demo, monkeypatch):
+    import importlib
+
+    rag_ask = importlib.import_module("musicgraph.rag.ask")
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("generator crashed")
+
+    monkeypatch.setattr(rag_ask, "ask", broken)
+    res = run("demo", "--k", "3", "--backend", "template")
+    assert res.exit_code == 1, res.output
+    assert "demo step failed: ask 'melancholic songs for a rainy night, like Radiohead': RuntimeError: generator " \
+           "crashed" in res.output
+
+
+def test_demo_with_the_real_seeds_on_fixture_data_is_a_clear_error(env):
+    res = run("demo", "--k", "3", "--backend", "template")
+    # the fixture data lacks the demo's famous seeds: one clear line, exit code 2
+    assert res.exit_code == 2, res.output
+    assert "error: unknown artist 'Radiohead'" in res.output

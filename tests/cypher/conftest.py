@@ -24,5 +24,6 @@ def sample_store(request: pytest.FixtureRequest) -> Iterator[Neo4jStore]:
     store = neo4j_session_store(request)
     load_sample(store)
     store.set_embeddings("Song", sample_embeddings(store.embedding_dim))
+    store.set_vectors("Artist", sample_embeddings(16, "Artist"))  # GNN-sized artist vectors (own index size)
     yield store
     store.close()

@@ -139,8 +139,12 @@ def test_user_cypher_cannot_write(sample_store, cypher: str) -> None:
     assert sample_store.get_node("Artist", "velvet hours").props["name"] == name_before
 
 
-def test_server_refuses_writes_even_without_the_planner_check(sample_store) -> None:
-    # EXPLAIN/CYPHER-prefixed text skips the planner check: the read transaction still refuses
+def test_server_refuses_writes_even_without_the_planner_check(sample_store, monkeypatch) -> None:
+    # with the text guard off, EXPLAIN/CYPHER-prefixed text skips the planner check: the read transaction
+    # still refuses
+    import musicgraph.cypher.guard as guard
+
+    monkeypatch.setattr(guard, "check_user_cypher", lambda cypher: None)
     before = sample_store.count_nodes()
     with pytest.raises(ReadOnlyQueryError, match="refused by the server"):
         sample_store.query("CYPHER 5 CREATE (n:Artist {uid: 'intruder'})")
@@ -176,7 +180,23 @@ def test_cli_cypher_run_and_refusal(sample_store, tmp_path) -> None:
     bad.write_text("// Rename an artist (must be refused)\n:param k => 'velvet hours';\n"
                    "MATCH (a:Artist {uid: $k}) SET a.name = 'x' RETURN a;\n")
     res = runner.invoke(app, ["cypher", "run", str(bad)])
-    assert res.exit_code == 1 and "read-only" in res.output
+    assert res.exit_code == 2 and "read-only" in res.output
     assert sample_store.get_node("Artist", "velvet hours").props["name"] == "Velvet Hours"
     res = runner.invoke(app, ["cypher", "list"])
     assert res.exit_code == 0 and "mood_path" in res.output
+
+
+def test_gnn_artists_near_in_tag_uses_the_vector_index(sample_store) -> None:
+    """Nearest artists by GNN vector (the artist_embedding index), only those with the tag, best first."""
+    import numpy as np
+
+    from musicgraph.cypher.sample import sample_embeddings
+
+    rows = run(sample_store, "gnn_artists_near_in_tag")
+    vecs = sample_embeddings(16, "Artist")
+    tagged = {a.lower() for a, (_, tags, _, _) in ARTISTS.items() if "melancholic" in tags} - {"velvet hours"}
+    seed = np.asarray(vecs["velvet hours"])
+    want = sorted(tagged, key=lambda a: -float(np.dot(seed, vecs[a]) / np.linalg.norm(vecs[a])))
+    assert [r["artist"] for r in rows] == want
+    sims = [r["similarity"] for r in rows]
+    assert sims == sorted(sims, reverse=True) and all(0 < s <= 1 for s in sims)

@@ -103,3 +103,35 @@ def test_top_k_from_scores_masks_and_orders():
     # everything excluded -> padded with -1
     all_ex = M.top_k_from_scores(np.zeros((1, 2)), 2, sp.csr_matrix(np.ones((1, 2))))
     np.testing.assert_array_equal(all_ex, [[-1, -1]])
+
+
+def test_popularity_bias_metrics_hand_computed():
+    # 3 lists over 6 items; item popularity 10, 8, 6, 4, 2, 0 (item 0 most popular)
+    ranked = [[0, 1, 2], [0, 3, -1], [5, 4, 0]]
+    pop = np.array([10.0, 8.0, 6.0, 4.0, 2.0, 0.0])
+    assert M.average_popularity(ranked, pop, k=3).tolist() == pytest.approx([8.0, 7.0, 4.0])
+    assert M.average_popularity(ranked, pop, k=1).tolist() == pytest.approx([10.0, 10.0, 0.0])
+    # head = ceil(0.2 * 6) = 2 most popular items (0, 1); the rest is the long tail
+    tail = M.long_tail_items(pop, 0.2)
+    assert tail.tolist() == [False, False, True, True, True, True]
+    assert M.tail_share(ranked, tail, k=3).tolist() == pytest.approx([1 / 3, 1 / 2, 2 / 3])
+    assert M.hub_share(ranked, [0], k=3).tolist() == pytest.approx([1 / 3, 1 / 2, 1 / 3])
+    assert M.hub_share(ranked, M.top_items(pop, 2), k=3).tolist() == pytest.approx([2 / 3, 1 / 2, 1 / 3])
+    # item counts: 0 x3, 1,2,3,4,5 x1 -> sorted [1,1,1,1,1,3], n=6, total 8
+    # sum (2i - 7) c_i = (-5 -3 -1 +1 +3)*1 + 5*3 = 10; gini = 10 / (6 * 8)
+    assert M.gini_index(ranked, 6, k=3) == pytest.approx(10 / 48)
+    assert M.coverage(np.array([[0, 1, 2], [0, 3, -1], [5, 4, 0]]), 6, 3) == 1.0
+    assert M.coverage(np.array([[0, 1, 2], [0, 3, -1], [5, 4, 0]]), 6, 1) == pytest.approx(2 / 6)
+
+
+def test_gini_extremes_and_errors():
+    # every item recommended equally often: 0; one item in every list: 1 - 1/n
+    assert M.gini_index([[0, 1], [2, 3]], 4, k=2) == pytest.approx(0.0)
+    assert M.gini_index([[2], [2], [2]], 5, k=1) == pytest.approx(1 - 1 / 5)
+    assert M.gini_index([[-1]], 5, k=1) == 0.0
+    with pytest.raises(ValueError):
+        M.gini_index([[7]], 5, k=1)
+    with pytest.raises(ValueError):
+        M.long_tail_items(np.ones(3), 1.5)
+    # ties in popularity: the lower id is in the head
+    assert M.long_tail_items(np.array([1.0, 1.0, 1.0, 1.0, 1.0]), 0.2).tolist() == [False, True, True, True, True]

@@ -103,8 +103,16 @@ def test_recommendation_task_end_to_end(hetrec_dir, tmp_path):
     # the GNN preset trains on the same split and ranks the same users: it learns the two blocks
     assert "lightgcn" in sys, task["missing_systems"]
     assert sys["lightgcn"]["metrics"]["recall@10"]["mean"] > 2 * sys["random"]["metrics"]["recall@10"]["mean"]
-    assert sys["lightgcn"]["params"]["preset"] == "LightGCN"
+    # the best preset of the README's GNN table (cosine softmax, dim 128), not the BPR one
+    assert sys["lightgcn"]["params"]["preset"] == "LightGCN + cosine softmax, dim 128"
+    assert "--predictor cos" in sys["lightgcn"]["params"]["args"]
+    run = sys["lightgcn"]["params"]["runs"]["0"]  # how the run ended is on record (a time-budget cut shows)
+    assert run["stop_reason"] in ("early stopping", "time budget", "max epochs") and run["epochs_run"] >= 1
     assert "full run only" in task["missing_systems"]["graphsage-kg"]
+    # popularity bias: MostPop recommends the same hubs (those a user does not know yet), random spreads out
+    mp, rnd = sys["mostpop"]["extra"], sys["random"]["extra"]
+    assert mp["hub_share@10"] > 0.5 > rnd["hub_share@10"] and mp["gini@10"] > rnd["gini@10"] and mp["tail_share@10"] < rnd["tail_share@10"]
+    assert mp["avg_popularity@10"] > rnd["avg_popularity@10"]
     on_disk = json.loads((tmp_path / "rep" / "results.json").read_text())
     assert on_disk["tasks"]["recommendation"]["systems"]["mostpop"]["seeds"] == [0]
     report = (tmp_path / "rep" / "report.md").read_text()
@@ -113,6 +121,27 @@ def test_recommendation_task_end_to_end(hetrec_dir, tmp_path):
     assert (tmp_path / "rep" / "splits" / "hetrec" / "hetrec.test.inter").exists()
     back = read_split_tsv(tmp_path / "rep" / "splits" / "hetrec_split.tsv")
     assert back.matrix("test").nnz == 60  # one test artist per user (15 interactions each)
+
+
+def test_cosine_run_embeddings_rank_like_the_trainer(hetrec_dir, tmp_path):
+    """Task 1 ranks a cosine-softmax run's saved embeddings exactly as the trainer scored its test part."""
+    from musicgraph.evaluation.tasks.recommendation import GNN_SYSTEMS, _metrics, embedding_ranking
+    from musicgraph.gnn.presets import PRESETS
+    from musicgraph.gnn.splits import hetrec_split
+    from musicgraph.gnn.train import parse_args, train
+
+    out = tmp_path / "run"
+    argv = ["--source", "hetrec", "--data-dir", str(hetrec_dir), "--seed", "0", "--split-seed", "2020",
+            "--epochs", "10", "--out", str(out), "--no-progress", "--threads", "1", "--device", "cpu",
+            *PRESETS[GNN_SYSTEMS["lightgcn"]]]
+    summary = train(parse_args(argv))
+    split = hetrec_split(hetrec_dir, seed=2020)
+    test = split.matrix("test")
+    users = np.flatnonzero(np.diff(test.indptr) > 0)
+    ranked = embedding_ranking(out / "embeddings.pt", split, users, split.known_before("test"), 20)
+    got = _metrics(ranked, test[users])
+    for metric in ("recall@10", "ndcg@10", "recall@20"):
+        assert float(got[metric].mean()) == pytest.approx(summary["test"][metric], abs=1e-5), metric
 
 
 def test_cli_rejects_unknown_task():
@@ -148,3 +177,33 @@ def test_graph_playlist_ranking_never_walks_a_hidden_membership(tmp_path):
     assert got[0] == "a|3"  # the seed songs' artist leads to its third song
     assert "a|1" not in got and "a|2" not in got  # seed songs are never recommended
     assert "d|1" not in got  # reachable only through its hidden membership: removed, so never reached
+
+
+def test_eval_with_mlflow_logs_every_system_metric(hetrec_dir, tmp_path, monkeypatch) -> None:
+    """`musicgraph eval --mlflow` on the tiny HetRec data: one run with each system's metric means and the report."""
+    from mlflow.tracking import MlflowClient
+
+    from musicgraph.cli import app
+    from musicgraph.config import reset_settings
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("MUSICGRAPH_HOME", str(home))
+    monkeypatch.setenv("MUSICGRAPH_DATA_DIR", str(hetrec_dir))
+    monkeypatch.delenv("MUSICGRAPH_MLFLOW_URI", raising=False)
+    reset_settings()
+    out = tmp_path / "rep"
+    res = CliRunner().invoke(app, ["eval", "--task", "recommendation", "--quick", "--out", str(out), "--mlflow"])
+    assert res.exit_code == 0, res.output
+    results = json.loads((out / "results.json").read_text())
+    uri = (home / "mlruns").resolve().as_uri()
+    c = MlflowClient(tracking_uri=uri)
+    exp = c.get_experiment_by_name("musicgraph-eval")
+    (run,) = c.search_runs([exp.experiment_id])
+    systems = results["tasks"]["recommendation"]["systems"]
+    assert run.data.metrics["recommendation.itemknn.recall_at_10"] == pytest.approx(
+        systems["itemknn"]["metrics"]["recall@10"]["mean"])
+    assert sum(1 for k in run.data.metrics if k.startswith("recommendation.")) == sum(
+        len(s["metrics"]) for s in systems.values())
+    assert {a.path for a in c.list_artifacts(run.info.run_id)} == {"report.md", "results.json"}
+    assert run.data.params["tasks"] == "recommendation" and run.data.params["quick"] == "True"
+    reset_settings()

@@ -124,17 +124,15 @@ def test_tables_from_hetrec_can_hide_the_tags_of_held_out_pairs(fixture_data_dir
 def test_store_training_view_hides_the_tags_of_held_out_pairs(fixture_store, fixture_data_dir, tmp_path):
     """The store path swaps in tag edges rebuilt without held-out pairs (same as graph.heldout)."""
     from musicgraph.gnn.data import store_to_hetero
+    from musicgraph.gnn.source import EmbeddedSource, held_pairs
     from musicgraph.gnn.splits import hetrec_split
-    from musicgraph.gnn.train import _hide_heldout_tags
     from musicgraph.graph.heldout import tag_matrices_without
 
     split = hetrec_split(fixture_store, seed=1)
     data, keys = store_to_hetero(fixture_store, cache_dir=tmp_path)
     before = int(data[("User", "USED_TAG", "Tag")].edge_weight.sum().round())
-    _hide_heldout_tags(fixture_store, data, split, fixture_data_dir)
-    held = {(str(split.user_keys[u]), str(split.item_keys[i]))
-            for us, its in ((split.valid_user, split.valid_item), (split.test_user, split.test_item))
-            for u, i in zip(us.tolist(), its.tolist(), strict=True)}
+    held = held_pairs(split)
+    EmbeddedSource(fixture_store, fixture_data_dir, own=False).hide_heldout(data, keys, held)
     _, used = tag_matrices_without(fixture_store.projection(), fixture_data_dir, held)
     et = ("User", "USED_TAG", "Tag")
     assert data[et].edge_index.shape[1] == used.nnz

@@ -108,3 +108,32 @@ def test_to_networkx(store):
     g = store.to_networkx()
     assert g.has_edge("Song:s", "Artist:a")
     assert g.nodes["Song:s"]["title"] == "S"
+
+
+# ------------------------------------------------------------------ transactions
+def test_transaction_commits_all_writes_with_one_version_bump(tmp_path):
+    store = EmbeddedStore(tmp_path / "s")
+    before = int(store.version())
+    with store.transaction():
+        store.upsert_nodes("Artist", [("a", {"name": "A"})])
+        store.upsert_nodes("Song", [("a|x", {"title": "X"})])
+        store.upsert_edges("PERFORMED_BY", "Song", "Artist", [("a|x", "a", {})])
+        assert store.get_node("Song", "a|x") is not None  # visible inside the block
+    assert int(store.version()) == before + 1
+    reopened = EmbeddedStore(tmp_path / "s")
+    assert reopened.count_nodes()["Song"] == 1 and reopened.count_edges()["PERFORMED_BY"] == 1
+
+
+def test_transaction_rolls_everything_back_when_the_block_raises(tmp_path):
+    store = EmbeddedStore(tmp_path / "s")
+    store.upsert_nodes("Artist", [("a", {"name": "A"})])
+    before = store.version()
+    with pytest.raises(RuntimeError, match="boom"):
+        with store.transaction():
+            store.upsert_nodes("Song", [("a|x", {"title": "X"})])
+            store.set_meta("k", "v")
+            raise RuntimeError("boom")
+    assert store.version() == before and store.get_node("Song", "a|x") is None and store.get_meta("k") is None
+    # the store still takes writes afterwards
+    store.upsert_nodes("Song", [("a|y", {"title": "Y"})])
+    assert store.get_node("Song", "a|y") is not None

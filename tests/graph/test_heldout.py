@@ -35,3 +35,19 @@ def test_without_held_out_pairs_the_tag_matrices_are_rebuilt_identically(fixture
     same = heldout_projection(proj, [], fixture_data_dir)
     for rel in ("TAGGED", "USED_TAG", "LISTENED_TO"):
         assert (same.matrices[rel] != proj.matrices[rel]).nnz == 0, rel
+
+
+def test_without_song_moods_drops_only_those_songs_mood_edges(fixture_store):
+    from musicgraph.graph.heldout import without_song_moods
+
+    proj = fixture_store.projection()
+    mood = proj.matrices["HAS_MOOD"].tocoo()
+    lo, hi = proj.label_ranges["Song"]
+    song_rows = sorted({int(r) for r in mood.row if lo <= r < hi})
+    assert len(song_rows) >= 2, "the fixture has labelled songs"
+    hidden = str(proj.keys[song_rows[0]])
+    held = without_song_moods(proj, [hidden, "no such song"])
+    assert held.matrices["HAS_MOOD"][song_rows[0]].nnz == 0
+    assert held.matrices["HAS_MOOD"][song_rows[1]].nnz == proj.matrices["HAS_MOOD"][song_rows[1]].nnz
+    assert held.matrices["HAS_MOOD"].nnz == mood.nnz - proj.matrices["HAS_MOOD"][song_rows[0]].nnz
+    assert held.matrices["PERFORMED_BY"] is proj.matrices["PERFORMED_BY"]

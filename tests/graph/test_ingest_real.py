@@ -13,7 +13,6 @@ import pytest
 
 from musicgraph.graph import EmbeddedStore
 from musicgraph.graph.ingest import STAGE_NAMES, ingest
-from musicgraph.graph.multihop import recommend
 from musicgraph.graph.store import content_checksum
 
 pytestmark = pytest.mark.integration
@@ -36,6 +35,12 @@ def test_exact_counts(real_store):
     assert nodes["Mood"] == 6
     assert nodes["Song"] == 31_440
     assert edges["TAGGED"] == 107_489
+
+
+def recommend(store, **kw):
+    from musicgraph import api
+
+    return api.recommend(store=store, **kw)
 
 
 def test_radiohead_recommendations_make_sense(real_store):

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from musicgraph.cypher.sample import ARTISTS, LISTENS, PLAYLISTS, load_sample
+from musicgraph.cypher.sample import ARTISTS, LISTENS, PERSONAL, PLAYLISTS, load_sample
 from musicgraph.graph import EmbeddedStore, GraphStore
 from musicgraph.graph.schema import LABELS, REL_TYPES
 
@@ -104,8 +104,11 @@ def test_counts_match_the_definitions(backend, references) -> None:
         return
     assert nodes["Artist"] == len(ARTISTS)
     assert nodes["Song"] == sum(len(t) for _, _, t, _ in ARTISTS.values())
-    assert nodes["User"] == len(LISTENS) and nodes["Playlist"] == len(PLAYLISTS)
-    assert edges["LISTENED_TO"] == sum(len(p) for p in LISTENS.values())
+    assert nodes["User"] == len(LISTENS) + len(PERSONAL) and nodes["Playlist"] == len(PLAYLISTS)
+    assert edges["LISTENED_TO"] == sum(len(p) for p in LISTENS.values()) + sum(len(p) for p in PERSONAL.values())
+    song_listens = [e for e in store.iter_edges("LISTENED_TO") if e.dst.label == "Song"]  # (User)-[]->(Song)
+    assert len(song_listens) == sum(len(p) for p in PERSONAL.values()) and all(e.src.key.startswith("me:")
+                                                                               for e in song_listens)
     assert edges["IN_PLAYLIST"] == sum(len(p[2]) for p in PLAYLISTS.values())
     assert all(edges[rel] > 0 for rel in REL_TYPES)
 
@@ -136,13 +139,15 @@ def _recommend_queries(store: GraphStore, dataset: str) -> list[dict[str, Any]]:
             {"user": "hetrec:3", "kind": "artist"},
             {"artists": ["Neon Harbor"], "kind": "artist", "k": 5},
             {"songs": ["Velvet Hours - Paper Lanterns"], "k": 8},
-            {"tags": ["melancholic"], "moods": ["calm"]},
+            {"artists": ["Neon Harbor"], "relation": "fans_of", "kind": "artist", "k": 5},
+            {"tags": ["melancholic"]},
+            {"user": "me:sample"},  # a personal profile: (User)-[LISTENED_TO]->(Song)
         ]
-    from musicgraph.graph.multihop import recommend
 
     artists = [n.props["name"] for n in store.iter_nodes("Artist")]
     candidates = [{"user": u} for u in store.node_keys("User")]
     candidates += [{"artists": artists[:2], "kind": "artist"}, {"artists": artists[2:3]}]
+    candidates += [{"artists": artists[:1], "relation": "fans_of", "kind": "artist"}]
     candidates += [{"moods": [m]} for m in store.node_keys("Mood")]
     # the fixture data is tiny: keep the queries that have answers in the reference
     kept = [q for q in candidates if recommend(store, **q)]
@@ -150,8 +155,14 @@ def _recommend_queries(store: GraphStore, dataset: str) -> list[dict[str, Any]]:
     return kept
 
 
+def recommend(store: GraphStore, **query: Any) -> list[Any]:
+    """``musicgraph.recommend`` on ``store`` (the graph retriever over its projection and catalog)."""
+    from musicgraph import api
+
+    return api.recommend(store=store, **query)
+
+
 def test_recommend_topk_and_paths_identical(backend, references) -> None:
-    from musicgraph.graph.multihop import recommend
 
     store, dataset = backend
     ref = references[dataset][0]
@@ -194,3 +205,28 @@ def test_merge_rules_identical(backend, references, tmp_path) -> None:
     assert not [e for e in store.iter_edges("HAS_GENRE") if e.dst.key == "merge test"]
     store.delete_nodes("Artist", ["merge artist"])
     ref.close()
+
+
+def test_vectors_replace_never_union_and_clear_identically(backend, references) -> None:
+    """Node vectors: a second write replaces the first (no list union), both backends read back the same,
+    clearing removes them; Neo4j's vector index answers with the written vectors."""
+    store, dataset = backend
+    ref = references[dataset][0]
+    keys = store.node_keys("Artist")[:3]
+    first = {k: [1.0, 0.0, 0.0, float(i)] for i, k in enumerate(keys)}
+    second = {k: [0.0, 1.0, 0.5, float(i) + 0.25] for i, k in enumerate(keys)}
+    try:
+        for s in (store, ref):
+            assert s.set_vectors("Artist", first) == len(keys)
+            assert s.set_vectors("Artist", second) == len(keys)
+            assert s.set_vectors("Artist", {"no such artist": [0.0] * 4}) == 0
+        assert store.get_vectors("Artist", keys) == ref.get_vectors("Artist", keys) == second
+        if store.backend == "neo4j":
+            hits = store.vector_search("Artist", second[keys[2]], k=1)
+            assert [n.key for n, _ in hits] == [keys[2]]
+        assert store.clear_vectors("Artist", keys[:1]) == ref.clear_vectors("Artist", keys[:1]) == 1
+        assert set(store.get_vectors("Artist", keys)) == set(keys[1:])
+    finally:
+        for s in (store, ref):
+            s.clear_vectors("Artist")
+    assert store.get_vectors("Artist", keys) == {} == ref.get_vectors("Artist", keys)

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from musicgraph.errors import RequestError
 from musicgraph.lm.genrec import (
     CodeLM,
     GenerativeRetriever,
@@ -134,6 +135,16 @@ def test_train_genrec_and_recommend(rich_store, tiny_model_dir, tmp_path):
         assert x.id in keys and x.evidence["semantic_id"][0].startswith("<a") and x.artist
     with pytest.raises(ValueError, match="empty"):
         r.recommend("  ")
+    # the Retriever interface: k, exclusions, songs only
+    r.store = rich_store
+    banned = results[0].id.split("|", 1)[0]
+    req = {"text": "sad songs like The Velvet Foxes", "k": 3,
+           "constraints": {"exclude": [{"label": "Artist", "name": banned, "key": banned}]}}
+    found = r.search(req)
+    assert len(found) == 3 and all(x.id in keys and not x.id.startswith(banned + "|") for x in found)
+    assert [x.id for x in r.search("sad songs like The Velvet Foxes", k=4)] == [x.id for x in results]
+    with pytest.raises(RequestError, match="songs only"):
+        r.search({"text": "x", "kind": "artist"})
     with pytest.raises(FileNotFoundError, match="lm train --task genrec"):
         GenerativeRetriever(tmp_path / "nothing")
 

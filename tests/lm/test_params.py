@@ -11,7 +11,9 @@ from musicgraph.lm.params import (
     compose,
     lexicon_params,
     make_examples,
+    params_request,
     parse_slots,
+    request_params,
     slot_scores,
     slots_of,
     split_names,
@@ -57,6 +59,30 @@ def test_scores_and_the_lexicon_parser_in_the_same_terms():
     assert wrong["exact_match"] == 0.0 and wrong["slots"]["moods"]["f1"] == 0.0
 
 
+def test_the_request_parser_in_the_same_terms():
+    from musicgraph.retrieval.parser import RequestParser
+
+    gold = [parse_slots("moods=sad; valence~low; acousticness=high; year=1980s")]
+    req = RequestParser().parse("sad acoustic songs from the 80s")
+    got = request_params(req)
+    assert slots_of(got)["moods"] == {"sad"} and slots_of(got)["year"] == {"1980s"}
+    assert slot_scores(gold, [got])["slots"]["moods"]["f1"] == 1.0
+
+
+def test_params_as_a_request():
+    params = parse_slots("moods=relaxed; energy~low; acousticness=high; year=1990s; like=Bonobo; no=Coldplay; "
+                         "genre=trip hop; popularity=low")
+    req = params_request(params, "chill acoustic 90s trip hop like Bonobo, obscure, no Coldplay")
+    c, t = req.constraints, req.targets
+    assert t.moods == ["relaxed"] and t.features["energy"] == (None, 0.4)
+    assert c.features["acousticness"] == (0.6, None) and "energy" not in c.features
+    assert c.years == (1990, 1999) and c.genres == ["trip hop"] and c.popularity == (None, 40.0)
+    assert [(s.name, s.key, s.relation.value) for s in req.seeds] == [("Bonobo", "bonobo", "similar_to")]
+    assert [(e.label, e.name) for e in c.exclude] == [("Artist", "Coldplay")]
+    back = request_params(req)  # the round trip keeps every slot the scorer compares
+    assert slots_of(back) == slots_of(params)
+
+
 def test_train_params_and_parse(store, tiny_model_dir, tmp_path):
     artists, genres = catalog_names(store)
     assert "The Velvet Foxes" in artists and genres == ["indie pop"]
@@ -66,5 +92,6 @@ def test_train_params_and_parse(store, tiny_model_dir, tmp_path):
     model = ParamsModel(tmp_path / "params", base_dir=tiny_model_dir)
     out = model.parse("sad songs like The Velvet Foxes")
     assert set(out) == {"moods", "exclude_moods", "features", "filters", "seeds", "genres"}
+    assert model.parse_request("sad songs like The Velvet Foxes").text == "sad songs like The Velvet Foxes"
     with pytest.raises(ValueError, match="empty"):
         model.parse(" ")

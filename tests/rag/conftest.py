@@ -7,8 +7,11 @@ from collections.abc import Callable
 import pytest
 
 from musicgraph.graph.embedded import EmbeddedStore
+from musicgraph.graph.resolve import artist_key
 from musicgraph.graph.results import Path, Result
 from musicgraph.graph.schema import NodeRef
+from musicgraph.retrieval.base import Retriever
+from musicgraph.retrieval.request import Request
 
 ARTISTS = {
     "velvet foxes": "The Velvet Foxes",
@@ -84,21 +87,31 @@ def song_result(rank: int, key: str, with_path: bool = True) -> Result:
                   scores={"graph": 1.0 / rank}, ranks={"graph": rank}, paths=paths)  # fmt: skip
 
 
-class FakeRetriever:
-    """Returns catalog songs in a fixed order (sad ones first for sad queries), counting calls."""
+class FakeRetriever(Retriever):
+    """Returns catalog songs in a fixed order (sad ones first for sad queries), counting calls.
+
+    It honours the request's ``k`` and its artist exclusions, as every retriever must.
+    """
+
+    name = "fake"
 
     def __init__(self, order: list[str] | None = None):
         self.order = order
         self.calls: list[tuple[str, int]] = []
+        self.requests: list[Request] = []
 
-    def __call__(self, query: str, k: int = 10) -> list[Result]:
-        self.calls.append((query, k))
+    def get_search_results(self, request: Request) -> list[Result]:
+        query = request.text or ""
+        self.calls.append((query, request.k))
+        self.requests.append(request)
         if "nothing" in query:
             return []
         keys = self.order or [s[0] for s in sorted(SONGS, key=lambda s: s[4])]  # saddest first
         if "happy" in query or "upbeat" in query:
             keys = list(reversed(keys))
-        return [song_result(i, key) for i, key in enumerate(keys[:k], start=1)]
+        banned = {e.key or artist_key(e.name) for e in request.constraints.exclude if e.label == "Artist"}
+        keys = [k for k in keys if k.split("|", 1)[0] not in banned]
+        return [song_result(i, key) for i, key in enumerate(keys[: request.k], start=1)]
 
 
 @pytest.fixture()

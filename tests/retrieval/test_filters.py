@@ -9,7 +9,6 @@ from hypothesis import strategies as st
 
 from musicgraph.retrieval.filters import FilterError, base_title, filter_mask, top_k_masked
 from musicgraph.retrieval.fusion import FusionConfig
-from musicgraph.retrieval.query import LexiconParser
 
 FILTERS = st.fixed_dictionaries({}, optional={
     "year": st.sampled_from([(1990, 1999), (2000, None), (None, 2008), (2010, 2013)]),
@@ -110,21 +109,22 @@ def test_not_known_by_user_and_flags(retriever):
     assert filter_mask(cat, {"explicit": True}).sum() == 0
 
 
-def test_parser_maps_requests_to_filters(retriever):
-    p = LexiconParser(retriever.linker)
+def test_parser_maps_requests_to_constraints(retriever):
+    p = retriever.parser
     q = p.parse("90s rock but no Coldplay, instrumental and clean please")
-    assert q.filters["year"] == (1990.0, 1999.0)
-    assert q.filters["exclude_artists"] == ["coldplay"]
-    assert q.filters["instrumentalness"] == (0.5, None)
-    assert q.filters["explicit"] is False
-    assert p.parse("something without vocals").filters == {"instrumentalness": (0.5, None)}
-    assert "explicit" not in p.parse("explicit rap").filters
+    c = q.constraints
+    assert c.years == (1990.0, 1999.0)
+    assert [(e.label, e.key) for e in c.exclude] == [("Artist", "coldplay")]
+    assert c.features["instrumentalness"] == (0.5, None)
+    assert c.explicit is False
+    assert p.parse("something without vocals").constraints.features == {"instrumentalness": (0.5, None)}
+    assert p.parse("explicit rap").constraints.explicit is True and p.parse("rap").constraints.explicit is None
     # the retriever applies them: instrumental songs only (Nils Frahm, Justice's Genesis)
     res = retriever.retrieve("instrumental music", k=10)
     assert res and all(retriever.catalog.feature("instrumentalness")[retriever.catalog.row(r.id)] >= 0.5 for r in res)
-    # a parsed filter that matches nothing is dropped with a note instead of failing the request
-    res = retriever.retrieve("60s love songs", k=5)
-    assert res and any("match no song" in n for n in retriever.last_notes)
+    # constraints are hard: one that no song satisfies gives no results, with a note saying so
+    res, trace = retriever.search_traced("60s love songs")
+    assert res == [] and any("no song" in n or "no item" in n for n in trace.notes)
 
 
 def test_estimated_features_weigh_less(retriever):

@@ -1,7 +1,8 @@
 from __future__ import annotations
 
 from musicgraph.retrieval.catalog import SongCatalog
-from musicgraph.retrieval.graph import EntityLinker, GraphComponent
+from musicgraph.retrieval.graph import GraphComponent
+from musicgraph.retrieval.linking import EntityLinker
 from musicgraph.retrieval.query import _tokens
 
 

@@ -35,10 +35,10 @@ def test_threaded_encoding_gives_the_same_results(pair) -> None:
 
 def test_stage_timings(pair) -> None:
     inline, threaded = pair
-    threaded.retrieve("sad songs for a rainy night", k=3)
-    t = threaded.last_timings
+    _, trace = threaded.search_traced("sad songs for a rainy night")
+    t = trace.timings
     assert {"parse", "mask", "bm25", "graph", "dense_encode", "dense_encode_worker", "dense_search", "fusion",
             "results"} <= set(t)
     assert all(v >= 0 for v in t.values())
-    inline.retrieve("sad songs for a rainy night", k=3, use_dense=False, use_graph=False)
-    assert "dense_encode" not in inline.last_timings and "graph" not in inline.last_timings
+    _, trace = inline.search_traced("sad songs for a rainy night", components=("bm25", "emotion", "audio"))
+    assert "dense_encode" not in trace.timings and "graph" not in trace.timings

@@ -4,7 +4,9 @@
 :param user => 'hetrec:2';
 :param limit => 15;
 
-MATCH (u:User {uid: $user})-[:FRIEND_OF]-(f:User)-[l:LISTENED_TO]->(a:Artist)
+MATCH (u:User {uid: $user})-[:FRIEND_OF]-(f:User)
+WITH DISTINCT u, f
+MATCH (f)-[l:LISTENED_TO]->(a:Artist)
 WHERE NOT (u)-[:LISTENED_TO]->(a)
 WITH a, count(DISTINCT f) AS friends, sum(l.weight) AS plays, collect(DISTINCT f.uid)[0..5] AS who
 RETURN a.uid AS artist, a.name AS name, friends, plays, who AS friends_who_play_it

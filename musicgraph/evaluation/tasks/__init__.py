@@ -7,7 +7,8 @@ the reason (a component that has not landed yet, a missing store): never a made-
 
 Tasks: ``recommendation`` (HetRec user -> artist), ``playlists`` (continuation on the 300 Spotify
 and 40 MPD playlists), ``mood`` (mood and situation requests judged by held-out mood labels),
-``multihop`` (questions generated from the graph with exact answers and gold paths) and ``rag``
+``multihop`` ("<tag> artists that fans of <Y> listen to", judged by held-out listeners),
+``multihop_smoke`` (the earlier template questions with exact answers and gold paths) and ``rag``
 (hallucination, citation precision, faithfulness and latency of ``musicgraph.rag.ask``).
 """
 
@@ -162,7 +163,8 @@ TASKS: dict[str, str] = {
     "recommendation": "musicgraph.evaluation.tasks.recommendation:run",
     "playlists": "musicgraph.evaluation.tasks.playlists:run",
     "mood": "musicgraph.evaluation.tasks.mood:run",
-    "multihop": "musicgraph.evaluation.tasks.multihop:run",
+    "multihop": "musicgraph.evaluation.tasks.heldout_multihop:run",
+    "multihop_smoke": "musicgraph.evaluation.tasks.multihop:run",
     "rag": "musicgraph.evaluation.tasks.rag:run",
 }
 

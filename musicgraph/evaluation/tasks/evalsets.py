@@ -7,8 +7,10 @@ Moved here from ``benchmarks/evalsets/build.py`` (which the retrieval benchmark 
   (:data:`SITUATION_QUERIES`, "music for a workout" -> energetic), judged by the songs' mood labels
   (data_moods, MoodyLyrics, MoodyLyrics4Q, MPD gold playlist moods, as ingested into ``HAS_MOOD``).
   Labelled songs are split in two by a salted SHA-1 of their key; the **test half's labels are hidden**
-  from every index and from the graph (:func:`holdout_bundle`, ``HybridRetriever(hidden_moods=...)``)
-  and results are restricted to the judged test songs (the pool).
+  from every index and from the graph (:func:`holdout_bundle`, ``HybridRetriever(hidden_moods=...)``),
+  including what the graph derived from them: audio features that ``musicgraph features estimate``
+  propagated over shared mood labels are re-estimated without the hidden labels
+  (:func:`heldout_estimates`). Results are restricted to the judged test songs (the pool).
 * **artist tags** (a second, weaker judge): an artist's top Last.fm tags that name the mood
   (:data:`MOOD_TAGS`). These tags are *not* hidden (BM25 documents and dense texts carry them), so
   the tag judgement is reported beside the label judgement, never instead of it.
@@ -21,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -138,14 +141,57 @@ def build_mood_sets(
     return out
 
 
+def split_digest(hidden_moods: Collection[str]) -> str:
+    """A short SHA-1 of a held-out split (its sorted song keys): what caches derived from it are keyed by."""
+    return hashlib.sha1("\n".join(sorted(hidden_moods)).encode()).hexdigest()[:12]
+
+
+def heldout_estimates(store: GraphStore, catalog: Any, hidden_moods: Collection[str]) -> np.ndarray:
+    """Re-estimate, in ``catalog``, the graph-estimated audio features without the hidden mood labels.
+
+    ``musicgraph features estimate`` propagates features over songs that share a mood label, among
+    other relations, and stores the result (``features_estimated``). Estimated rows read from such a
+    store carry the held-out songs' labels (an "energetic" song gets the energy of other energetic
+    songs). Their values are replaced by :func:`musicgraph.graph.features.estimate` over the graph
+    without the hidden songs' ``HAS_MOOD`` edges, rounded as stored (NaN where nothing is reachable
+    without them). Measured features are never touched.
+
+    Returns:
+        The catalog rows whose features changed.
+    """
+    from musicgraph.graph.features import estimate
+    from musicgraph.graph.heldout import without_song_moods
+    from musicgraph.retrieval.catalog import FEATURES
+
+    rows = np.flatnonzero(catalog.estimated_flags())
+    if len(rows) == 0 or not hidden_moods:
+        return np.zeros(0, dtype=np.int64)
+    est = estimate(store, projection=without_song_moods(store.projection(), hidden_moods))
+    cols = [(j, FEATURES.index(f)) for j, f in enumerate(est.features) if f in FEATURES]
+    pos = {k: i for i, k in enumerate(est.keys)}
+    before = catalog.features[rows].copy()
+    for r in rows.tolist():
+        i = pos.get(catalog.keys[r])
+        for j, c in cols:
+            catalog.features[r, c] = np.nan if i is None else round(float(est.values[i, j]), 4)
+    after = catalog.features[rows]
+    differs = ~((before == after) | (np.isnan(before) & np.isnan(after))).all(axis=1)
+    log.info("re-estimated the audio features of %d songs without the held-out mood labels (%d changed)",
+             len(rows), int(differs.sum()))
+    return rows[differs]
+
+
 def holdout_bundle(store: GraphStore, bundle: Any, hidden_moods: set[str], cache: Path | None = None,
-                   encode: bool = True) -> tuple[Any, str | None]:
+                   encode: bool = True, encoder: Any = None) -> tuple[Any, str | None]:
     """``bundle`` with the held-out songs' mood labels removed from every index.
 
-    The catalog is rebuilt with ``hidden_moods``, BM25 is rebuilt over the new documents, and the
-    dense vectors of the songs whose text changed are re-encoded with MiniLM (cached in ``cache`` as
-    ``holdout_vectors_<n>_<digest>.npy``). When re-encoding is not allowed (``encode=False``, the quick
-    run) and no cached vectors exist, the dense index is dropped and the reason returned.
+    The catalog is rebuilt with ``hidden_moods`` and its estimated audio features re-estimated without
+    them (:func:`heldout_estimates`), BM25 is rebuilt over the new documents, and the dense vectors of
+    the songs whose text changed are re-encoded (``encoder``, default MiniLM). Re-encoded vectors are
+    cached in ``cache`` as ``holdout_vectors_<split digest>_<text digest>.npy``: keyed by the split
+    (:func:`split_digest`) and by the exact texts encoded, so another split, or the same split over a
+    changed store, never reads them. When re-encoding is not allowed (``encode=False``, the quick run)
+    and no cached vectors exist, the dense index is dropped and the reason returned.
 
     Returns:
         ``(bundle, reason_dense_dropped_or_None)``.
@@ -156,6 +202,7 @@ def holdout_bundle(store: GraphStore, bundle: Any, hidden_moods: set[str], cache
     from musicgraph.retrieval.text import tokenize
 
     cat = SongCatalog.from_store(store, hidden_moods=hidden_moods, previous=bundle.catalog)
+    heldout_estimates(store, cat, hidden_moods)
     rows = list(range(len(cat)))
     lyr = lyrics_of(store, cat, rows)
     sparse = SparseIndex().build([tokenize(cat.document(i, lyr.get(i))) if cat.alive[i] else [] for i in rows])
@@ -165,21 +212,21 @@ def holdout_bundle(store: GraphStore, bundle: Any, hidden_moods: set[str], cache
         from musicgraph.retrieval.dense import DenseIndex, Encoder, textualize
 
         vecs = np.array(dense.vectors, dtype=np.float32)
-        changed = [i for i in rows if i < len(bundle.catalog) and cat.moods[i] != bundle.catalog.moods[i]]
-        digest = hashlib.sha1("\n".join(cat.keys[i] for i in changed).encode()).hexdigest()[:10]
-        cached = cache / f"holdout_vectors_{len(changed)}_{digest}.npy" if cache else None
-        legacy = cache / f"holdout_vectors_{len(changed)}.npy" if cache else None
-        if cached is not None and not cached.is_file() and legacy is not None and legacy.is_file():
-            cached = legacy  # written by benchmarks/eval_retrieval.py with the same hash split
+        old = bundle.catalog
+        changed = [i for i in rows if i < len(old) and (cat.moods[i] != old.moods[i] or not _same_values(
+            cat.features[i], old.features[i]))]
+        texts = [textualize(cat, i, lyr.get(i), bundle.emotion_words[i]) for i in changed]
+        text_digest = hashlib.sha1("\x00".join(f"{cat.keys[i]}\x01{t}" for i, t in zip(changed, texts, strict=True))
+                                   .encode()).hexdigest()[:12]
+        cached = cache / f"holdout_vectors_{split_digest(hidden_moods)}_{text_digest}.npy" if cache else None
         if not changed:
             pass
         elif cached is not None and cached.is_file():
             vecs[changed] = np.load(cached)
             log.info("held-out dense vectors of %d songs read from %s", len(changed), cached)
         elif encode:
-            log.info("re-encoding %d songs without their held-out mood labels (MiniLM)", len(changed))
-            texts = [textualize(cat, i, lyr.get(i), bundle.emotion_words[i]) for i in changed]
-            vecs[changed] = Encoder().encode(texts, batch_size=64)
+            log.info("re-encoding %d songs without their held-out mood labels", len(changed))
+            vecs[changed] = (encoder or Encoder()).encode(texts, batch_size=64)
             if cached is not None:
                 cached.parent.mkdir(parents=True, exist_ok=True)
                 np.save(cached, vecs[changed])
@@ -193,3 +240,7 @@ def holdout_bundle(store: GraphStore, bundle: Any, hidden_moods: set[str], cache
     new = IndexBundle(bundle.directory, cat, sparse, dense, bundle.emotions, bundle.emotion_words,
                       {**bundle.manifest, "store_version": store.version()})
     return new, reason
+
+
+def _same_values(a: np.ndarray, b: np.ndarray) -> bool:
+    return bool(((a == b) | (np.isnan(a) & np.isnan(b))).all())

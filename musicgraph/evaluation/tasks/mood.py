@@ -3,8 +3,8 @@
 Requests ("sad songs", "music for a workout", ...) come from
 :func:`musicgraph.evaluation.tasks.evalsets.build_mood_sets`: the songs with mood labels are split in
 two by a salted hash of their key; the test half's labels are hidden from the BM25 documents, the
-dense texts (re-encoded, cached), the label emotion source and the graph, and every system ranks only
-the judged test songs. A song is relevant when its held-out labels contain the request's mood.
+dense texts (re-encoded, cached by split), the label emotion source, the graph and the audio-feature
+estimates propagated over mood labels, and every system ranks only the judged test songs. A song is relevant when its held-out labels contain the request's mood.
 
 Metrics per request: precision@10 and NDCG@10 of mood match (binary), Hit@10, MAP@10, and
 ``tag_precision@10``: the share of the top 10 whose artist's top Last.fm tags name the mood
@@ -69,7 +69,7 @@ def run(cfg: EvalConfig) -> TaskResult:
         store.close()
         return result
     bundle, dense_reason = holdout_bundle(store, bundle, sets.hidden_moods, R.cache_dir(cfg),
-                                          encode=not cfg.quick)
+                                          encode=not cfg.quick, encoder=getattr(cfg, "encoder", None))
     from musicgraph.retrieval.retriever import HybridRetriever
 
     retriever = HybridRetriever(store, bundle=bundle, hidden_moods=sets.hidden_moods, data_dir=cfg.data_dir,
@@ -147,9 +147,9 @@ def run(cfg: EvalConfig) -> TaskResult:
     for q, lst in zip(qs, hybrid_lists, strict=False):
         parsed = retriever.parse(q.text)
         entry = violins.setdefault(q.target, {f: {"requested": [], "recommended": []} for f in VIOLIN_FEATURES})
-        target = {"valence": parsed.valence, "energy": parsed.arousal}
+        target = {"valence": parsed.targets.valence, "energy": parsed.targets.arousal}
         for f in VIOLIN_FEATURES:
-            rng = parsed.features.get(f)
+            rng = parsed.targets.features.get(f) or parsed.constraints.features.get(f)
             req = target.get(f)
             if rng is not None and (rng[0] is not None or rng[1] is not None):
                 lo, hi = rng

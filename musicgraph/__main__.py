@@ -1,0 +1,5 @@
+"""``python -m musicgraph`` runs the command line."""
+
+from musicgraph.cli import main
+
+main()

@@ -1,0 +1,79 @@
+"""Dense retrieval alone: the request's text embedded (MiniLM) against the songs' vectors (FAISS).
+
+Songs are ranked by cosine similarity to the embedded request; artist, album and playlist answers
+take their best song's. The FAISS search runs over allowed rows only (ID selection or exact brute
+force inside :class:`~musicgraph.retrieval.dense.DenseIndex`), so the top-k under constraints is exact.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from musicgraph.graph.results import Result
+from musicgraph.retrieval.assembly import assemble, prepare
+from musicgraph.retrieval.base import Retriever
+from musicgraph.retrieval.request import Request
+from musicgraph.retrieval.resources import GraphResources
+
+__all__ = ["DenseRetriever"]
+
+#: Songs scored before lifting them to artists, albums or playlists.
+POOL = 2000
+
+
+class DenseRetriever(Retriever):
+    """Cosine similarity of the embedded request to the dense index.
+
+    Args:
+        resources: shared graph resources whose ``bundle`` holds the dense index.
+        encoder: the query encoder (default MiniLM, loaded on first use).
+    """
+
+    name = "dense"
+
+    def __init__(self, resources: GraphResources, encoder: Any = None):
+        if resources.bundle is None or resources.bundle.dense is None:
+            raise FileNotFoundError("no dense index: run `musicgraph index build` (with --dense)")
+        self.resources = resources
+        self.index = resources.bundle.dense
+        self._encoder = encoder
+
+    @property
+    def encoder(self) -> Any:
+        if self._encoder is None:
+            from musicgraph.retrieval.dense import Encoder
+
+            self._encoder = Encoder()
+        return self._encoder
+
+    def parse(self, text: str) -> Request:
+        from musicgraph.retrieval.parser import RequestParser
+
+        return RequestParser.for_resources(self.resources).parse(text)
+
+    def song_scores(self, request: Request, mask: np.ndarray, pool: int) -> np.ndarray:
+        """Similarity per catalog row shifted to (0, 2] (0 for rows outside the ``pool`` best allowed)."""
+        text = request.dense_text or request.text or ""
+        out = np.zeros(len(mask))
+        if not text.strip() or not mask.any():
+            return out
+        enc = self.encoder
+        vec = enc.encode_query(text) if hasattr(enc, "encode_query") else enc.encode([text])[0]
+        scores, rows = self.index.search(np.asarray(vec, dtype=np.float32)[None, :], k=pool, mask=mask)
+        ok = rows[0] >= 0
+        out[rows[0][ok]] = np.maximum(scores[0][ok] + 1.0, 1e-9)
+        return out
+
+    def get_search_results(self, request: Request) -> list[Result]:
+        res = self.resources
+        prep = prepare(res, request)
+        kind = request.kind
+        if kind == "song":
+            # a wider pool than k: equal scores at the cut are then ordered by row, as everywhere
+            scores = self.song_scores(request, prep.mask, max(request.k * 4, request.k + 50))
+        else:
+            scores = res.space.from_songs(kind, self.song_scores(request, res.catalog.alive, POOL))
+        selected = res.space.select(kind, scores, prep.mask, request.k, request.diversity.max_per_artist)
+        return assemble(res, prep, selected, {"dense": scores})
