@@ -41,15 +41,16 @@ def dpo_loss(
 
 
 def reference_logps(
-    logp_fn: Callable[[Any], tuple[Any, Any]], batches: Sequence[Any]
+    logp_fn: Callable[[Any], tuple[Any, Any]], batches: Sequence[Any], progress: bool = False
 ) -> list[tuple[Any, Any]]:
     """``(chosen, rejected)`` log-probabilities of every batch under the current (reference) model,
-    computed without gradients; ``logp_fn(batch) -> (chosen, rejected)``."""
+    computed without gradients; ``logp_fn(batch) -> (chosen, rejected)``; ``progress`` shows a bar."""
     import torch
+    from tqdm import tqdm
 
     out = []
     with torch.no_grad():
-        for batch in batches:
+        for batch in tqdm(batches, desc="dpo reference log-probabilities", unit="batch", disable=not progress):
             c, r = logp_fn(batch)
             out.append((c.detach(), r.detach()))
     return out

@@ -493,7 +493,8 @@ def train_genrec(
         dpo_batches = [([p.text for p in b], codes_of([p.chosen for p in b]), codes_of([p.rejected for p in b]))
                        for b in _batches(pairs, cfg.batch_size, cfg.train.seed + 7)]  # fmt: skip
         net.eval()
-        refs = reference_logps(lambda b: (net.sequence_logp(b[0], b[1]), net.sequence_logp(b[0], b[2])), dpo_batches)
+        refs = reference_logps(lambda b: (net.sequence_logp(b[0], b[1]), net.sequence_logp(b[0], b[2])), dpo_batches,
+                               progress=progress)
         net.train()
         indexed = [(i, b) for i, b in enumerate(dpo_batches)]
         stats: list[dict[str, float]] = []
