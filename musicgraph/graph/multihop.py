@@ -453,6 +453,12 @@ class MultiHopScorer:
         table = self.__dict__.get("_rel_table_cache")
         if table is not None:
             return table
+        derived_name = self._derived_name("reltable")
+        kept = self.projection.derived(derived_name)
+        if kept is not None:
+            table = (kept["keys"], kept["codes"]), [str(x) for x in kept["names"]]
+            self.__dict__["_rel_table_cache"] = table
+            return table
         n = self.projection.num_nodes
         keys_l: list[np.ndarray] = []
         vals_l: list[np.ndarray] = []
@@ -481,7 +487,17 @@ class MultiHopScorer:
             first[1:] = keys[1:] != keys[:-1]
             table = (keys[first], codes[first]), names
         self.__dict__["_rel_table_cache"] = table
+        (keys, codes), names = table
+        self.projection.save_derived(derived_name, {"keys": keys, "codes": codes, "names": np.array(names, dtype=str)})
         return table
+
+    def _derived_name(self, what: str) -> str:
+        """A file-name-safe name for a table derived from the projection with these relationship weights."""
+        import hashlib
+        import json
+
+        digest = hashlib.sha1(json.dumps(sorted(self.rel_weights.items())).encode()).hexdigest()[:12]
+        return f"{what}-{digest}"
 
     def _rels_between(self, u: np.ndarray, v: np.ndarray) -> list[str]:
         """:meth:`_rel_between` for arrays of node pairs (one binary search in a per-pair table)."""

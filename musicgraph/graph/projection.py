@@ -81,6 +81,36 @@ class Projection:
     version: str = ""
     _index: dict[tuple[str, str], int] | None = field(default=None, repr=False)
     _sorted: dict[str, bool] | None = field(default=None, repr=False)
+    #: the cache file this projection was loaded from or saved to (derived tables are kept beside it)
+    path: Path | None = field(default=None, repr=False)
+
+    def derived(self, name: str) -> dict[str, np.ndarray] | None:
+        """Arrays saved by :meth:`save_derived` for this projection's version, or None."""
+        if self.path is None:
+            return None
+        side = self.path.with_name(f"{self.path.name}.{name}.npz")
+        try:
+            with np.load(side, allow_pickle=False) as data:
+                if str(data["version"]) != self.version:
+                    return None
+                return {k: data[k] for k in data.files if k != "version"}
+        except (OSError, KeyError, ValueError):
+            return None
+
+    def save_derived(self, name: str, arrays: Mapping[str, np.ndarray]) -> None:
+        """Keep arrays computed from this projection (a scorer's tables) beside its cache file, so the
+        next process loads instead of computing them; no-op for a projection without a file."""
+        if self.path is None:
+            return
+        side = self.path.with_name(f"{self.path.name}.{name}.npz")
+        tmp = side.with_name(f".{side.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp.npz")
+        try:
+            np.savez(tmp, version=np.array(self.version), **arrays)
+            tmp.replace(side)
+        except OSError as exc:
+            log.debug("cannot keep %s beside the projection cache: %s", name, exc)
+        finally:
+            tmp.unlink(missing_ok=True)
 
     @property
     def num_nodes(self) -> int:
@@ -195,6 +225,9 @@ class Projection:
             tmp.replace(path)
         finally:
             tmp.unlink(missing_ok=True)
+        for stale in path.parent.glob(f"{path.name}.*.npz"):  # derived tables of the previous projection
+            stale.unlink(missing_ok=True)
+        self.path = path
 
     @classmethod
     def load(cls, path: Path) -> Projection:
@@ -234,7 +267,7 @@ class Projection:
                 mat.has_sorted_indices = True
                 matrices[rel] = mat
         ranges = {k: (int(v[0]), int(v[1])) for k, v in meta["label_ranges"].items()}
-        return cls(keys=keys, names=names, label_ranges=ranges, matrices=matrices, version=meta["version"])
+        return cls(keys=keys, names=names, label_ranges=ranges, matrices=matrices, version=meta["version"], path=path)
 
 
 def projection_from_tables(

@@ -111,3 +111,24 @@ def test_index_by_binary_search_and_for_unsorted_keys():
                       matrices={})
     assert [proj.index("Artist", k) for k in ("a", "c", "x", "")] == [0, 2, None, None]
     assert proj.index("Tag", "y") == 4 and proj.index("Tag", "a") is None and proj.index("Song", "a") is None
+
+
+def test_derived_tables_are_kept_beside_the_cache_for_the_same_version(tmp_path):
+    from musicgraph.graph.multihop import MultiHopScorer
+
+    store = EmbeddedStore(tmp_path / "s")
+    store.upsert_nodes("Artist", [("a", {"name": "A"}), ("b", {"name": "B"})])
+    store.upsert_nodes("Tag", [("t", {"name": "t"})])
+    store.upsert_edges("TAGGED", "Artist", "Tag", [("a", "t", {"weight": 2.0}), ("b", "t", {"weight": 1.0})])
+    scorer = MultiHopScorer(store.projection())
+    table = scorer._rel_table()
+    sides = list(store.path.glob(f"{PROJECTION_CACHE}.reltable-*.npz"))
+    assert len(sides) == 1
+    again = MultiHopScorer(EmbeddedStore(store.path).projection())  # a new process: loaded, not rebuilt
+    loaded = again._rel_table()
+    assert np.array_equal(loaded[0][0], table[0][0]) and loaded[1] == table[1]
+    # a new version of the store: the old table is not used, and goes when the new cache is written
+    store.upsert_edges("TAGGED", "Artist", "Tag", [("b", "t", {"weight": 5.0})])
+    proj = store.projection()
+    assert proj.derived(sides[0].name.split(".")[-2]) is None
+    assert not sides[0].exists()
