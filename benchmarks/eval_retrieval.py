@@ -61,7 +61,7 @@ def holdout_bundle(store: EmbeddedStore, bundle: IndexBundle, sets: EvalSets, ca
             vecs[changed] = np.load(cached)
         elif changed:
             texts = [textualize(cat, i, lyr.get(i), bundle.emotion_words[i]) for i in changed]
-            vecs[changed] = Encoder().encode(texts, batch_size=64)
+            vecs[changed] = Encoder().encode_documents(texts, batch_size=64)
             if cached is not None:
                 cached.parent.mkdir(parents=True, exist_ok=True)
                 np.save(cached, vecs[changed])
