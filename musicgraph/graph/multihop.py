@@ -71,20 +71,22 @@ def _dot(a: np.ndarray, b: np.ndarray) -> float:
 
 
 class _SymmetricSystem:
-    """``(I - d N) z = b`` for CG, with ``N`` (:attr:`MultiHopScorer.S`) renumbered by decreasing degree.
+    """``M z = b`` with ``M = I - d N`` for CG, ``N`` (:attr:`MultiHopScorer.S`) renumbered by decreasing degree.
 
-    Hubs first keeps their entries of the vectors in cache during the sparse products (about 40 %
-    cheaper each); ``perm[i]`` is the node at position ``i``. The first steps from a few seeds touch
-    only the rows holding mass (the Krylov vectors grow one hop per step), read from the symmetric
-    matrix's rows instead of a full product.
+    ``M`` is stored as such (its diagonal included), so a step is one sparse product and no extra pass
+    over the vectors. Hubs first keeps their entries of the vectors in cache during the products
+    (about 40 % cheaper each); ``perm[i]`` is the node at position ``i``. The first steps from a few
+    seeds touch only the rows holding mass (the Krylov vectors grow one hop per step), read from the
+    symmetric matrix's rows instead of a full product.
     """
 
     #: rows holding less than this share of the entries are multiplied on their own
     SPARSE_FRACTION = 0.25
     MAX_STEPS = 200
 
-    def __init__(self, S: sp.csr_matrix, degree: np.ndarray):
+    def __init__(self, S: sp.csr_matrix, degree: np.ndarray, d: float):
         n = S.shape[0]
+        self.d = d
         self.has_dangling = bool((degree == 0).any())
         self.sqrt_deg = np.sqrt(degree)
         self.inv_sqrt_deg = np.zeros_like(degree)
@@ -99,36 +101,34 @@ class _SymmetricSystem:
         np.cumsum(lens, out=indptr[1:])
         gather = np.repeat(S.indptr[self.perm].astype(np.int64) - indptr[:-1], lens) + np.arange(
             indptr[-1], dtype=np.int64)
-        idx_type = np.int32 if n < 2**31 and indptr[-1] < 2**31 else np.int64
-        self.N = sp.csr_matrix((S.data[gather].astype(np.float64), inv[S.indices[gather]].astype(idx_type),
-                                indptr.astype(idx_type)), shape=S.shape)
-        self.N.sort_indices()
-        self.row_nnz = lens
-        self.budget = self.SPARSE_FRACTION * max(int(indptr[-1]), 1)
+        idx_type = np.int32 if n < 2**31 and indptr[-1] + n < 2**31 else np.int64
+        N = sp.csr_matrix((S.data[gather].astype(np.float64), inv[S.indices[gather]].astype(idx_type),
+                           indptr.astype(idx_type)), shape=S.shape)
+        self.M = (sp.identity(n, dtype=np.float64, format="csr") - d * N).tocsr()
+        self.M.sort_indices()
+        self.row_nnz = np.diff(self.M.indptr)
+        self.budget = self.SPARSE_FRACTION * max(int(self.M.nnz), 1)
 
     def _apply(self, p: np.ndarray, support: np.ndarray | None) -> np.ndarray:
         if support is not None:
-            return self.N[support].T @ p[support]  # N is symmetric: its rows are its columns
-        return self.N @ p
+            return self.M[support].T @ p[support]  # M is symmetric: its rows are its columns
+        return self.M @ p
 
-    def solve(self, b: np.ndarray, d: float, target: float) -> tuple[np.ndarray, float]:
-        """``(z, ||b - (I - dN) z||)`` with the residual (recomputed, not the recurrence's) below ``target``."""
+    def solve(self, b: np.ndarray, target: float) -> tuple[np.ndarray, float]:
+        """``(z, ||b - M z||)`` with the residual (recomputed, not the recurrence's) below ``target``."""
         z = np.zeros_like(b)
         r = b.copy()
         steps = 0
         while True:
-            steps = self._cg(z, r, d, target, steps)
-            q = self.N @ z
-            np.multiply(q, -d, out=q)
-            q += z
-            np.subtract(b, q, out=r)  # the true residual: the recurrence's drifts with rounding
+            steps = self._cg(z, r, target, steps)
+            np.subtract(b, self.M @ z, out=r)  # the true residual: the recurrence's drifts with rounding
             res = float(np.sqrt(_dot(r, r)))
             if res <= target or steps >= self.MAX_STEPS:
                 if res > target:
                     log.warning("PPR: CG stopped at %d steps with residual %.3g > %.3g", steps, res, target)
                 return z, res
 
-    def _cg(self, z: np.ndarray, r: np.ndarray, d: float, target: float, steps: int) -> int:
+    def _cg(self, z: np.ndarray, r: np.ndarray, target: float, steps: int) -> int:
         p = r.copy()
         rr = _dot(r, r)
         if np.sqrt(rr) <= target:
@@ -138,9 +138,7 @@ class _SymmetricSystem:
         while steps < self.MAX_STEPS:
             if support is not None and self.row_nnz[support].sum() >= self.budget:
                 support = None
-            q = self._apply(p, support)
-            np.multiply(q, -d, out=q)
-            q += p  # q = (I - dN) p
+            q = self._apply(p, support)  # M p
             alpha = rr / _dot(p, q)
             np.multiply(p, alpha, out=tmp)
             z += tmp
@@ -157,7 +155,7 @@ class _SymmetricSystem:
                 support = np.flatnonzero(p)
         return steps
 
-    def solve_many(self, B: np.ndarray, d: float, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def solve_many(self, B: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`solve` for the columns of ``B`` at once (a step size per column)."""
         Z = np.zeros_like(B)
         R = B.copy()
@@ -167,9 +165,7 @@ class _SymmetricSystem:
         for _ in range(self.MAX_STEPS):
             if done.all():
                 break
-            Q = self.N @ P
-            Q *= -d
-            Q += P
+            Q = self.M @ P
             pq = np.einsum("ij,ij->j", P, Q)
             alpha = np.where(done, 0.0, rr / np.where(pq > 0, pq, 1.0))
             Z += P * alpha
@@ -180,9 +176,8 @@ class _SymmetricSystem:
             P *= beta
             P += R
             rr = rr_next
-        Q = self.N @ Z
-        res = np.sqrt(np.einsum("ij,ij->j", B - Z + d * Q, B - Z + d * Q))
-        return Z, res
+        res = B - self.M @ Z
+        return Z, np.sqrt(np.einsum("ij,ij->j", res, res))
 
 
 class MultiHopScorer:
@@ -333,7 +328,8 @@ class MultiHopScorer:
             ``(r, eps)``: the PPR vector (float64, sums to 1 up to ``eps``) and a bound such that
             ``|r[i] - exact[i]| <= eps * sqrt(degree[i])`` for every node ``i`` (``eps <= cg_tol``
             unless the iteration limit of 200 steps was reached first). The bound comes from the true
-            residual ``b - (I - dN) z`` recomputed at the end: ``||z - z*|| <= ||residual|| / (1 - d)``.
+            residual ``b - (I - dN) z`` recomputed at the end: ``||z - z*|| <= ||residual|| / (1 - d)``
+            (the smallest eigenvalue of ``I - dN`` is at least ``1 - d``).
         """
         s = self._seed_vector(seeds, np.float64)
         system = self._system()
@@ -344,7 +340,7 @@ class MultiHopScorer:
         gamma = (1.0 - d) / (1.0 - d * s_dangling)
         b = s * system.inv_sqrt_deg
         target = self.cg_tol * (1.0 - d) / gamma  # residual norm that certifies cg_tol
-        z, res = system.solve(b[system.perm], d, target)
+        z, res = system.solve(b[system.perm], target)
         x = np.empty_like(z)
         x[system.perm] = z
         x *= system.sqrt_deg
@@ -359,7 +355,7 @@ class MultiHopScorer:
             with self._build_lock:
                 system = self.__dict__.get("_cg_system")
                 if system is None:
-                    system = _SymmetricSystem(self.S, self.degree)
+                    system = _SymmetricSystem(self.S, self.degree, 1.0 - self.restart)
                     self.__dict__["_cg_system"] = system
         return system
 
@@ -411,7 +407,7 @@ class MultiHopScorer:
             s_dangling = S[self.dangling].sum(axis=0) if system.has_dangling else np.zeros(S.shape[1])
             gamma = (1.0 - d) / (1.0 - d * s_dangling)
             B = S * system.inv_sqrt_deg[:, None]
-            Z, _ = system.solve_many(B[system.perm], d, self.cg_tol * (1.0 - d) / gamma)
+            Z, _ = system.solve_many(B[system.perm], self.cg_tol * (1.0 - d) / gamma)
             X = np.empty_like(Z)
             X[system.perm] = Z
             X *= system.sqrt_deg[:, None]
