@@ -1,23 +1,31 @@
-"""``musicgraph.recommend()`` latency: this checkout against an earlier commit, same queries, same run.
+"""``recommend()`` latency: this checkout against an earlier commit, same queries, same run.
 
-The peer is the code of ``--peer`` (default ``177c487``, main before the scorer changes), taken out
-of git (``git archive``) into a temporary directory. Each side runs in its own worker process on the
-same store (the public API, ``musicgraph.recommend(...)``); the parent sends every query to both,
-alternating which goes first, so changes of machine load hit both alike. Reported per side:
+Two front ends can be measured (``--api``):
 
-* first call: a fresh process (interpreter up, nothing imported), time of the first
-  ``musicgraph.recommend`` (opening the store, loading the projection cache, building the scorer, the
-  query), and of ``import musicgraph`` + that call; the projection caches are built before, outside
-  the timing (each version writes its own file), and this is repeated ``--cold`` times;
+* ``public`` (default): ``musicgraph.recommend(...)``, the request model and graph retriever; the peer is
+  the commit this branch forked from (``git merge-base HEAD main``, the same front end, without this
+  branch's projection and scorer changes);
+* ``multihop``: ``musicgraph.graph.multihop.recommend(store, ...)``, the PPR front end; the peer is
+  ``177c487`` (main before the scorer changes, when this was also the public API).
+
+The peer's code is taken out of git (``git archive``) into a temporary directory. Each side runs in
+its own worker process on the same store; the parent sends every query to both, alternating which
+goes first, so changes of machine load hit both alike. Reported per side:
+
+* first call: a fresh process with the library imported (``musicgraph.api``, scipy), time of the
+  first ``recommend`` (opening the store, loading the projection cache, building the scorer, the
+  query), and of importing + that call; the caches are built before, outside the timing (each version
+  writes its own files), and this is repeated ``--cold`` times;
 * warm: p50/p95/p99/max wall milliseconds and CPU milliseconds per query over ``--queries``
-  queries (artists, users, tags; songs and artists alternately; k = 10 with 2 paths of up to 3 hops),
-  after 10 warm-up queries;
+  queries (artists, users, tags; songs and artists alternately; k = 10 with paths), after 10 warm-up
+  queries;
 * the results compared: identical top-k ids, identical explanation paths, largest score difference;
-  a query whose top-k differs is ranked once more with the PPR vector converged in float64 (power
-  iteration to an L1 change of 1e-14, the same ranking code), to tell which side gives the exact answer.
+  with ``--api multihop``, a query whose top-k differs is ranked once more with the PPR vector
+  converged in float64 (power iteration to an L1 change of 1e-14, the same ranking code), to tell
+  which side gives the exact answer.
 
-    .venv/bin/python benchmarks/bench_recommend.py [--home DIR] [--peer REV] [--queries 200] [--cold 3]
-        [--json OUT]
+    .venv/bin/python benchmarks/bench_recommend.py [--home DIR] [--api public|multihop] [--peer REV]
+        [--queries 200] [--cold 3] [--json OUT]
 """
 
 from __future__ import annotations
@@ -40,15 +48,23 @@ ROOT = Path(__file__).resolve().parent.parent
 WORKER = r"""
 import json, sys, time
 t0 = time.perf_counter()
-import musicgraph
+import scipy.sparse
+import musicgraph.api
+from musicgraph.graph import multihop
+API = sys.argv[1]
 t_import = time.perf_counter() - t0
 first = True
+store = None
 for line in sys.stdin:
     q = json.loads(line)
     if q.get("cmd") == "quit":
         break
     w, c = time.perf_counter(), time.process_time()
-    res = musicgraph.recommend(**q)
+    if API == "public":
+        res = musicgraph.api.recommend(**q)
+    else:
+        store = store or musicgraph.api.default_store()
+        res = multihop.recommend(store, **q)
     wall, cpu = time.perf_counter() - w, time.process_time() - c
     out = {"wall": wall, "cpu": cpu, "import": t_import if first else 0.0,
            "ids": [r.id for r in res], "scores": [r.score for r in res],
@@ -62,9 +78,9 @@ for line in sys.stdin:
 class Worker:
     """A ``musicgraph`` process with ``pythonpath`` first on its path, answering queries line by line."""
 
-    def __init__(self, pythonpath: Path, env: dict[str, str]):
+    def __init__(self, pythonpath: Path, env: dict[str, str], api: str):
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", WORKER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            [sys.executable, "-c", WORKER, api], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
             env={**env, "PYTHONPATH": str(pythonpath)}, cwd=tempfile.gettempdir(),
         )
 
@@ -148,20 +164,28 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--home", type=Path, default=Path(os.environ.get("MUSICGRAPH_HOME", ".musicgraph")),
                     help="MUSICGRAPH_HOME with the ingested embedded store")
-    ap.add_argument("--peer", default="177c487", help="git revision of the earlier implementation")
+    ap.add_argument("--api", default="public", choices=["public", "multihop"])
+    ap.add_argument("--peer", default=None,
+                    help="git revision of the earlier implementation (default: the merge base with main for "
+                         "--api public, 177c487 for --api multihop)")
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--cold", type=int, default=3, help="fresh-process first calls per side")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     env = {**os.environ, "MUSICGRAPH_HOME": str(args.home.resolve()), "OPENBLAS_NUM_THREADS": "1"}
     queries = make_queries(args.home, args.queries + 10)
+    if args.peer is None:
+        args.peer = "177c487" if args.api == "multihop" else subprocess.run(
+            ["git", "-C", str(ROOT), "merge-base", "HEAD", "main"], capture_output=True, text=True, check=True
+        ).stdout.strip()[:12]
     tmp = Path(tempfile.mkdtemp(prefix="bench-recommend-peer-"))
     sides = {"ours": ROOT, "peer": peer_tree(args.peer, tmp)}
-    out: dict[str, Any] = {"peer": args.peer, "loadavg_before": [round(x, 2) for x in os.getloadavg()]}
+    out: dict[str, Any] = {"api": args.api, "peer": args.peer,
+                           "loadavg_before": [round(x, 2) for x in os.getloadavg()]}
 
     # projection caches of both versions, outside any timing
     for path in sides.values():
-        w = Worker(path, env)
+        w = Worker(path, env, args.api)
         w.ask(queries[0])
         w.close()
 
@@ -169,7 +193,7 @@ def main() -> None:
     for i in range(args.cold):
         for name in (("ours", "peer") if i % 2 == 0 else ("peer", "ours")):
             t = time.perf_counter()
-            w = Worker(sides[name], env)
+            w = Worker(sides[name], env, args.api)
             r = w.ask(queries[0])
             total = time.perf_counter() - t
             w.close()
@@ -179,7 +203,7 @@ def main() -> None:
                          for name, v in cold.items()}
     print("first call (median of", args.cold, "fresh processes):", out["first_call"], flush=True)
 
-    workers = {name: Worker(path, env) for name, path in sides.items()}
+    workers = {name: Worker(path, env, args.api) for name, path in sides.items()}
     for q in queries[:10]:
         for w in workers.values():
             w.ask(q)
@@ -214,7 +238,7 @@ def main() -> None:
     out["identical_top_k"] = f"{same_ids}/{n}"
     out["identical_paths"] = f"{same_paths}/{n}"
     out["max_relative_score_difference"] = worst_score
-    if mismatches:
+    if mismatches and args.api == "multihop":
         exact = reference_top_k(args.home, [m["query"] for m in mismatches])
         for m, ids in zip(mismatches, exact, strict=True):
             m["exact"] = ids

@@ -240,29 +240,24 @@ class MultiHopScorer:
         self.dangling = deg == 0
         inv = np.zeros_like(deg)
         inv[~self.dangling] = 1.0 / deg[~self.dangling]
+        adj.sort_indices()
         #: row-stochastic transition matrix P[u, v] = probability of stepping u → v
         self.P: sp.csr_matrix = (sp.diags(inv) @ adj).tocsr()
         self.dtype = dtype
+        # A is symmetric, so P^T = A D^-1: A's rows with every entry scaled by the inverse degree of
+        # its column. The same values in the same (sorted) order as transposing P, without the transpose.
+        pt = sp.csr_matrix((adj.data * inv[adj.indices], adj.indices, adj.indptr), shape=adj.shape)
+        #: P transposed, in ``dtype`` (the power iteration's operator)
+        self.PT: sp.csr_matrix = pt.astype(dtype)
         #: symmetric edge strength sqrt(P[u,v] * P[v,u]) used to rank explanation paths: an edge
         #: counts when it matters from both ends (a tag many users put on both artists beats a tag
         #: typed once, and beats a hub tag on half the catalog). It equals D^-1/2 A D^-1/2.
-        self.S: sp.csr_matrix = self.P.multiply(self.P.T).sqrt().tocsr()
+        self.S: sp.csr_matrix = self.P.multiply(pt).sqrt().tocsr()
+        del pt
         self.S.sort_indices()
         self._labels = projection.labels_array()
         self._user_range = projection.label_ranges.get("User", (0, 0))
         self._build_lock = threading.Lock()
-
-    @property
-    def PT(self) -> sp.csr_matrix:  # noqa: N802 - the matrix's name
-        """``P`` transposed in :attr:`dtype` (for the power iteration; built on first use)."""
-        pt = self.__dict__.get("_PT")
-        if pt is None:
-            with self._build_lock:
-                pt = self.__dict__.get("_PT")
-                if pt is None:
-                    pt = self.P.T.tocsr().astype(self.dtype)
-                    self.__dict__["_PT"] = pt
-        return pt
 
     def degree_damping(self, exponent: float) -> np.ndarray:
         """``max(degree, 1e-12) ** exponent`` per node, computed once per exponent (read-only)."""

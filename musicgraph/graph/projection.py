@@ -79,8 +79,8 @@ class Projection:
     label_ranges: dict[str, tuple[int, int]]
     matrices: dict[str, sp.csr_matrix]
     version: str = ""
-    _index: dict[tuple[str, str], int] | None = field(default=None, repr=False)
-    _sorted: dict[str, bool] | None = field(default=None, repr=False)
+    _index: dict[str, dict[str, int]] | None = field(default=None, repr=False)
+    _sorted: dict[str, int] | None = field(default=None, repr=False)  # look-ups so far; -1: unsorted
     #: the cache file this projection was loaded from or saved to (derived tables are kept beside it)
     path: Path | None = field(default=None, repr=False)
 
@@ -112,6 +112,11 @@ class Projection:
         finally:
             tmp.unlink(missing_ok=True)
 
+    #: look-ups of one label answered by binary search before it gets a dictionary
+    TABLE_AFTER = 64
+    #: labels with more keys than this are always searched (their dictionary would take GBs)
+    TABLE_MAX = 5_000_000
+
     @property
     def num_nodes(self) -> int:
         return int(len(self.keys))
@@ -133,29 +138,34 @@ class Projection:
     def index(self, label: str, key: str) -> int | None:
         """The node index of (label, key), or None.
 
-        Keys are sorted within each label (as :func:`build_projection` numbers them), so this is a
-        binary search over the label's range: no table of every key is built. A projection whose keys
-        are not sorted (assembled by hand) falls back to a dictionary.
+        A few look-ups are binary searches over the label's sorted keys (as :func:`build_projection`
+        numbers them): no table is built for a single query. From the :attr:`TABLE_AFTER`-th look-up
+        of a label on (a caller mapping a whole catalog), that label gets a dictionary, unless it
+        holds more than :attr:`TABLE_MAX` keys. A projection whose keys are not sorted (assembled by
+        hand) always uses dictionaries.
         """
         if label not in self.label_ranges:
             return None
         start, stop = self.label_ranges[label]
-        if self._sorted is None:
-            self._sorted = {}
-        ok = self._sorted.get(label)
-        if ok is None:
-            seg = self.keys[start:stop]
-            ok = bool(len(seg) < 2 or np.all(seg[:-1] < seg[1:]))
-            self._sorted[label] = ok
-        if ok:
-            i = bisect.bisect_left(self.keys, key, start, stop)
-            return i if i < stop and self.keys[i] == key else None
         if self._index is None:
             self._index = {}
-            for lab, (lo, hi) in self.label_ranges.items():
-                for i in range(lo, hi):
-                    self._index[(lab, str(self.keys[i]))] = i
-        return self._index.get((label, key))
+        table = self._index.get(label)
+        if table is not None:
+            return table.get(key)
+        if self._sorted is None:
+            self._sorted = {}
+        state = self._sorted.get(label)
+        if state is None:
+            seg = self.keys[start:stop]
+            state = 0 if (len(seg) < 2 or bool(np.all(seg[:-1] < seg[1:]))) else -1
+            self._sorted[label] = state
+        if state >= 0 and (state < self.TABLE_AFTER or stop - start > self.TABLE_MAX):
+            self._sorted[label] = state + 1
+            i = bisect.bisect_left(self.keys, key, start, stop)
+            return i if i < stop and self.keys[i] == key else None
+        table = {str(k): start + i for i, k in enumerate(self.keys[start:stop].tolist())}
+        self._index[label] = table
+        return table.get(key)
 
     def ref(self, idx: int) -> NodeRef:
         return NodeRef(self.label_of(idx), str(self.keys[idx]))

@@ -175,3 +175,22 @@ def test_partial_top_k_sort_equals_the_full_lexsort():
         primary = -np.round(rng.integers(0, 40, n) / 7.0, 15)  # many ties
         secondary = -rng.integers(0, 5, n).astype(float)
         np.testing.assert_array_equal(_lexsort_top(primary, secondary, k), np.lexsort((secondary, primary))[:k])
+
+
+def test_transition_matrices_equal_the_transposing_construction(fixture_store):
+    """P^T and the edge strengths are built from the symmetric adjacency without a transpose: the
+    same values in the same order as transposing P (so every walk sums in the same order)."""
+    import scipy.sparse as sp
+
+    proj = fixture_store.projection()
+    scorer = MultiHopScorer(proj)
+    adj = proj.adjacency(scorer.rel_weights, symmetric=True, transform="log1p")
+    deg = np.asarray(adj.sum(axis=1)).ravel()
+    inv = np.zeros_like(deg)
+    inv[deg > 0] = 1.0 / deg[deg > 0]
+    P = (sp.diags(inv) @ adj).tocsr()
+    S = P.multiply(P.T).sqrt().tocsr()
+    S.sort_indices()
+    for old, new in ((P.T.tocsr().astype(np.float32), scorer.PT), (S, scorer.S), (P, scorer.P)):
+        assert np.array_equal(old.indptr, new.indptr) and np.array_equal(old.indices, new.indices)
+        assert np.array_equal(old.data, new.data)

@@ -111,6 +111,11 @@ def test_index_by_binary_search_and_for_unsorted_keys():
                       matrices={})
     assert [proj.index("Artist", k) for k in ("a", "c", "x", "")] == [0, 2, None, None]
     assert proj.index("Tag", "y") == 4 and proj.index("Tag", "a") is None and proj.index("Song", "a") is None
+    assert not proj._index  # a few look-ups: binary searches, no table
+    for _ in range(Projection.TABLE_AFTER):
+        proj.index("Artist", "b")
+    assert "Artist" in proj._index and "Tag" not in proj._index  # many: the label got a dictionary
+    assert [proj.index("Artist", k) for k in ("a", "b", "c", "zz")] == [0, 1, 2, None]
 
 
 def test_derived_tables_are_kept_beside_the_cache_for_the_same_version(tmp_path):
