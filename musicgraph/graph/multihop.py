@@ -252,7 +252,14 @@ class MultiHopScorer:
         #: symmetric edge strength sqrt(P[u,v] * P[v,u]) used to rank explanation paths: an edge
         #: counts when it matters from both ends (a tag many users put on both artists beats a tag
         #: typed once, and beats a hub tag on half the catalog). It equals D^-1/2 A D^-1/2.
-        self.S: sp.csr_matrix = self.P.multiply(pt).sqrt().tocsr()
+        self.S: sp.csr_matrix
+        if np.array_equal(self.P.indptr, pt.indptr) and np.array_equal(self.P.indices, pt.indices):
+            # the same pattern: the elementwise product is a product of the data arrays
+            self.S = sp.csr_matrix((np.sqrt(self.P.data * pt.data), pt.indices.copy(), pt.indptr.copy()),
+                                   shape=pt.shape)
+            self.S.eliminate_zeros()
+        else:
+            self.S = self.P.multiply(pt).sqrt().tocsr()
         del pt
         self.S.sort_indices()
         self._labels = projection.labels_array()
