@@ -132,7 +132,7 @@ def bulk_server(tmp_path_factory, request):
 @pytest.mark.parametrize("dataset", ["tricky", "fixture_ingest"])
 def test_bulk_load_gives_identical_content(bulk_server, tmp_path, dataset):
     from musicgraph.graph.ingest import ingest
-    from musicgraph.graph.multihop import recommend
+    from musicgraph.api import recommend
     from musicgraph.graph.neo4j_store import Neo4jStore
 
     if dataset == "tricky":
@@ -152,8 +152,10 @@ def test_bulk_load_gives_identical_content(bulk_server, tmp_path, dataset):
             if key != "version":
                 assert target.get_meta(key) == value, key
         if dataset == "fixture_ingest":
-            for seeds in ({"artists": ["Radiohead"]}, {"tags": ["rock"]}):
-                a, b = recommend(source, k=5, **seeds), recommend(target, k=5, **seeds)
+            for seeds in ({"artists": ["The Example Band"], "kind": "artist"}, {"tags": ["metal"], "kind": "artist"},
+                          {"user": "2", "kind": "artist"}):
+                a, b = recommend(store=source, k=5, **seeds), recommend(store=target, k=5, **seeds)
+                assert a, seeds
                 assert [r.id for r in a] == [r.id for r in b]
                 assert [[p.as_list() for p in r.paths] for r in a] == [[p.as_list() for p in r.paths] for r in b]
         else:
