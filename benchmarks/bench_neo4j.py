@@ -15,11 +15,18 @@
    in the same order, up to tied scores), else the benchmark exits 1. Also timed, for context:
    ``recommend()`` as shipped (converged walk, float32, no paths), which no 3-hop query computes.
 3. Batched ``UNWIND $rows MERGE`` writes vs one auto-commit ``MERGE`` per row, same rows.
+4. ``--bulk``: the bulk load (``ingest --store neo4j --bulk``: staging ingest into an embedded store,
+   CSV, ``neo4j-admin database import full``, restart, schema and indexes) vs the batched ``UNWIND ...
+   MERGE`` path, on the full shared data, both ending with the same content (checksums compared):
+   end to end from the datasets (peer: ``ingest`` into Neo4j), and the load alone from the same
+   staging store (peer: every node, text, relationship and metadata entry of the staging store
+   written with the store's batched upserts). ``--only-bulk`` skips sections 1-3.
 
 Needs a running server (``musicgraph neo4j start``) whose database is empty or a test database; it
 is cleared first (``--wipe`` to clear anything). Run::
 
     .venv/bin/python benchmarks/bench_neo4j.py [--rows 2000] [--users 20] [--k 10] [--json out.json]
+        [--bulk | --only-bulk]
 """
 
 from __future__ import annotations
@@ -149,6 +156,75 @@ def bench_three_hop(store: Neo4jStore, users: int, k: int) -> dict[str, object]:
             "agree_all": agree == len(picked)}
 
 
+def copy_by_merge(source: EmbeddedStore, target: Neo4jStore) -> None:
+    """Every node, text, relationship and metadata entry of ``source`` written with ``target``'s batched
+    ``UNWIND ... MERGE`` upserts (the incremental path, as ``ingest`` uses it)."""
+    from musicgraph.graph.schema import LABELS, REL_TYPES
+
+    for label in LABELS:
+        target.upsert_nodes(label, ((n.key, n.props) for n in source.iter_nodes(label)))
+    target.put_texts(dict(source.iter_texts()))
+    for rel in REL_TYPES:
+        groups: dict[tuple[str, str], list] = {}
+        for e in source.iter_edges(rel):
+            groups.setdefault((e.src.label, e.dst.label), []).append((e.src.key, e.dst.key, e.props))
+        for (sl, dl), rows in groups.items():
+            target.upsert_edges(rel, sl, dl, rows)
+    for key, value in source.iter_meta():
+        if key != "version":
+            target.set_meta(key, value)
+
+
+def bench_bulk(settings, store: Neo4jStore, wipe: bool, ingest_neo4j_s: float | None) -> dict[str, object]:
+    """Section 4: bulk load vs batched UNWIND MERGE, end to end and load only (see the module docstring)."""
+    import os
+
+    from musicgraph.graph.bulk import bulk_load
+    from musicgraph.graph.neo4j_server import Neo4jServer
+    from musicgraph.graph.store import content_checksum
+
+    load_before = os.getloadavg()
+    out: dict[str, object] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        staging = EmbeddedStore(Path(tmp) / "staging")
+        t0 = time.perf_counter()
+        ingest(staging, settings.data_dir, progress=False)
+        stage_s = time.perf_counter() - t0
+        want = content_checksum(staging)
+        rows = sum(staging.count_nodes().values()) + sum(staging.count_edges().values())
+        if ingest_neo4j_s is None:  # the end-to-end peer, unless section 1 measured it in this run
+            store.claim_for_tests(wipe=wipe)
+            t0 = time.perf_counter()
+            ingest(store, settings.data_dir, progress=False)
+            ingest_neo4j_s = time.perf_counter() - t0
+        store.claim_for_tests(wipe=wipe)
+        t0 = time.perf_counter()
+        copy_by_merge(staging, store)
+        merge_s = time.perf_counter() - t0
+        merge_same = content_checksum(store) == want
+        store.claim_for_tests(wipe=wipe)
+        store.close()
+        t0 = time.perf_counter()
+        report = bulk_load(staging, Neo4jServer(settings))
+        bulk_s = time.perf_counter() - t0
+        after = Neo4jStore.from_settings(settings)
+        bulk_same = content_checksum(after) == want
+        after.close()
+        staging.close()
+    out = {"rows": rows, "staging_ingest_s": round(stage_s, 1), "bulk_load_s": round(bulk_s, 1),
+           "bulk_steps_s": report.to_dict()["seconds"], "unwind_merge_ingest_s": round(ingest_neo4j_s, 1),
+           "unwind_merge_copy_s": round(merge_s, 1),
+           "end_to_end_ratio": round(ingest_neo4j_s / (stage_s + bulk_s), 2),
+           "load_only_ratio": round(merge_s / bulk_s, 2),
+           "same_content_bulk": bulk_same, "same_content_merge": merge_same,
+           "loadavg_before": [round(x, 2) for x in load_before], "loadavg_after": [round(x, 2) for x in os.getloadavg()]}
+    print(f"bulk: staging ingest {stage_s:.1f} s + bulk load {bulk_s:.1f} s ({report.to_dict()['seconds']}) vs "
+          f"UNWIND MERGE ingest {ingest_neo4j_s:.1f} s: {out['end_to_end_ratio']}x end to end; load only: "
+          f"bulk {bulk_s:.1f} s vs UNWIND MERGE copy {merge_s:.1f} s: {out['load_only_ratio']}x; same content "
+          f"bulk {bulk_same}, merge {merge_same}; load average {load_before[0]:.2f} -> {os.getloadavg()[0]:.2f}")
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=int, default=2000, help="rows for batched vs per-row MERGE")
@@ -157,11 +233,19 @@ def main() -> None:
     ap.add_argument("--wipe", action="store_true", help="clear the database even if it holds other data")
     ap.add_argument("--skip-ingest", action="store_true", help="reuse the data already in Neo4j")
     ap.add_argument("--json", type=Path, help="write the figures here")
+    ap.add_argument("--bulk", action="store_true", help="also run section 4 (bulk load vs UNWIND MERGE)")
+    ap.add_argument("--only-bulk", action="store_true", help="run section 4 only")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     settings = get_settings()
     out: dict[str, object] = {}
     store = Neo4jStore.from_settings(settings)
+
+    if args.only_bulk:
+        out["bulk"] = bench_bulk(settings, store, args.wipe, None)
+        if args.json:
+            args.json.write_text(json.dumps(out, indent=2))
+        return
 
     # ---- 1. full ingest
     if not args.skip_ingest:
@@ -212,6 +296,12 @@ def main() -> None:
                     "speedup": round(per_row / batched, 1)}
     print(f"MERGE of {n:,} rows: batched UNWIND {batched:.3f} s vs per-row {per_row:.2f} s: "
           f"{per_row / batched:.1f}x faster")
+
+    # ---- 4. bulk load vs batched UNWIND MERGE
+    if args.bulk:
+        ingest_s = out["ingest"]["neo4j_s"] if isinstance(out.get("ingest"), dict) else None
+        out["bulk"] = bench_bulk(settings, store, args.wipe, ingest_s)
+        store = Neo4jStore.from_settings(settings)
     store.close()
     if args.json:
         args.json.write_text(json.dumps(out, indent=2))

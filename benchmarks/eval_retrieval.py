@@ -61,14 +61,18 @@ def evaluate(retriever: HybridRetriever, sets: EvalSets, method: str = "rrf") ->
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--store", type=Path, default=Path(".musicgraph/stores/default"))
-    ap.add_argument("--index", type=Path, default=Path(".musicgraph/indexes/default"))
+    ap.add_argument("--store", type=Path, default=None, help="embedded store (default: MUSICGRAPH_HOME's)")
+    ap.add_argument("--index", type=Path, default=None, help="retrieval index (default: MUSICGRAPH_HOME's)")
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--linear", action="store_true", help="also evaluate weighted linear fusion")
     ap.add_argument("--cache", type=Path, default=None, help="keep the re-encoded held-out vectors here")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    store = EmbeddedStore(args.store)
+    from musicgraph.config import get_settings
+    from musicgraph.retrieval.index import default_index_dir
+
+    store = EmbeddedStore(args.store or get_settings().store_dir)
+    args.index = args.index or default_index_dir()
     t0 = time.perf_counter()
     sets = build(store)
     kinds: dict[str, int] = {}

@@ -23,6 +23,9 @@ def build(
     dense_kind: str = typer.Option("auto", "--dense-kind", help="FAISS index: auto, flat, hnsw or ivfpq."),
     write_emotions: bool = typer.Option(False, "--write-emotions", help="Also store emotion summaries on Song nodes."),
     batch_size: int = typer.Option(64, "--batch-size", min=1, help="Encoder batch size."),
+    dense_precision: str | None = typer.Option(
+        None, "--dense-precision", help="Encode documents in fp32 or int8 (ONNX Runtime), or with the "
+        "sentence-transformers pipeline (default: MUSICGRAPH_DENSE_PRECISION, fp32)."),
 ) -> None:
     """Build every retrieval index of the configured store, with progress bars."""
     from musicgraph.graph import open_store
@@ -30,6 +33,14 @@ def build(
 
     if dense_kind not in ("auto", "flat", "hnsw", "ivfpq"):
         raise typer.BadParameter(f"--dense-kind must be auto, flat, hnsw or ivfpq, got {dense_kind!r}")
+    encoder = None
+    if dense_precision is not None:
+        if dense_precision not in ("fp32", "int8", "pipeline"):
+            raise typer.BadParameter(f"--dense-precision must be fp32, int8 or pipeline, got {dense_precision!r}")
+        from musicgraph.retrieval.dense import Encoder
+
+        encoder = Encoder()
+        encoder.doc_precision = dense_precision
     store = open_store()
     if store.is_empty():
         typer.echo("the store is empty: run `musicgraph ingest` first", err=True)
@@ -39,7 +50,7 @@ def build(
     directory = out or default_index_dir()
     with store_write_lock(store):  # not while a catalog command updates these indexes
         bundle = build_indexes(store, directory, dense=dense, dense_kind=dense_kind, batch_size=batch_size,
-                               write_emotions=write_emotions)
+                               write_emotions=write_emotions, encoder=encoder)
     typer.echo(json.dumps({"directory": str(directory), **bundle.manifest}, indent=2))
 
 

@@ -20,12 +20,20 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
 
 from musicgraph.graph.results import Result
 from musicgraph.retrieval.request import Request, parse_request
 
-__all__ = ["Retriever"]
+if TYPE_CHECKING:
+    from musicgraph.retrieval.resources import GraphResources
+
+__all__ = ["Retriever", "SongScoreRetriever"]
+
+#: Songs a :class:`SongScoreRetriever` scores before lifting them to artists, albums or playlists.
+SONG_POOL = 2000
 
 
 class Retriever(ABC):
@@ -62,3 +70,37 @@ class Retriever(ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
+
+
+class SongScoreRetriever(Retriever):
+    """A retriever driven by one score per catalog song (BM25, dense similarity).
+
+    Subclasses implement :meth:`song_scores`. Songs are ranked by it over the allowed rows (a pool
+    wider than ``k``, so equal scores at the cut are ordered by row, as everywhere); artist, album and
+    playlist answers take their best song's score. Constraints, exclusions and seeds are masked first
+    (:func:`~musicgraph.retrieval.assembly.prepare`), so the top-k is exact.
+    """
+
+    resources: GraphResources
+
+    def parse(self, text: str) -> Request:
+        from musicgraph.retrieval.parser import RequestParser
+
+        return RequestParser.for_resources(self.resources).parse(text)
+
+    @abstractmethod
+    def song_scores(self, request: Request, mask: np.ndarray, pool: int) -> np.ndarray:
+        """A positive score per catalog row among the ``pool`` best rows allowed by ``mask``, else 0."""
+
+    def get_search_results(self, request: Request) -> list[Result]:
+        from musicgraph.retrieval.assembly import assemble, prepare
+
+        res = self.resources
+        prep = prepare(res, request)
+        kind = request.kind
+        if kind == "song":
+            scores = self.song_scores(request, prep.mask, max(request.k * 4, request.k + 50))
+        else:
+            scores = res.space.from_songs(kind, self.song_scores(request, res.catalog.alive, SONG_POOL))
+        selected = res.space.select(kind, scores, prep.mask, request.k, request.diversity.max_per_artist)
+        return assemble(res, prep, selected, {self.name: scores})

@@ -9,20 +9,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from musicgraph.graph.results import Result
-from musicgraph.retrieval.assembly import assemble, prepare
-from musicgraph.retrieval.base import Retriever
+from musicgraph.retrieval.base import SongScoreRetriever
 from musicgraph.retrieval.request import Request
 from musicgraph.retrieval.resources import GraphResources
 from musicgraph.retrieval.text import tokenize
 
 __all__ = ["BM25Retriever"]
 
-#: Songs scored before lifting them to artists, albums or playlists.
-POOL = 2000
 
-
-class BM25Retriever(Retriever):
+class BM25Retriever(SongScoreRetriever):
     """BM25 over the retrieval index's song documents.
 
     Args:
@@ -37,11 +32,6 @@ class BM25Retriever(Retriever):
         self.resources = resources
         self.index = resources.bundle.sparse
 
-    def parse(self, text: str) -> Request:
-        from musicgraph.retrieval.parser import RequestParser
-
-        return RequestParser.for_resources(self.resources).parse(text)
-
     def song_scores(self, request: Request, mask: np.ndarray, pool: int) -> np.ndarray:
         """BM25 score per catalog row (0 for rows not among the ``pool`` best allowed ones)."""
         terms = request.terms or tokenize(request.text or "")
@@ -51,15 +41,3 @@ class BM25Retriever(Retriever):
         for h in self.index.search(terms, k=pool, mask=mask):
             out[h.row] = max(float(h.score), 1e-9)
         return out
-
-    def get_search_results(self, request: Request) -> list[Result]:
-        res = self.resources
-        prep = prepare(res, request)
-        kind = request.kind
-        if kind == "song":
-            # a wider pool than k: equal scores at the cut are then ordered by row, as everywhere
-            scores = self.song_scores(request, prep.mask, max(request.k * 4, request.k + 50))
-        else:
-            scores = res.space.from_songs(kind, self.song_scores(request, res.catalog.alive, POOL))
-        selected = res.space.select(kind, scores, prep.mask, request.k, request.diversity.max_per_artist)
-        return assemble(res, prep, selected, {"bm25": scores})

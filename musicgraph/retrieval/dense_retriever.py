@@ -11,19 +11,14 @@ from typing import Any
 
 import numpy as np
 
-from musicgraph.graph.results import Result
-from musicgraph.retrieval.assembly import assemble, prepare
-from musicgraph.retrieval.base import Retriever
+from musicgraph.retrieval.base import SongScoreRetriever
 from musicgraph.retrieval.request import Request
 from musicgraph.retrieval.resources import GraphResources
 
 __all__ = ["DenseRetriever"]
 
-#: Songs scored before lifting them to artists, albums or playlists.
-POOL = 2000
 
-
-class DenseRetriever(Retriever):
+class DenseRetriever(SongScoreRetriever):
     """Cosine similarity of the embedded request to the dense index.
 
     Args:
@@ -48,11 +43,6 @@ class DenseRetriever(Retriever):
             self._encoder = Encoder()
         return self._encoder
 
-    def parse(self, text: str) -> Request:
-        from musicgraph.retrieval.parser import RequestParser
-
-        return RequestParser.for_resources(self.resources).parse(text)
-
     def song_scores(self, request: Request, mask: np.ndarray, pool: int) -> np.ndarray:
         """Similarity per catalog row shifted to (0, 2] (0 for rows outside the ``pool`` best allowed)."""
         text = request.dense_text or request.text or ""
@@ -65,15 +55,3 @@ class DenseRetriever(Retriever):
         ok = rows[0] >= 0
         out[rows[0][ok]] = np.maximum(scores[0][ok] + 1.0, 1e-9)
         return out
-
-    def get_search_results(self, request: Request) -> list[Result]:
-        res = self.resources
-        prep = prepare(res, request)
-        kind = request.kind
-        if kind == "song":
-            # a wider pool than k: equal scores at the cut are then ordered by row, as everywhere
-            scores = self.song_scores(request, prep.mask, max(request.k * 4, request.k + 50))
-        else:
-            scores = res.space.from_songs(kind, self.song_scores(request, res.catalog.alive, POOL))
-        selected = res.space.select(kind, scores, prep.mask, request.k, request.diversity.max_per_artist)
-        return assemble(res, prep, selected, {"dense": scores})

@@ -480,7 +480,7 @@ def apply_changes(
         if len(upd):
             enc = encoder or Encoder()
             texts = [textualize(new, r, lyrics.get(r), words[r]) for r in upd.tolist()]
-            bundle.dense.upsert(upd, enc.encode(texts))
+            bundle.dense.upsert(upd, getattr(enc, "encode_documents", enc.encode)(texts))
         if bundle.dense.tombstones > compact_fraction * max(1, bundle.dense.live_count):
             bundle.dense.compact()
             rep.compacted.append("dense")
@@ -971,7 +971,7 @@ class RetrievalIndexes:
             enc = self.encoder or Encoder()
             lyrics = lyrics_of(store, cat, todo.tolist())
             texts = [textualize(cat, r, lyrics.get(r), bundle.emotion_words[r]) for r in todo.tolist()]
-            vec[todo] = enc.encode(texts)
+            vec[todo] = getattr(enc, "encode_documents", enc.encode)(texts)
         kind = d.kind if d.index is not None else meta.get("kind", d.kind)
         d.kind = kind
         d.build(vec, rows=live)

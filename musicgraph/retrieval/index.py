@@ -300,13 +300,20 @@ def build_indexes(
             enc = encoder or Encoder()
             docs = [textualize(catalog, i, lyrics[i], emotion_words[i]) for i in range(n)]
             task = prog.add_task("dense encoding", total=n) if prog else None
-            chunks: list[np.ndarray] = []
-            step = max(batch_size * 8, 256)
-            for s in range(0, n, step):
-                chunks.append(enc.encode(docs[s : s + step], batch_size=batch_size))
-                if prog is not None:
-                    prog.update(task, completed=min(n, s + step))
-            vectors = np.concatenate(chunks) if chunks else np.zeros((0, 384), dtype=np.float32)
+            if hasattr(enc, "encode_documents"):  # the fast document path (length-sorted, int8)
+                def advance(done: int) -> None:
+                    if prog is not None:
+                        prog.update(task, completed=done)
+
+                vectors = enc.encode_documents(docs, batch_size=batch_size, on_batch=advance)
+            else:
+                chunks: list[np.ndarray] = []
+                step = max(batch_size * 8, 256)
+                for s in range(0, n, step):
+                    chunks.append(enc.encode(docs[s : s + step], batch_size=batch_size))
+                    if prog is not None:
+                        prog.update(task, completed=min(n, s + step))
+                vectors = np.concatenate(chunks) if chunks else np.zeros((0, 384), dtype=np.float32)
             timings["encode"] = time.perf_counter() - t0
             t0 = time.perf_counter()
             dense_index = DenseIndex(kind=dense_kind).build(  # type: ignore[arg-type]
@@ -337,7 +344,8 @@ def build_indexes(
         "with_lyrics": len(with_lyrics),
         "hidden_moods": len(hidden_moods),
         "dense": None if dense_index is None else {"kind": dense_index.kind, "size": dense_index.size,
-                                                   "live": dense_index.live_count, "dim": dense_index.dim},
+                                                   "live": dense_index.live_count, "dim": dense_index.dim,
+                                                   "encoder": _encoder_info(enc)},
         "seconds": {k: round(v, 3) for k, v in timings.items()},
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
@@ -358,6 +366,16 @@ def build_indexes(
         end_update(directory)
     log.info("indexes written to %s in %.1fs", directory, sum(timings.values()))
     return IndexBundle(directory, catalog, sparse, dense_index, emotions, emotion_words, manifest)
+
+
+def _encoder_info(enc: Any) -> dict[str, Any]:
+    """How documents were encoded (recorded in the manifest)."""
+    info: dict[str, Any] = {"class": type(enc).__name__}
+    if hasattr(enc, "encode_documents"):
+        runner = enc._doc_runner() if hasattr(enc, "_doc_runner") else None
+        info["documents"] = getattr(enc, "document_precision", "pipeline") if runner else "pipeline"
+        info["max_length"] = getattr(enc, "doc_max_length", None) if runner else None
+    return info
 
 
 def lyrics_of(store: GraphStore, catalog: SongCatalog, rows: Sequence[int]) -> dict[int, str]:

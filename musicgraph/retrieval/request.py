@@ -185,6 +185,16 @@ FeatureName = Literal["danceability", "energy", "valence", "tempo", "acousticnes
                       "speechiness", "liveness", "loudness", "mode", "popularity", "year"]
 
 
+def _check_feature_ranges(ranges: dict[str, Range]) -> dict[str, Range]:
+    """Each range checked against its feature's bounds; empty ranges (no bound) left out."""
+    out = {}
+    for name, rng in ranges.items():
+        checked = _check_range(name, rng)
+        if checked is not None:
+            out[name] = checked
+    return out
+
+
 class Constraints(_Model):
     """What every answer must satisfy (all of them; applied before the top-k, which stays exact).
 
@@ -243,12 +253,7 @@ class Constraints(_Model):
     @field_validator("features")
     @classmethod
     def _features(cls, v: dict[str, Range]) -> dict[str, Range]:
-        out = {}
-        for name, rng in v.items():
-            checked = _check_range(name, rng)
-            if checked is not None:
-                out[name] = checked
-        return out
+        return _check_feature_ranges(v)
 
     def is_empty(self) -> bool:
         """True when nothing restricts the answers (exclusions and flags aside)."""
@@ -275,12 +280,7 @@ class Targets(_Model):
     @field_validator("features")
     @classmethod
     def _features(cls, v: dict[str, Range]) -> dict[str, Range]:
-        out = {}
-        for name, rng in v.items():
-            checked = _check_range(name, rng)
-            if checked is not None:
-                out[name] = checked
-        return out
+        return _check_feature_ranges(v)
 
     def is_empty(self) -> bool:
         return not (self.moods or self.features or self.avoid_moods or self.valence is not None)

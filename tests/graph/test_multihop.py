@@ -117,3 +117,80 @@ def test_errors(toy, tmp_path):
         recommend(toy, artists=["Radiohead"], k=0)
     with pytest.raises(EmptyStoreError):
         recommend(EmbeddedStore(tmp_path / "empty"), artists=["x"])
+
+
+# ------------------------------------------------------------------ certified CG solver
+def _reference(proj, seeds):
+    ref = MultiHopScorer(proj, solver="power", tol=1e-15, max_iter=5000, dtype=np.float64)
+    return ref.ppr(seeds)
+
+
+def test_cg_ppr_is_certified_against_the_converged_power_iteration(fixture_store):
+    proj = fixture_store.projection()
+    scorer = MultiHopScorer(proj)
+    rng = np.random.default_rng(0)
+    for _ in range(6):
+        seeds = {int(i): float(w) for i, w in zip(rng.integers(0, proj.num_nodes, 3), rng.random(3) + 0.1, strict=True)}
+        r, eps = scorer.ppr_certified(seeds)
+        exact = _reference(proj, seeds)
+        assert 0 < eps <= scorer.cg_tol
+        assert np.all(np.abs(r - exact) <= eps * np.sqrt(scorer.degree) + 1e-15)
+        assert abs(r.sum() - 1.0) < 1e-9
+        np.testing.assert_array_equal(scorer.ppr(seeds), r)
+
+
+def test_cg_ppr_with_an_isolated_seed_matches_the_power_iteration(toy):
+    toy.upsert_nodes("Tag", [("lonely", {"name": "lonely"})])  # no relationship: a dangling node
+    proj = toy.projection()
+    lonely, radiohead = proj.index("Tag", "lonely"), proj.index("Artist", "radiohead")
+    scorer = MultiHopScorer(proj)
+    assert scorer.dangling[lonely]
+    for seeds in ({lonely: 1.0}, {lonely: 1.0, radiohead: 3.0}):
+        r, eps = scorer.ppr_certified(seeds)
+        np.testing.assert_allclose(r, _reference(proj, seeds), atol=1e-9)
+    many = scorer.ppr_many(np.eye(proj.num_nodes)[:, [lonely, radiohead]])
+    np.testing.assert_allclose(many[:, 0], _reference(proj, {lonely: 1.0}), atol=1e-9)
+    np.testing.assert_allclose(many[:, 1], _reference(proj, {radiohead: 1.0}), atol=1e-9)
+
+
+def test_certified_top_accepts_the_exact_ranking_and_rejects_a_loose_bound(fixture_store):
+    from musicgraph.graph.multihop import rank_items, resolve_seeds
+
+    proj = fixture_store.projection()
+    scorer = MultiHopScorer(proj)
+    seeds = resolve_seeds(proj, tags=["pop"]).weights
+    r, eps = scorer.ppr_certified(seeds)
+    ranked = [i for i, _ in rank_items(scorer, seeds, k=5, kind="song", popularity_damping=0.3, ppr=r)]
+    lo, hi = proj.label_ranges["Song"]
+    cand = np.arange(lo, hi)[r[lo:hi] > 0]
+    assert scorer.certified_top(r, eps, ranked, cand, 0.3)
+    assert not scorer.certified_top(r, 1.0, ranked, cand, 0.3)  # a bound this loose certifies nothing
+
+
+def test_partial_top_k_sort_equals_the_full_lexsort():
+    from musicgraph.graph.multihop import _lexsort_top
+
+    rng = np.random.default_rng(1)
+    for n, k in ((10, 3), (1000, 10), (5000, 50), (5000, 5000)):
+        primary = -np.round(rng.integers(0, 40, n) / 7.0, 15)  # many ties
+        secondary = -rng.integers(0, 5, n).astype(float)
+        np.testing.assert_array_equal(_lexsort_top(primary, secondary, k), np.lexsort((secondary, primary))[:k])
+
+
+def test_transition_matrices_equal_the_transposing_construction(fixture_store):
+    """P^T and the edge strengths are built from the symmetric adjacency without a transpose: the
+    same values in the same order as transposing P (so every walk sums in the same order)."""
+    import scipy.sparse as sp
+
+    proj = fixture_store.projection()
+    scorer = MultiHopScorer(proj)
+    adj = proj.adjacency(scorer.rel_weights, symmetric=True, transform="log1p")
+    deg = np.asarray(adj.sum(axis=1)).ravel()
+    inv = np.zeros_like(deg)
+    inv[deg > 0] = 1.0 / deg[deg > 0]
+    P = (sp.diags(inv) @ adj).tocsr()
+    S = P.multiply(P.T).sqrt().tocsr()
+    S.sort_indices()
+    for old, new in ((P.T.tocsr().astype(np.float32), scorer.PT), (S, scorer.S), (P, scorer.P)):
+        assert np.array_equal(old.indptr, new.indptr) and np.array_equal(old.indices, new.indices)
+        assert np.array_equal(old.data, new.data)

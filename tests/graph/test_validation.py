@@ -198,7 +198,9 @@ def test_longest_allowed_title_keeps_recommend_working(home, tmp_path):
         assert proj.num_nodes > 0
         results = recommend(store, artists=["Moss Lantern"], k=5)
         assert isinstance(results, list)
-        cache = home / "stores" / "default" / "projection.npz"
+        from musicgraph.graph.projection import PROJECTION_CACHE
+
+        cache = home / "stores" / "default" / PROJECTION_CACHE
         assert cache.stat().st_size < 64 * 1024 * 1024  # not sized to a huge fixed-width key
     finally:
         store.close()

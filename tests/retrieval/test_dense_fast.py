@@ -51,3 +51,53 @@ def test_query_cache_and_pipeline_fallback(model, tmp_path) -> None:
     enc.encode_query("jazz")  # evicts "rock"
     assert "rock" not in enc._qcache and len(enc._qcache) == 2
     np.testing.assert_allclose(enc.encode_query("rock"), a)
+
+
+DOCS = ['"Karma Police" by Radiohead. Album: OK Computer. Released 1997. low energy (0.41), minor key.',
+        "rock", "", '"Get Lucky" by Daft Punk. ' + "Tags: disco, funk, electronic. " * 40,  # cut at 128 tokens
+        "sad songs for a rainy night", '"Someone Like You" by Adele. Moods: sad. Lyrics about: love, time.']
+
+
+def doc_encoder(model, precision: str, tmp_path) -> Encoder:
+    enc = Encoder(model=model)
+    enc.onnx_dir = tmp_path
+    enc.doc_precision = precision
+    return enc
+
+
+@pytest.mark.skipif(not (importlib.util.find_spec("onnxruntime") and importlib.util.find_spec("onnx")),
+                    reason="onnxruntime/onnx not installed: documents go through the pipeline")
+def test_document_encoder_fp32_matches_pipeline_and_int8_is_close(model, tmp_path) -> None:
+    pipeline = Encoder(model=model).encode(DOCS)
+    fp32 = doc_encoder(model, "fp32", tmp_path)
+    done: list[int] = []
+    got = fp32.encode_documents(DOCS, batch_size=2, on_batch=done.append)
+    assert fp32._doc_runner() is not None and done[-1] == len(DOCS) and done == sorted(done)
+    # rows come back in input order although batches are length-sorted; only the long text differs
+    # (cut at 128 tokens instead of the pipeline's 256)
+    short = [i for i in range(len(DOCS)) if i != 3]
+    np.testing.assert_allclose(got[short], pipeline[short], atol=1e-5)
+    assert float(got[3] @ pipeline[3]) > 0.95
+    assert list(tmp_path.glob("document-encoder-*.onnx"))
+    int8 = doc_encoder(model, "int8", tmp_path)
+    q = int8.encode_documents(DOCS)
+    assert int8._doc_runner() is not None and list(tmp_path.glob("document-encoder-*.int8.onnx"))
+    cos = (q * got).sum(axis=1)
+    assert cos.min() > 0.95 and np.allclose(np.linalg.norm(q, axis=1), 1.0, atol=1e-5)
+
+
+def test_document_encoder_pipeline_setting(model, tmp_path, monkeypatch) -> None:
+    from musicgraph.config import reset_settings
+
+    monkeypatch.setenv("MUSICGRAPH_DENSE_PRECISION", "pipeline")
+    reset_settings()
+    try:
+        enc = Encoder(model=model)
+        enc.onnx_dir = tmp_path
+        assert enc.document_precision == "pipeline"
+        np.testing.assert_allclose(enc.encode_documents(DOCS[:2]), Encoder(model=model).encode(DOCS[:2]), atol=1e-6)
+        assert enc._doc_runner() is None and not list(tmp_path.glob("document-encoder-*"))
+        assert enc.encode_documents([]).shape == (0, enc.dim)
+    finally:
+        monkeypatch.delenv("MUSICGRAPH_DENSE_PRECISION")
+        reset_settings()

@@ -65,9 +65,17 @@ def test_packaged_and_raw_cypher_over_http(neo4j_client):
     assert resp.status_code == 422 and resp.json()["error"]["code"] == "invalid_request"
 
 
-def test_catalog_changes_are_refused_without_transactions(neo4j_client):
+def test_catalog_changes_apply_in_one_neo4j_transaction(neo4j_client):
     c, store = neo4j_client
-    resp = c.post("/catalog/changes", json={"change_id": "n-1", "op": "add",
-                                             "changes": [{"type": "song", "artist": "A", "title": "B"}]}, headers=KEY)
-    assert resp.status_code == 501 and "musicgraph catalog" in resp.json()["error"]["message"]
-    assert store.get_node("Song", "a|b") is None
+    body = {"change_id": "n-1", "op": "add", "changes": [{"type": "song", "artist": "Neo Band", "title": "Bolt"}]}
+    resp = c.post("/catalog/changes", json=body, headers=KEY)
+    assert resp.status_code == 200, resp.text
+    assert store.get_node("Song", "neo band|bolt") is not None
+    again = c.post("/catalog/changes", json=body, headers=KEY)
+    assert again.status_code == 200 and again.json()["replayed"] is True
+    # a bad record anywhere in the request: nothing of it is written
+    bad = {"change_id": "n-2", "op": "add", "changes": [{"type": "song", "artist": "Neo Band", "title": "Half"},
+                                                         {"type": "song", "artist": "", "title": "No artist"}]}
+    resp = c.post("/catalog/changes", json=bad, headers=KEY)
+    assert resp.status_code == 422, resp.text
+    assert store.get_node("Song", "neo band|half") is None

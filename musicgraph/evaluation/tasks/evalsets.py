@@ -226,7 +226,8 @@ def holdout_bundle(store: GraphStore, bundle: Any, hidden_moods: set[str], cache
             log.info("held-out dense vectors of %d songs read from %s", len(changed), cached)
         elif encode:
             log.info("re-encoding %d songs without their held-out mood labels", len(changed))
-            vecs[changed] = (encoder or Encoder()).encode(texts, batch_size=64)
+            enc = encoder or Encoder()
+            vecs[changed] = getattr(enc, "encode_documents", enc.encode)(texts, batch_size=64)
             if cached is not None:
                 cached.parent.mkdir(parents=True, exist_ok=True)
                 np.save(cached, vecs[changed])
