@@ -333,6 +333,10 @@ OPPOSITE: dict[str, set[str]] = {
     "relaxed": {"angry", "energetic"}, "energetic": {"calm", "sad", "relaxed"}, "angry": {"calm", "relaxed", "happy"},
 }  # fmt: skip
 
+#: a graph-path sentence of the evidence ("via Daft Punk → listened to by → Last.fm user 2 → … → Song"),
+#: up to the end of its line: its nodes are the graph's own, so it is not read for references or
+#: facts (a user number is not a year); the song the line recommends is judged from the line's head
+_PATH = re.compile(r"\bvia\s+[^\n]*?→[^\n]*?(?=\.?\s*(?:\n|$))")
 _POINTER_CITE = re.compile(r'"([^"\n]+)"\s+by\s+([^\n]+?)\s*\[(\d{1,2})\](?!\s*\[\d)')
 _QUOTED = re.compile(r'"([^"\n]{2,80})"|“([^”\n]{2,80})”|(?<![\w])\'([^\'\n]{3,60})\'(?![\w])')
 _YEAR = re.compile(r"\b(1[89]\d\d|20[0-3]\d)\b")
@@ -647,7 +651,7 @@ class GroundingJudge:
     def judge(self, text: str, candidates: Sequence[Result], request: str = "") -> Verdict:
         """Judge ``text``, an answer to ``request`` written from ``candidates`` (evidence order)."""
         v = Verdict()
-        text = html.unescape(text)
+        text = _PATH.sub(" ", html.unescape(text))
         ev = self._evidence(candidates, request)
         extra = ev.words
         for unit in _units(text):

@@ -36,9 +36,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 BACKENDS: tuple[str, ...] = ("template", "seq2seq", "t5-local", "smollm2", "lm")
-#: Backends whose p95 latency for 5 songs met 3 s on the 2-core CPU, best first (docs/lm.md);
-#: smollm2 (p95 19 s) does not.
-FAST_BACKENDS: tuple[str, ...] = ("lm", "t5-local", "template")
+#: Backends whose warm p95 latency for 5 songs met 3 s on the 2-core CPU, best first (docs/lm.md):
+#: template 83 ms, t5-local 356 ms; lm (4.0 s at load 3) and smollm2 (p95 19 s) do not.
+FAST_BACKENDS: tuple[str, ...] = ("t5-local", "template")
 
 
 class GeneratorError(MusicgraphError, RuntimeError):

@@ -73,6 +73,18 @@ def test_each_error_shape_is_caught(judge, cands, text, kind):
     assert kind in kinds(judge, base + text, cands)
 
 
+def test_graph_path_sentences_are_not_read_as_names(judge, cands):
+    # the template's path sentences name graph nodes and user numbers: not invented songs, not years
+    line = ("1. The Velvet Foxes - Rain on Glass: sad mood; via Moonlit Harbor → listened to by → Last.fm user 1883 "
+            "→ listened to → The Velvet Foxes → performs → Rain on Glass.\n")
+    v = judge.judge(line, cands, "sad songs like Moonlit Harbor")
+    assert not v.findings, [(f.kind, f.span, f.detail) for f in v.findings]
+    assert v.true_citations == ["velvet foxes|rain on glass"]
+    # the line's head is still judged: an invented song before the path is caught
+    bad = line.replace("The Velvet Foxes - Rain on Glass:", "The Velvet Foxes - Midnight Echoes:", 1)
+    assert INVENTED_SONG in kinds(judge, bad, cands)
+
+
 def test_unverifiable_facts_are_not_errors(judge, cands):
     # the store has no instrumentalness for "Low Tide Lullaby": that claim cannot be decided, so it is
     # counted as unverified, not as an error; "calm", "minor key" and "92 BPM" are checked and true
