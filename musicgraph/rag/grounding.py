@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import logging
 import re
-import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 from typing import TYPE_CHECKING
 
 from musicgraph.graph.results import Result
+from musicgraph.normalize import drop_article, fold
 
 if TYPE_CHECKING:
     from musicgraph.graph.store import GraphStore
@@ -38,9 +38,12 @@ MAX_NGRAM = 8
 SONG_MATCH = 0.85
 ARTIST_MATCH = 0.88
 
-_TOKEN = re.compile(r"[\w']+|&")
+#: a word (apostrophes of any kind inside it, as :func:`fold` removes them) or an ``&``/``+`` (read "and"):
+#: the folded words of a name's tokens are the words of the name's fold, so look-ups agree with the catalog.
+_TOKEN = re.compile(r"(?:[^\W_]|['’`])+|[&+]")
 _PAREN = re.compile(r"\s*[(\[][^)\]]*[)\]]")
 _SUFFIX = re.compile(r"\s+-\s+(?:\d{4}\s+)?(?:remaster|live|radio edit|single|mono|stereo|version).*$", re.I)
+_AND_SIGNS = ("&", "+")
 _LIST_ITEM = re.compile(r"^\s*(?:\d+[.)]|[-*•])\s+")
 _SEP = re.compile(r"\s+[-–—]\s+")
 
@@ -96,18 +99,9 @@ _FILLERS = frozenset(
 )
 
 
-def fold(text: str) -> str:
-    """Lower case, accents removed, ``&`` → ``and``, punctuation → spaces, spaces collapsed."""
-    text = unicodedata.normalize("NFKD", text)
-    text = "".join(ch for ch in text if not unicodedata.combining(ch)).lower()
-    text = text.replace("&", " and ").replace("'", "").replace("’", "")
-    return " ".join(re.findall(r"\w+", text))
-
-
 def norm_artist(name: str) -> str:
     """Folded artist name without a leading ``the``."""
-    folded = fold(name)
-    return folded[4:] if folded.startswith("the ") else folded
+    return drop_article(fold(name))
 
 
 def norm_title(title: str) -> str:
@@ -391,7 +385,7 @@ def _caps_runs(text: str, toks: Sequence[_Tok]) -> list[tuple[int, int]]:
         while j < n and _joined(text, toks[j - 1], toks[j]):
             if _is_cap(toks[j]):
                 last = j + 1
-            elif toks[j].norm not in _CONNECTORS and toks[j].text != "&":
+            elif toks[j].norm not in _CONNECTORS and toks[j].text not in _AND_SIGNS:
                 break
             j += 1
         runs.append((i, last))
@@ -406,7 +400,7 @@ def _leading_name_words(words: Sequence[str]) -> int:
         if w[:1].isupper() or w[:1].isdigit():
             n += 1
             last = n
-        elif w.lower() in _CONNECTORS or w == "&":
+        elif w.lower() in _CONNECTORS or w in _AND_SIGNS:
             n += 1
         else:
             break

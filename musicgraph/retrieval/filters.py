@@ -39,8 +39,8 @@ from typing import Any
 import numpy as np
 
 from musicgraph.errors import RequestError
+from musicgraph.normalize import word_form
 from musicgraph.retrieval.catalog import FEATURES, SongCatalog
-from musicgraph.retrieval.text import normalize_name
 
 LIST_FILTERS = ("keys", "exclude_keys", "artist", "artists", "exclude_artists", "genre", "genres", "tag", "tags",
                 "mood", "moods")
@@ -90,7 +90,7 @@ def _inverted(column: list[Any], kind: str) -> dict[str, np.ndarray]:
             if kind == "norm":
                 k = memo.get(v)
                 if k is None:
-                    k = memo[v] = normalize_name(v)
+                    k = memo[v] = word_form(v)
                 v = k
             groups.setdefault(v, []).append(i)
     index = {k: np.asarray(rows, dtype=np.int64) for k, rows in groups.items()}
@@ -122,7 +122,7 @@ def rows_with_any(values: list[list[str]], names: Iterable[str]) -> np.ndarray:
 
 def _artist_rows(cat: SongCatalog, names: list[str]) -> np.ndarray:
     """Rows whose main artist's normalized name or key is one of ``names`` (normalized or as given)."""
-    want = {normalize_name(n) for n in names} | set(names)
+    want = {word_form(n) for n in names} | set(names)
     by_name, by_key = _inverted(cat.artists, "norm"), _inverted(cat.artist_keys, "exact")
     out = np.zeros(len(cat), dtype=bool)
     for w in want:
@@ -145,7 +145,7 @@ def _key_rows(cat: SongCatalog, keys: list[str]) -> np.ndarray:
 
 def base_title(title: str) -> str:
     """A title without parenthesized or dash suffixes ("Song (Remastered 2011)" -> "song")."""
-    return normalize_name(_SUFFIX.sub("", title) or title)
+    return word_form(_SUFFIX.sub("", title) or title)
 
 
 def filter_mask(

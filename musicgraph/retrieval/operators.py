@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import scipy.sparse as sp
 
+from musicgraph.graph.resolve import is_personal
 from musicgraph.graph.results import Path
 from musicgraph.graph.schema import Label, Rel
 from musicgraph.retrieval.request import Relation
@@ -526,7 +527,7 @@ class GraphOperators:
         u = user_node - self.u_lo
         plays = _at(self.W, u, best_a)
         who = str(self.proj.keys[user_node])
-        subject = "you" if who.startswith("me:") else str(self.proj.names[user_node])
+        subject = "you" if is_personal(who) else str(self.proj.names[user_node])
         verb = "played" if subject == "you" else "plays"
         # a personal profile's edge weight counts plays weighted by time played and skips (graph/profile.py)
         weighted = " (weighted)" if subject == "you" else ""

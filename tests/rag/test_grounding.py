@@ -1,7 +1,8 @@
 from __future__ import annotations
 
 from musicgraph.graph.results import Result
-from musicgraph.rag.grounding import Catalog, evidence_artists, find_mentions, fold, ground
+from musicgraph.normalize import fold
+from musicgraph.rag.grounding import Catalog, evidence_artists, find_mentions, ground
 
 from .conftest import ARTISTS, SONGS, song_result
 
