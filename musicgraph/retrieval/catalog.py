@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from musicgraph.audio_features import CATALOG_FEATURES
 from musicgraph.graph.check import IndexFileError, read_index_file
 from musicgraph.graph.locks import atomic_save_npy, atomic_write_text
 from musicgraph.graph.schema import Label, Rel
@@ -32,21 +33,8 @@ from musicgraph.graph.store import GraphStore
 log = logging.getLogger(__name__)
 
 
-#: Audio/metadata features kept as a float matrix (NaN = unknown), Spotify scales.
-FEATURES: tuple[str, ...] = (
-    "danceability",
-    "energy",
-    "valence",
-    "tempo",
-    "acousticness",
-    "instrumentalness",
-    "speechiness",
-    "liveness",
-    "loudness",
-    "mode",
-    "popularity",
-    "year",
-)
+#: Audio/metadata features kept as a float matrix (NaN = unknown), Spotify scales: its columns.
+FEATURES: tuple[str, ...] = CATALOG_FEATURES
 
 TOP_TAGS = 10
 FORMAT = 1
