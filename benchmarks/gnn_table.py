@@ -43,7 +43,7 @@ def run_all(seeds: list[int], runs: Path, source: str, models: list[str], thread
 
 def baselines(seeds: list[int], runs: Path, source: str) -> None:
     from musicgraph.config import get_settings
-    from musicgraph.gnn.baselines import evaluate_baseline
+    from musicgraph.gnn.split_baselines import evaluate_baseline
     from musicgraph.gnn.splits import hetrec_split
 
     for seed in seeds:

@@ -17,7 +17,7 @@ from musicgraph.graph.resolve import (
 )
 from musicgraph.loaders.matching import name_similarity
 from musicgraph.normalize import drop_article, fold, fold_accents, spell_and, word_form, words
-from musicgraph.rag.grounding import Catalog, _tokens
+from musicgraph.rag.grounding import NameIndex, _tokens
 from musicgraph.retrieval.parser import normalize_words
 
 _LETTERS = string.ascii_letters + string.digits + "éüñçøÅßЖж"
@@ -76,7 +76,7 @@ def test_grounding_lookup_finds_what_the_catalog_indexed(name: str) -> None:
         return
     toks = tuple(t.norm for t in _tokens(name) if fold(t.text))
     assert toks == key
-    cat = Catalog()
+    cat = NameIndex()
     cat.add_artist("k", name)
     assert [e.id for e in cat.find_artist(name)] == ["k"]
 

@@ -146,8 +146,8 @@ def eval_cmd(
         res = json.loads((Path(r) / "result.json").read_text())
         rows.append((f"{res['model']} (seed {res['seed']})", res["test"]))
     if baselines:
-        from musicgraph.gnn.baselines import evaluate_baseline
         from musicgraph.gnn.source import open_source
+        from musicgraph.gnn.split_baselines import evaluate_baseline
         from musicgraph.gnn.splits import hetrec_split
 
         with open_source(source, settings=get_settings()) as src:

@@ -855,7 +855,7 @@ def train_on_graph(cfg: Any, graph: TrainGraph, split: Split) -> dict[str, Any]:
 def _eval_scores(score_fn: Any, rows: np.ndarray, known: Any, target: Any) -> dict[str, float]:
     import scipy.sparse as sp
 
-    from musicgraph.gnn.metrics import full_sort_metrics
+    from musicgraph.gnn.full_sort import full_sort_metrics
 
     known = sp.csr_matrix(known)[rows]
     target = sp.csr_matrix(target)[rows]

@@ -40,7 +40,7 @@ from musicgraph.gnn.data import (
     TrainGraph,
     make_train_graph,
 )
-from musicgraph.gnn.metrics import format_metrics, full_sort_metrics
+from musicgraph.gnn.full_sort import format_metrics, full_sort_metrics
 from musicgraph.gnn.models import (
     LinkPredictor,
     bce_loss,
@@ -167,7 +167,7 @@ def load_graph(cfg: TrainConfig, split_seed: int) -> tuple[TrainGraph, Split]:
 
 
 # --------------------------------------------------------------------------------- the task
-class Recommender(nn.Module):
+class LinkPredictionModel(nn.Module):
     """Model + link predictor; ``forward`` returns the loss of a (user, pos, neg) batch (DDP-friendly)."""
 
     def __init__(
@@ -279,7 +279,7 @@ def sample_negatives(
     return neg
 
 
-def evaluate(task: Recommender, graph: TrainGraph, split: Split, part: str, batch: int = 2048) -> dict[str, float]:
+def evaluate(task: LinkPredictionModel, graph: TrainGraph, split: Split, part: str, batch: int = 2048) -> dict[str, float]:
     """Full-sort metrics of ``part`` (valid or test) with the known items masked."""
     task.eval()
     with torch.no_grad():
@@ -369,7 +369,7 @@ def _train(cfg: TrainConfig, tracker: Any) -> dict[str, Any]:
         if cfg.mode != "full":
             raise ValueError("--cl-weight (contrastive loss) needs --mode full")
         model.noise_eps = cfg.cl_eps
-    task = Recommender(
+    task = LinkPredictionModel(
         model, LinkPredictor(cfg.dim, cfg.predictor), cfg.loss, cfg.reg, cfg.temperature,
         cfg.cl_weight, cfg.cl_temp, cfg.cl_layer,
     ).to(device)
@@ -563,7 +563,7 @@ def _train(cfg: TrainConfig, tracker: Any) -> dict[str, Any]:
     return result
 
 
-def save_embeddings(task: Recommender, graph: TrainGraph, split: Split, path: Path) -> None:
+def save_embeddings(task: LinkPredictionModel, graph: TrainGraph, split: Split, path: Path) -> None:
     """Final embeddings as ``{"embeddings": {node type: (keys, float tensor)}, "dim": d}``.
 
     GraphSAGE embeds every node type of the graph; MF and LightGCN the users and items.

@@ -23,7 +23,7 @@ from musicgraph.graph.schema import REL_PHRASES, NodeRef
 
 
 @dataclass(slots=True)
-class Path:
+class ExplanationPath:
     """An explanation path from a seed to a result.
 
     Attributes:
@@ -94,7 +94,7 @@ class Result:
     title: str | None = None
     scores: dict[str, float] = field(default_factory=dict)
     ranks: dict[str, int] = field(default_factory=dict)
-    paths: list[Path] = field(default_factory=list)
+    paths: list[ExplanationPath] = field(default_factory=list)
     evidence: dict[str, list[str]] = field(default_factory=dict)
     props: dict[str, Any] = field(default_factory=dict)
 

@@ -119,7 +119,7 @@ def similar(a: str, b: str) -> float:
 
 
 @dataclass(slots=True)
-class CatalogEntry:
+class NameEntry:
     """A nameable catalog item (song or artist) with its normalized names."""
 
     kind: str
@@ -129,12 +129,12 @@ class CatalogEntry:
 
 
 @dataclass(slots=True)
-class Catalog:
+class NameIndex:
     """Name index of the catalog: normalized token tuples → entries (artists by name and alias,
     songs by title and alias)."""
 
-    artists: dict[tuple[str, ...], list[CatalogEntry]] = field(default_factory=dict)
-    titles: dict[tuple[str, ...], list[CatalogEntry]] = field(default_factory=dict)
+    artists: dict[tuple[str, ...], list[NameEntry]] = field(default_factory=dict)
+    titles: dict[tuple[str, ...], list[NameEntry]] = field(default_factory=dict)
     #: folded mood, genre and tag names (a Title Case span equal to one is not a song or artist)
     terms: set[str] = field(default_factory=set)
     #: the words of mood and genre names (ordinary words when capitalised: "Indie Rock Vibes")
@@ -150,7 +150,7 @@ class Catalog:
                     self.term_words.update(folded.split())
 
     def add_artist(self, key: str, name: str, aliases: Iterable[str] = ()) -> None:
-        entry = CatalogEntry("artist", key, name)
+        entry = NameEntry("artist", key, name)
         for alias in {name, *aliases}:
             toks = tuple(fold(alias).split())
             if toks and entry not in self.artists.setdefault(toks, []):
@@ -159,7 +159,7 @@ class Catalog:
                     self.artists.setdefault(toks[1:], []).append(entry)
 
     def add_song(self, key: str, title: str, artist: str | None, aliases: Iterable[str] = ()) -> None:
-        entry = CatalogEntry("song", key, title, artist)
+        entry = NameEntry("song", key, title, artist)
         for alias in {title, *aliases}:
             for form in {fold(alias), norm_title(alias)}:
                 toks = tuple(form.split())
@@ -176,26 +176,26 @@ class Catalog:
             else:
                 self.add_artist(res.id, res.name)
 
-    def find_artist(self, name: str) -> list[CatalogEntry]:
+    def find_artist(self, name: str) -> list[NameEntry]:
         return self.artists.get(tuple(fold(name).split()), [])
 
-    def find_title(self, title: str) -> list[CatalogEntry]:
+    def find_title(self, title: str) -> list[NameEntry]:
         return self.titles.get(tuple(norm_title(title).split()), []) or self.titles.get(
             tuple(fold(title).split()), []
         )
 
     @classmethod
-    def from_results(cls, results: Iterable[Result]) -> Catalog:
+    def from_results(cls, results: Iterable[Result]) -> NameIndex:
         cat = cls()
         cat.add_results(results)
         return cat
 
     @classmethod
-    def from_store(cls, store: GraphStore) -> Catalog:
+    def from_store(cls, store: GraphStore) -> NameIndex:
         """Index every Artist and Song of ``store`` (cached per store and version)."""
         key = (repr(store), store.version())
-        if key in _CATALOGS:
-            return _CATALOGS[key]
+        if key in _NAME_INDEXES:
+            return _NAME_INDEXES[key]
         cat = cls()
         for node in store.iter_nodes("Artist"):
             cat.add_artist(node.key, node.name, [str(a) for a in node.props.get("aliases") or []])
@@ -207,12 +207,12 @@ class Catalog:
         cat.add_terms(n.name for n in store.iter_nodes("Tag"))
         log.info("catalog index: %d artist names, %d song titles, %d terms", len(cat.artists), len(cat.titles),
                  len(cat.terms))
-        _CATALOGS.clear()
-        _CATALOGS[key] = cat
+        _NAME_INDEXES.clear()
+        _NAME_INDEXES[key] = cat
         return cat
 
 
-_CATALOGS: dict[tuple[str, str], Catalog] = {}
+_NAME_INDEXES: dict[tuple[str, str], NameIndex] = {}
 
 
 @dataclass(slots=True)
@@ -305,7 +305,7 @@ def _clean(part: str) -> str:
 
 
 class _Resolver:
-    def __init__(self, candidates: Sequence[Result], allowed_artists: Iterable[str], catalog: Catalog):
+    def __init__(self, candidates: Sequence[Result], allowed_artists: Iterable[str], catalog: NameIndex):
         self.catalog = catalog
         self.songs = [
             (r, norm_artist(r.artist or ""), norm_title(r.title or r.name)) for r in candidates if r.kind == "song"
@@ -419,7 +419,7 @@ def _known_artist_suffix(words: list[str], resolver: _Resolver) -> int:
 def find_mentions(
     text: str,
     candidates: Sequence[Result],
-    catalog: Catalog | None = None,
+    catalog: NameIndex | None = None,
     allowed_artists: Iterable[str] = (),
     protected: Iterable[str] = (),
 ) -> list[Mention]:
@@ -432,7 +432,7 @@ def find_mentions(
         allowed_artists: further artist names the evidence supports (path seeds, the request's).
         protected: further strings (the request) whose text is not a mention.
     """
-    cat = catalog if catalog is not None else Catalog.from_results(candidates)
+    cat = catalog if catalog is not None else NameIndex.from_results(candidates)
     if catalog is not None:
         cat.add_results(candidates)
     res = _Resolver(candidates, allowed_artists, cat)
@@ -633,7 +633,7 @@ def _prose_names(
     toks: Sequence[_Tok],
     taken: Sequence[tuple[int, int]],
     vocab: set[str] | frozenset[str],
-    cat: Catalog,
+    cat: NameIndex,
     res: _Resolver,
     evidence_names: Sequence[str],
 ) -> list[Mention]:
@@ -753,7 +753,7 @@ def _renumber(text: str) -> str:
 def ground(
     text: str,
     candidates: Sequence[Result],
-    catalog: Catalog | None = None,
+    catalog: NameIndex | None = None,
     allowed_artists: Iterable[str] = (),
     protected: Iterable[str] = (),
 ) -> GroundingReport:
@@ -789,7 +789,7 @@ def ground(
     return GroundingReport(text=repaired, original=text, mentions=mentions, cited_ids=cited, removed=removed)
 
 
-def evidence_artists(candidates: Sequence[Result], request: str = "", catalog: Catalog | None = None) -> list[str]:
+def evidence_artists(candidates: Sequence[Result], request: str = "", catalog: NameIndex | None = None) -> list[str]:
     """Artist names the evidence supports besides the candidates': path nodes that are artists,
     and catalog artists named in the request."""
     names: list[str] = []

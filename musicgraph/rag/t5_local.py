@@ -35,8 +35,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from musicgraph.graph.results import Path as GPath
-from musicgraph.graph.results import Result
+from musicgraph.graph.results import ExplanationPath, Result
 from musicgraph.graph.schema import NodeRef
 from musicgraph.rag.context import build_context
 from musicgraph.rag.seq2seq import Seq2SeqGenerator, format_prompt
@@ -120,7 +119,7 @@ class _GraphIndex:
         self.genres = [g for g, s in self.by_genre.items() if len(s) >= 3]
         self.tagged_artists = [a for a in self.artist_tags if len(self.artist_tags[a]) >= 1]
 
-    def result(self, key: str, rank: int, path: GPath | None) -> Result:
+    def result(self, key: str, rank: int, path: ExplanationPath | None) -> Result:
         node = self.songs[key]
         artist = str(node.props.get("artist") or "")
         return Result(
@@ -129,8 +128,8 @@ class _GraphIndex:
             evidence={"moods": self.song_moods.get(key, [])[:3], "genres": self.song_genres.get(key, [])[:3]},
         )  # fmt: skip
 
-    def song_path(self, label: str, key: str, name: str, rel: str, song: str) -> GPath:
-        return GPath([NodeRef(label, key), NodeRef("Song", song)], [name, self.songs[song].name], [rel])
+    def song_path(self, label: str, key: str, name: str, rel: str, song: str) -> ExplanationPath:
+        return ExplanationPath([NodeRef(label, key), NodeRef("Song", song)], [name, self.songs[song].name], [rel])
 
 
 def make_pairs(
@@ -154,7 +153,7 @@ def make_pairs(
         kind = rng.choice(kinds)
         k = rng.randint(1, max_k)
         template = rng.choice(REQUEST_TEMPLATES[kind])
-        picked: list[tuple[str, GPath | None]] = []
+        picked: list[tuple[str, ExplanationPath | None]] = []
         if kind == "mood":
             mood = rng.choice(g.moods)
             request = template.format(x=mood)
@@ -170,7 +169,7 @@ def make_pairs(
             request = template.format(x=tag)
             for a in rng.sample(g.tag_artists[tag], min(k, len(g.tag_artists[tag]))):
                 s = rng.choice(g.by_artist[a])
-                path = GPath([NodeRef("Tag", tag), NodeRef("Artist", a), NodeRef("Song", s)],
+                path = ExplanationPath([NodeRef("Tag", tag), NodeRef("Artist", a), NodeRef("Song", s)],
                              [tag, g.artists.get(a, a), g.songs[s].name], ["<-TAGGED", "<-PERFORMED_BY"])  # fmt: skip
                 picked.append((s, path))
         else:
@@ -182,7 +181,7 @@ def make_pairs(
             name = g.artists.get(seed_artist, seed_artist)
             for a in rng.sample(others, min(k, len(others))):
                 s = rng.choice(g.by_artist[a])
-                path = GPath(
+                path = ExplanationPath(
                     [NodeRef("Artist", seed_artist), NodeRef("Tag", tag), NodeRef("Artist", a), NodeRef("Song", s)],
                     [name, tag, g.artists.get(a, a), g.songs[s].name], ["TAGGED", "<-TAGGED", "<-PERFORMED_BY"],
                 )  # fmt: skip

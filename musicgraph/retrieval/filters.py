@@ -40,7 +40,7 @@ import numpy as np
 
 from musicgraph.errors import RequestError
 from musicgraph.normalize import word_form
-from musicgraph.retrieval.catalog import FEATURES, SongCatalog
+from musicgraph.retrieval.catalog import FEATURES, SongTable
 
 LIST_FILTERS = ("keys", "exclude_keys", "artist", "artists", "exclude_artists", "genre", "genres", "tag", "tags",
                 "mood", "moods")
@@ -100,7 +100,7 @@ def _inverted(column: list[Any], kind: str) -> dict[str, np.ndarray]:
     return index
 
 
-def warm_indexes(cat: SongCatalog) -> None:
+def warm_indexes(cat: SongTable) -> None:
     """Build the inverted indexes :func:`filter_mask` uses (keys, artists, tags, genres, moods) ahead of time."""
     _inverted(cat.keys, "exact")
     _inverted(cat.artist_keys, "exact")
@@ -120,7 +120,7 @@ def rows_with_any(values: list[list[str]], names: Iterable[str]) -> np.ndarray:
     return out
 
 
-def _artist_rows(cat: SongCatalog, names: list[str]) -> np.ndarray:
+def _artist_rows(cat: SongTable, names: list[str]) -> np.ndarray:
     """Rows whose main artist's normalized name or key is one of ``names`` (normalized or as given)."""
     want = {word_form(n) for n in names} | set(names)
     by_name, by_key = _inverted(cat.artists, "norm"), _inverted(cat.artist_keys, "exact")
@@ -137,7 +137,7 @@ def _any_of(values: list[list[str]], names: list[str]) -> np.ndarray:
     return rows_with_any(values, names)
 
 
-def _key_rows(cat: SongCatalog, keys: list[str]) -> np.ndarray:
+def _key_rows(cat: SongTable, keys: list[str]) -> np.ndarray:
     index = _inverted(cat.keys, "exact")
     rows = [index[k] for k in set(keys) if k in index]
     return np.concatenate(rows) if rows else np.empty(0, dtype=np.int64)
@@ -149,7 +149,7 @@ def base_title(title: str) -> str:
 
 
 def filter_mask(
-    catalog: SongCatalog,
+    catalog: SongTable,
     filters: Mapping[str, Any] | None,
     known_rows: Callable[[str], set[int]] | None = None,
     explicit: np.ndarray | None = None,
@@ -225,7 +225,7 @@ def filter_mask(
     return mask
 
 
-def dedupe_mask(cat: SongCatalog, allowed: np.ndarray) -> np.ndarray:
+def dedupe_mask(cat: SongTable, allowed: np.ndarray) -> np.ndarray:
     """Keep, among allowed rows, one per (artist, base title): the most popular, then the lowest row."""
     pop = cat.feature("popularity")
     best: dict[tuple[str, str], int] = {}

@@ -25,7 +25,7 @@ import numpy as np
 from musicgraph.graph.projection import Projection
 from musicgraph.graph.schema import Label
 from musicgraph.normalize import word_form
-from musicgraph.retrieval.catalog import SongCatalog
+from musicgraph.retrieval.catalog import SongTable
 from musicgraph.retrieval.text import REQUEST_WORDS, STOPWORDS
 
 __all__ = ["ATTR_WORDS", "CUES", "POST_CUES", "EntityLinker", "Mention", "split_possessive"]
@@ -96,7 +96,7 @@ class EntityLinker:
     def __init__(
         self,
         projection: Projection,
-        catalog: SongCatalog,
+        catalog: SongTable,
         vocabulary: Collection[str] = (),
         min_tag_degree: int = _MIN_TAG_DEGREE,
     ):

@@ -38,7 +38,7 @@ from musicgraph.errors import UnknownEntityError
 from musicgraph.graph.projection import Projection
 from musicgraph.graph.resolve import artist_key, normalize_tag
 from musicgraph.graph.schema import Label, Rel
-from musicgraph.retrieval.catalog import FEATURES, SongCatalog
+from musicgraph.retrieval.catalog import FEATURES, SongTable
 from musicgraph.retrieval.request import Constraints, EntityRef
 
 log = logging.getLogger(__name__)
@@ -73,7 +73,7 @@ class ItemSpace:
         catalog: the song catalog (rows = song items).
     """
 
-    def __init__(self, projection: Projection, catalog: SongCatalog):
+    def __init__(self, projection: Projection, catalog: SongTable):
         self.projection = projection
         self.catalog = catalog
         lr = projection.label_ranges

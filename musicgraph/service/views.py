@@ -144,7 +144,7 @@ def item_features(store: GraphStore, results: Iterable[Result],
     retrieval catalog's columns, else the store in one batch), an artist's mean over its songs.
 
     Args:
-        catalog: the retrieval :class:`~musicgraph.retrieval.catalog.SongCatalog` (in-memory columns;
+        catalog: the retrieval :class:`~musicgraph.retrieval.catalog.SongTable` (in-memory columns;
             without it the store is read).
     """
     results = list(results)

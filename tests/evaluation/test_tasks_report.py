@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from musicgraph.evaluation.splits import SplitFileError, read_split_tsv, write_split_tsv
+from musicgraph.evaluation.split_files import SplitFileError, read_split_tsv, write_split_tsv
 from musicgraph.evaluation.tasks import EvalConfig
 from musicgraph.evaluation.tasks.playlists import build_matrices, title_knn_scores
 from musicgraph.gnn.splits import Split

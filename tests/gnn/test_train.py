@@ -82,13 +82,13 @@ def test_plateau_restart_loads_the_best_weights(store, mg_home, tmp_path, train_
     # lr_decay 0: after the restart the weights stay at the best checkpoint, so the weights at the
     # end of training are exactly the best checkpoint's (and differ from where the plateau was met)
     from musicgraph.gnn.models import LinkPredictor, build_model
-    from musicgraph.gnn.train import Recommender, load_graph, weights_digest
+    from musicgraph.gnn.train import LinkPredictionModel, load_graph, weights_digest
 
     out = tmp_path / "restore"
     cfg = train_cfg(out, model="mf", epochs=80, lr=0.02, patience=1, lr_decays=1, lr_decay=0.0)
     res = train(cfg)
     graph, _ = load_graph(cfg, cfg.split_seed)
-    task = Recommender(build_model("mf", graph, dim=16), LinkPredictor(16), "bpr", cfg.reg)
+    task = LinkPredictionModel(build_model("mf", graph, dim=16), LinkPredictor(16), "bpr", cfg.reg)
     task.load_state_dict(torch.load(out / "best.pt", weights_only=False)["model"])
     assert res["weights_digest"] == weights_digest(task)
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]

@@ -218,7 +218,7 @@ def run(cfg: EvalConfig) -> TaskResult:
         main_metrics=["recall@10", "ndcg@10", "recall@20", "ndcg@20", "hit@10", "map@10"],
     )
     if cfg.out_dir is not None:
-        from musicgraph.evaluation.splits import write_split_tsv
+        from musicgraph.evaluation.split_files import write_split_tsv
 
         split_dir = cfg.out_dir / "splits"
         write_split_tsv(split, split_dir / "hetrec_split.tsv")
