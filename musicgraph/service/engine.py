@@ -442,7 +442,7 @@ class Engine:
         """The indexes a catalog change updates (those present on disk are updated)."""
         if self._derived is not None:
             return self._derived
-        from musicgraph.gnn.inductive import GnnEmbeddings
+        from musicgraph.gnn.derived_index import GnnEmbeddings
         from musicgraph.retrieval.incremental import RetrievalIndexes
 
         out: list[Any] = [RetrievalIndexes(self.index_dir, encoder=self.encoder, vad=self.vad, data_dir=self.data_dir)]
