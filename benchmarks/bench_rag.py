@@ -129,7 +129,8 @@ def regrade(
     from musicgraph.rag.ask import OVERFETCH, refine_results
     from musicgraph.rag.base import load_generator
     from musicgraph.rag.context import build_context
-    from musicgraph.rag.grounding import evidence_artists, ground
+    from musicgraph.rag.grounding import ground
+    from musicgraph.rag.mentions import evidence_artists
 
     rows: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     gens: dict[str, Any] = {}
@@ -201,7 +202,8 @@ def main() -> None:
     from musicgraph.graph.embedded import EmbeddedStore
     from musicgraph.rag.ask import ask, default_retriever, graph_retriever
     from musicgraph.rag.base import GeneratorError, load_generator
-    from musicgraph.rag.grounding import NameIndex, evidence_artists, ground
+    from musicgraph.rag.grounding import ground
+    from musicgraph.rag.mentions import NameIndex, evidence_artists
     from musicgraph.rag.t5_local import rouge_l
     from musicgraph.rag.template import template_answer
 

@@ -17,7 +17,7 @@ from musicgraph.graph.resolve import (
 )
 from musicgraph.loaders.matching import name_similarity
 from musicgraph.normalize import drop_article, fold, fold_accents, spell_and, word_form, words
-from musicgraph.rag.grounding import NameIndex, _tokens
+from musicgraph.rag.mentions import NameIndex, _tokens
 from musicgraph.retrieval.parser import normalize_words
 
 _LETTERS = string.ascii_letters + string.digits + "éüñçøÅßЖж"

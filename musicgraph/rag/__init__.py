@@ -14,7 +14,8 @@ from musicgraph.rag.ask import Answer, Recommendation, ask
 from musicgraph.rag.base import BACKENDS, Generator, GeneratorError, load_generator
 from musicgraph.rag.chat import ChatSession, ChatState
 from musicgraph.rag.context import Context, build_context
-from musicgraph.rag.grounding import GroundingReport, NameIndex, ground
+from musicgraph.rag.grounding import GroundingReport, ground
+from musicgraph.rag.mentions import NameIndex
 
 __all__ = [
     "BACKENDS",

@@ -24,7 +24,8 @@ from musicgraph.graph.results import Result
 from musicgraph.rag.base import Generator, load_generator
 from musicgraph.rag.context import CandidateEvidence, Context, build_context
 from musicgraph.rag.explain import reason_chain
-from musicgraph.rag.grounding import GroundingReport, NameIndex, evidence_artists, ground, norm_artist
+from musicgraph.rag.grounding import GroundingReport, ground
+from musicgraph.rag.mentions import NameIndex, evidence_artists, norm_artist
 from musicgraph.rag.template import template_answer
 from musicgraph.retrieval.base import Retriever
 

@@ -32,7 +32,7 @@ from musicgraph.service.errors import ApiError
 if TYPE_CHECKING:
     from musicgraph.graph.projection import Projection
     from musicgraph.graph.store import GraphStore
-    from musicgraph.rag.grounding import NameIndex
+    from musicgraph.rag.mentions import NameIndex
     from musicgraph.retrieval.base import Retriever
     from musicgraph.retrieval.hybrid import HybridRetriever
 
@@ -227,7 +227,7 @@ class Engine:
     def _build(self, previous: Generation | None, warm: bool = True) -> Generation:
         """Load the next generation: store version, projection, indexes, name index under the shared
         lock (no writer can change them meanwhile), then warm the retrievers up."""
-        from musicgraph.rag.grounding import NameIndex
+        from musicgraph.rag.mentions import NameIndex
         from musicgraph.retrieval.graph_retriever import GraphRetriever
         from musicgraph.retrieval.hybrid import HybridRetriever
         from musicgraph.retrieval.index import IndexBundle

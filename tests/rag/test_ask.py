@@ -5,7 +5,7 @@ import pytest
 from musicgraph.rag.ask import ask, refine_results, unknown_names
 from musicgraph.rag.base import Generator
 from musicgraph.rag.context import Context
-from musicgraph.rag.grounding import NameIndex
+from musicgraph.rag.mentions import NameIndex
 
 from .conftest import SONGS, song_result
 

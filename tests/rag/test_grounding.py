@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from musicgraph.graph.results import Result
 from musicgraph.normalize import fold
-from musicgraph.rag.grounding import NameIndex, evidence_artists, find_mentions, ground
+from musicgraph.rag.grounding import ground
+from musicgraph.rag.mentions import NameIndex, evidence_artists, find_mentions
 
 from .conftest import ARTISTS, SONGS, song_result
 
