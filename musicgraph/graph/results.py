@@ -129,3 +129,15 @@ class Result:
             "evidence": {k: list(v) for k, v in self.evidence.items()},
         }
         return out
+
+
+def __getattr__(name: str) -> Any:
+    # ``Path`` (renamed ``ExplanationPath``: it shadowed pathlib) stays importable, with a DeprecationWarning,
+    # until the branches written against the old name have landed.
+    if name == "Path":
+        import warnings
+
+        warnings.warn("musicgraph.graph.results.Path is deprecated; use ExplanationPath", DeprecationWarning,
+                      stacklevel=2)
+        return ExplanationPath
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

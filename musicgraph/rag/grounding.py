@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import logging
 import re
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from musicgraph.graph.results import Result
+from musicgraph.rag import mentions as _mentions
 from musicgraph.rag.mentions import LIST_ITEM, Mention, NameIndex, find_mentions
 
 __all__ = ["GroundingReport", "ground"]
@@ -130,3 +133,18 @@ def ground(
         final = find_mentions(repaired, candidates, catalog, allowed_artists, protected)
     cited = list(dict.fromkeys(m.candidate_id for m in final if m.candidate_id))
     return GroundingReport(text=repaired, original=text, mentions=mentions, cited_ids=cited, removed=removed)
+
+
+#: Names that moved to :mod:`musicgraph.rag.mentions` (and ``Catalog``, renamed ``NameIndex``), importable
+#: from here with a DeprecationWarning until the branches written against the old layout have landed.
+_MOVED = {"Catalog": "NameIndex", "CatalogEntry": "NameEntry", "evidence_artists": "evidence_artists",
+          "norm_artist": "norm_artist", "norm_title": "norm_title", "similar": "similar", "COMMON_WORDS": "COMMON_WORDS"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _MOVED:
+        new = _MOVED[name]
+        warnings.warn(f"musicgraph.rag.grounding.{name} is deprecated; use musicgraph.rag.mentions.{new}",
+                      DeprecationWarning, stacklevel=2)
+        return getattr(_mentions, new)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
