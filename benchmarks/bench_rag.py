@@ -193,9 +193,9 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     import torch
 
-    from musicgraph.rag.t5_local import _auto_threads
+    from musicgraph.rag.t5_train import auto_threads
 
-    torch.set_num_threads(args.threads or _auto_threads())
+    torch.set_num_threads(args.threads or auto_threads())
     print(f"torch threads: {torch.get_num_threads()}")
 
     from musicgraph.graph import open_store
@@ -204,7 +204,7 @@ def main() -> None:
     from musicgraph.rag.base import GeneratorError, load_generator
     from musicgraph.rag.grounding import ground
     from musicgraph.rag.mentions import NameIndex, evidence_artists
-    from musicgraph.rag.t5_local import rouge_l
+    from musicgraph.rag.t5_train import rouge_l
     from musicgraph.rag.template import template_answer
 
     store = EmbeddedStore(args.store) if args.store else open_store()
