@@ -18,16 +18,18 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from musicgraph.graph.check import Issue
+from musicgraph.gnn.embed import INDEX_FILE
+from musicgraph.graph.check import DirectoryIndex, Issue
 from musicgraph.graph.schema import NodeRef
 
 if TYPE_CHECKING:
+    from musicgraph.graph.catalog import ChangeSet
     from musicgraph.graph.store import GraphStore
 
 __all__ = ["GnnEmbeddings", "fold_in_from_index"]
 
 @dataclass(slots=True)
-class GnnEmbeddings:
+class GnnEmbeddings(DirectoryIndex):
     """The GNN FAISS index (``gnn.faiss`` + ``gnn.ids.json``) as a derived index of the store.
 
     Catalog changes (:class:`~musicgraph.graph.catalog.CatalogEditor`) give new and changed nodes of
@@ -50,10 +52,8 @@ class GnnEmbeddings:
     def __post_init__(self) -> None:
         self.directory = Path(self.directory)
 
-    def exists(self) -> bool:
-        from musicgraph.gnn.embed import INDEX_FILE
-
-        return (self.directory / INDEX_FILE).is_file()
+    title = "GNN index"
+    marker = INDEX_FILE
 
     def load(self) -> Any:
         from musicgraph.gnn.embed import GnnIndex
@@ -61,20 +61,18 @@ class GnnEmbeddings:
         return GnnIndex.load(self.directory)
 
     # ------------------------------------------------------------------ apply
-    def apply(self, store: GraphStore, changes: Any = None) -> dict[str, Any]:
+    def apply_loaded(self, store: GraphStore, idx: Any, changes: ChangeSet | None) -> dict[str, Any]:
         """Upsert fold-in vectors of added/changed nodes, tombstone deleted ones; returns counts."""
-        if not self.exists():
-            return {"skipped": f"no GNN index in {self.directory}"}
-        idx = self.load()
         labels = idx.labels()
-        deleted = [NodeRef(lab, k) for lab, keys in (getattr(changes, "deleted", {}) or {}).items()
-                   if lab in labels for k in keys]
         want: dict[str, set[str]] = {}
-        for kind in ("added", "updated"):
-            for lab, keys in (getattr(changes, kind, {}) or {}).items():
-                if lab in labels:
-                    want.setdefault(lab, set()).update(keys)
-        if changes is None:  # whole-store sync: every node of an embedded label without a vector
+        deleted: list[NodeRef] = []
+        if changes is not None:
+            deleted = [NodeRef(lab, k) for lab, keys in changes.deleted.items() if lab in labels for k in keys]
+            for group in (changes.added, changes.updated):
+                for lab, keys in group.items():
+                    if lab in labels:
+                        want.setdefault(lab, set()).update(keys)
+        else:  # whole-store sync: every node of an embedded label without a vector
             for lab in labels:
                 want[lab] = {k for k in store.node_keys(lab) if (lab, k) not in idx.pos}
         dropped = idx.delete(deleted)
