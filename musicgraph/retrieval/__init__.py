@@ -43,6 +43,7 @@ __all__ = [
     "RequestParser",
     "Retriever",
     "Seed",
+    "SongTable",
     "Targets",
     "parse_request",
     "request_from_file",
@@ -56,6 +57,7 @@ _LAZY = {
     "GNNRetriever": "musicgraph.retrieval.gnn_retriever",
     "HybridRetriever": "musicgraph.retrieval.hybrid",
     "RequestParser": "musicgraph.retrieval.parser",
+    "SongTable": "musicgraph.retrieval.catalog",
 }
 
 
