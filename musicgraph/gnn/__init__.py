@@ -18,7 +18,7 @@ The names of :data:`__all__` load their module on first use: importing this pack
 
 from __future__ import annotations
 
-from typing import Any
+from musicgraph.lazy import lazy_getattr
 
 __all__ = [
     "PRESETS",
@@ -57,9 +57,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'musicgraph.gnn' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY)

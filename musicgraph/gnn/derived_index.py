@@ -79,12 +79,7 @@ class GnnEmbeddings(DirectoryIndex):
         refs = [NodeRef(lab, k) for lab in sorted(want) for k in sorted(want[lab])]
         if not self.refresh_updated:
             refs = [r for r in refs if (r.label, r.key) not in idx.pos]
-        vecs, missing = fold_in_from_index(store, idx, refs)
-        if vecs:
-            idx.upsert(list(vecs), np.stack(list(vecs.values())))
-            if self.write_property:
-                _write_property(store, vecs)
-        idx.save(self.directory)
+        vecs, missing = self._fold_in(store, idx, refs)
         return {"upserted": len(vecs), "no_neighbour": len(missing), "tombstoned": dropped, "size": len(idx)}
 
     # ------------------------------------------------------------------ check / repair
@@ -145,15 +140,21 @@ class GnnEmbeddings(DirectoryIndex):
         if "gnn-fold-in" in kinds:
             labels = idx.labels()
             refs = [NodeRef(lab, k) for lab in sorted(labels) for k in store.node_keys(lab) if (lab, k) not in idx.pos]
-            vecs, missing = fold_in_from_index(store, idx, refs)
-            if vecs:
-                idx.upsert(list(vecs), np.stack(list(vecs.values())))
-                if self.write_property:
-                    _write_property(store, vecs)
-            idx.save(self.directory)
+            vecs, missing = self._fold_in(store, idx, refs)
             done.append(f"gnn: folded in {len(vecs)} missing nodes"
                         + (f" ({len(missing)} have no embedded neighbour and stay missing)" if missing else ""))
         return done
+
+    def _fold_in(self, store: GraphStore, idx: Any, refs: Sequence[NodeRef]) -> tuple[dict[NodeRef, np.ndarray], list[NodeRef]]:
+        """Fold ``refs`` in, upsert their vectors (and the store property), save; returns
+        :func:`fold_in_from_index`'s ``(vectors, refs without an embedded neighbour)``."""
+        vecs, missing = fold_in_from_index(store, idx, refs)
+        if vecs:
+            idx.upsert(list(vecs), np.stack(list(vecs.values())))
+            if self.write_property:
+                _write_property(store, vecs)
+        idx.save(self.directory)
+        return vecs, missing
 
     def _rebuild_from_store(self, store: GraphStore) -> Any:
         from musicgraph.gnn.embed import PROPERTY, GnnIndex, build_index

@@ -233,12 +233,18 @@ def require(value: str | None, field: str) -> str:
     return out
 
 
+def _present(value: str | None, field: str, required: bool) -> str | None:
+    """Stripped text, None when empty, or RowError ("empty <field>") when empty and ``required``."""
+    raw = text(value)
+    if raw is None and required:
+        raise RowError(f"empty {field}")
+    return raw
+
+
 def parse_int(value: str | None, field: str, *, required: bool = False) -> int | None:
     """An integer ("12", "12.0" accepted); empty gives None (or RowError if required)."""
-    raw = text(value)
+    raw = _present(value, field, required)
     if raw is None:
-        if required:
-            raise RowError(f"empty {field}")
         return None
     try:
         return int(raw)
@@ -255,10 +261,8 @@ def parse_int(value: str | None, field: str, *, required: bool = False) -> int |
 
 def parse_float(value: str | None, field: str, *, required: bool = False) -> float | None:
     """A finite float; empty gives None (or RowError if required)."""
-    raw = text(value)
+    raw = _present(value, field, required)
     if raw is None:
-        if required:
-            raise RowError(f"empty {field}")
         return None
     try:
         number = float(raw)
