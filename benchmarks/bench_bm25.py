@@ -35,7 +35,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from musicgraph.graph.embedded import EmbeddedStore  # noqa: E402
-from musicgraph.retrieval.catalog import SongCatalog  # noqa: E402
+from musicgraph.retrieval.catalog import SongTable  # noqa: E402
 from musicgraph.retrieval.incremental import IncrementalBM25  # noqa: E402
 from musicgraph.retrieval.index import lyrics_of  # noqa: E402
 from musicgraph.retrieval.sparse import DELTA, SparseIndex, oracle  # noqa: E402
@@ -45,7 +45,7 @@ K = 10
 
 
 def corpus(store: EmbeddedStore, index: Path) -> list[list[str]]:
-    cat = SongCatalog.load(index)
+    cat = SongTable.load(index)
     lyr = lyrics_of(store, cat, range(len(cat)))
     docs = [tokenize(cat.document(i, lyr.get(i))) for i in range(len(cat))]
     for text in lyr.values():

@@ -29,7 +29,7 @@ import torch
 
 from musicgraph.gnn.models import LinkPredictor, build_model
 from musicgraph.gnn.sampler import HeteroNeighborSampler, pyg_sampler_available
-from musicgraph.gnn.train import Recommender, TrainConfig, load_graph, sample_negatives, train
+from musicgraph.gnn.train import LinkPredictionModel, TrainConfig, load_graph, sample_negatives, train
 
 #: Fast full-batch settings for time to quality (docs/gnn.md, "Speed"): big BPR batches (5 steps
 #: per epoch), Adam at lr 0.01, L2 on the ego embeddings, validation every 5 epochs.
@@ -60,7 +60,7 @@ def bench_epoch(cfg: TrainConfig, steps: int, device: torch.device) -> dict:
     out = {"steps_per_epoch": steps_per_epoch, "batch_size": cfg.batch_size}
     for mode in ("full", "minibatch"):
         model = build_model("sage", graph, dim=cfg.dim, layers=cfg.layers, aggr=cfg.aggr)
-        task = Recommender(model, LinkPredictor(cfg.dim), "bpr", cfg.reg).to(device)
+        task = LinkPredictionModel(model, LinkPredictor(cfg.dim), "bpr", cfg.reg).to(device)
         opt = torch.optim.Adam(task.parameters(), lr=cfg.lr)
         sampler = None
         if mode == "minibatch":

@@ -1,6 +1,6 @@
 """Inductive (fold-in) embeddings vs transductive ones vs MostPop on HetRec Last.fm.
 
-Protocol (``musicgraph.gnn.inductive``): the per-user 80/10/10 split of ``gnn_table.py`` (same seed);
+Protocol (``benchmarks/coldstart.py``; fold-in by ``musicgraph.gnn.inductive``): the per-user 80/10/10 split of ``gnn_table.py`` (same seed);
 a random 10% of the users and 10% of the artists with at least ``--min-item-users`` training
 listeners are kept out of training entirely (nodes, listening, friendships, tags; HetRec tag
 assignments of cold users and on cold artists removed from the tag edges). A model is trained on
@@ -30,10 +30,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from gnn_table import MODELS, slug  # noqa: E402
-
-from musicgraph.gnn.inductive import (  # noqa: E402
-    InductiveEmbedder,
+from coldstart import (  # noqa: E402
     cold_item_metrics,
     cold_user_metrics,
     drop_nodes,
@@ -41,6 +38,9 @@ from musicgraph.gnn.inductive import (  # noqa: E402
     neighbour_lists,
     train_on_graph,
 )
+from gnn_table import MODELS, slug  # noqa: E402
+
+from musicgraph.gnn.inductive import InductiveEmbedder  # noqa: E402
 
 FRIEND = ("User", "FRIEND_OF", "User")
 USED_TAG = ("User", "USED_TAG", "Tag")

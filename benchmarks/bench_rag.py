@@ -124,11 +124,13 @@ def regrade(
         base_mod = importlib.util.module_from_spec(spec)
         sys.modules["baseline_grounding"] = base_mod
         spec.loader.exec_module(base_mod)
-        base_catalog = base_mod.Catalog.from_store(store)
+        base_catalog = getattr(base_mod, "NameIndex", None) or base_mod.Catalog  # older versions: Catalog
+        base_catalog = base_catalog.from_store(store)
     from musicgraph.rag.ask import OVERFETCH, refine_results
     from musicgraph.rag.base import load_generator
     from musicgraph.rag.context import build_context
-    from musicgraph.rag.grounding import evidence_artists, ground
+    from musicgraph.rag.grounding import ground
+    from musicgraph.rag.mentions import evidence_artists
 
     rows: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     gens: dict[str, Any] = {}
@@ -191,21 +193,22 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     import torch
 
-    from musicgraph.rag.t5_local import _auto_threads
+    from musicgraph.rag.t5_train import auto_threads
 
-    torch.set_num_threads(args.threads or _auto_threads())
+    torch.set_num_threads(args.threads or auto_threads())
     print(f"torch threads: {torch.get_num_threads()}")
 
     from musicgraph.graph import open_store
     from musicgraph.graph.embedded import EmbeddedStore
     from musicgraph.rag.ask import ask, default_retriever, graph_retriever
     from musicgraph.rag.base import GeneratorError, load_generator
-    from musicgraph.rag.grounding import Catalog, evidence_artists, ground
-    from musicgraph.rag.t5_local import rouge_l
+    from musicgraph.rag.grounding import ground
+    from musicgraph.rag.mentions import NameIndex, evidence_artists
+    from musicgraph.rag.t5_train import rouge_l
     from musicgraph.rag.template import template_answer
 
     store = EmbeddedStore(args.store) if args.store else open_store()
-    catalog = Catalog.from_store(store)
+    catalog = NameIndex.from_store(store)
     mood_names = {n.name.lower() for n in store.iter_nodes("Mood")}
     requests = build_requests(store, args.n)[: max(args.n, 0)]
     base = graph_retriever(store) if args.retriever == "graph" else default_retriever(store)

@@ -16,9 +16,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from musicgraph.gnn.presets import PRESETS, slug  # noqa: E402
+from musicgraph.gnn.presets import PRESETS, preset_args, slug  # noqa: E402
 
-MODELS = PRESETS  # Model name -> training arguments (musicgraph.gnn.presets)
+MODELS = {name: preset_args(name) for name in PRESETS}  # Model name -> training arguments (musicgraph.gnn.presets)
 PUBLISHED = {  # RecBole-GNN, HetRec Last.fm, same protocol: R@10, NDCG@10, Hit@10
     "BPR (RecBole)": (0.1761, 0.1674, 0.5573),
     "LightGCN (RecBole)": (0.2064, 0.1972, 0.6322),
@@ -43,7 +43,7 @@ def run_all(seeds: list[int], runs: Path, source: str, models: list[str], thread
 
 def baselines(seeds: list[int], runs: Path, source: str) -> None:
     from musicgraph.config import get_settings
-    from musicgraph.gnn.baselines import evaluate_baseline
+    from musicgraph.gnn.split_baselines import evaluate_baseline
     from musicgraph.gnn.splits import hetrec_split
 
     for seed in seeds:

@@ -30,7 +30,7 @@ def derived_indexes(index_dir: Path | None = None, dense_encoder: Any = None) ->
     d = index_dir or default_index_dir()
     out: list[Any] = [RetrievalIndexes(d, encoder=dense_encoder)]
     # GNN embeddings (gnn.faiss from `musicgraph gnn embed`): new nodes get fold-in vectors; needs no torch
-    from musicgraph.gnn.inductive import GnnEmbeddings
+    from musicgraph.gnn.derived_index import GnnEmbeddings
 
     gnn = GnnEmbeddings(d)
     if gnn.exists():

@@ -92,7 +92,7 @@ def embed_cmd(
 
 def _refold_profiles(store: Any, directory: Path) -> dict[str, Any]:
     """Fold-in vectors for the imported personal profiles (they are not trained, so a new index lacks them)."""
-    from musicgraph.gnn.inductive import GnnEmbeddings
+    from musicgraph.gnn.derived_index import GnnEmbeddings
     from musicgraph.graph.catalog import ChangeSet
     from musicgraph.graph.profile import list_profiles
 
@@ -117,7 +117,7 @@ def fold_in_cmd(
     neighbours' vectors (no retraining); the catalog commands do this on every change already.
     """
     from musicgraph.config import get_settings
-    from musicgraph.gnn.inductive import GnnEmbeddings
+    from musicgraph.gnn.derived_index import GnnEmbeddings
 
     settings = get_settings()
     store, name = _open_store(store_dir, backend)
@@ -146,8 +146,8 @@ def eval_cmd(
         res = json.loads((Path(r) / "result.json").read_text())
         rows.append((f"{res['model']} (seed {res['seed']})", res["test"]))
     if baselines:
-        from musicgraph.gnn.baselines import evaluate_baseline
         from musicgraph.gnn.source import open_source
+        from musicgraph.gnn.split_baselines import evaluate_baseline
         from musicgraph.gnn.splits import hetrec_split
 
         with open_source(source, settings=get_settings()) as src:

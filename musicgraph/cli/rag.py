@@ -174,7 +174,7 @@ def finetune_cmd(
 ) -> None:
     """Train the small local T5 on (request + evidence → answer) pairs generated from the graph."""
     from musicgraph.rag.base import GeneratorError, clear_cache, t5_local_dir
-    from musicgraph.rag.t5_local import FinetuneConfig, finetune
+    from musicgraph.rag.t5_train import FinetuneConfig, finetune
 
     cfg = FinetuneConfig(pairs=pairs, epochs=epochs, max_minutes=max_minutes, d_model=d_model, num_layers=layers,
                          base=base, seed=seed, threads=threads)  # fmt: skip

@@ -250,8 +250,8 @@ def sample_embeddings(dim: int, label: str = "Song") -> dict[str, list[float]]:
 #: ``:param`` defaults name entities of the real shared data).
 SAMPLE_PARAMS: dict[str, dict[str, Any]] = {
     "similar_artists": {"artist": "velvet hours"},
-    "user_discoveries": {"user": "hetrec:1"},
-    "friends_favourites": {"user": "hetrec:1"},
+    "user_discoveries": {"user": hetrec_key(1)},
+    "friends_favourites": {"user": hetrec_key(1)},
     "songs_like_song": {"song": "velvet hours|paper lanterns"},
     "mood_path": {"from": "velvet hours", "to": "neon harbor"},
     "playlist_cooccurrence": {"song": "neon harbor|chrome sunset"},
@@ -263,6 +263,6 @@ SAMPLE_PARAMS: dict[str, dict[str, Any]] = {
     "vector_similar_songs": {"song": "velvet hours|paper lanterns"},
     "artist_tag_cloud": {"artist": "neon harbor"},
     "mood_playlists": {"mood": "sad"},
-    "user_profile": {"user": "hetrec:1"},
+    "user_profile": {"user": hetrec_key(1)},
     "gnn_artists_near_in_tag": {"artist": "velvet hours", "tag": "melancholic"},
 }

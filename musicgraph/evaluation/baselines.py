@@ -1,8 +1,8 @@
 """Classic collaborative-filtering baselines on a binary rows x items matrix.
 
 Rows are users (HetRec) or playlists (playlist continuation, where a test playlist's seed tracks are
-its row: fold-in). Every baseline implements :class:`Recommender`: ``fit(train)`` on a CSR matrix,
-``score(rows)`` returning dense scores, and :meth:`Recommender.recommend` for a masked top-K.
+its row: fold-in). Every baseline implements :class:`BaselineRecommender`: ``fit(train)`` on a CSR matrix,
+``score(rows)`` returning dense scores, and :meth:`BaselineRecommender.recommend` for a masked top-K.
 
 * :class:`RandomRec`: uniform random scores (seeded).
 * :class:`MostPop`: number of rows holding the item.
@@ -65,7 +65,7 @@ def _keep_top_k_per_row(sim: sp.csr_matrix, k: int) -> sp.csr_matrix:
     return out
 
 
-class Recommender(ABC):
+class BaselineRecommender(ABC):
     """A top-K recommender over the columns (items) of a rows x items interaction matrix."""
 
     name: str = "recommender"
@@ -74,7 +74,7 @@ class Recommender(ABC):
         self.train: sp.csr_matrix | None = None
 
     @abstractmethod
-    def fit(self, train: sp.spmatrix) -> Recommender:
+    def fit(self, train: sp.spmatrix) -> BaselineRecommender:
         """Learn from the binary interactions of ``train`` (rows x items)."""
 
     @abstractmethod
@@ -109,7 +109,7 @@ class Recommender(ABC):
         return {k: v for k, v in vars(self).items() if not k.startswith("_") and k != "train"}
 
 
-class RandomRec(Recommender):
+class RandomRec(BaselineRecommender):
     """Uniformly random scores; different for every call, reproducible for a seed."""
 
     name = "random"
@@ -129,7 +129,7 @@ class RandomRec(Recommender):
         return self._rng.random((len(rows), train.shape[1]))
 
 
-class MostPop(Recommender):
+class MostPop(BaselineRecommender):
     """Items ranked by how many training rows hold them."""
 
     name = "mostpop"
@@ -144,7 +144,7 @@ class MostPop(Recommender):
         return np.tile(self._pop, (len(rows), 1))
 
 
-class ItemKNN(Recommender):
+class ItemKNN(BaselineRecommender):
     """Item-based kNN: ``score(u, i) = sum_j x_uj * sim(j, i)`` over the ``k`` nearest items of each j."""
 
     name = "itemknn"
@@ -175,7 +175,7 @@ class ItemKNN(Recommender):
         return np.asarray((train[rows] @ self._sim).todense())
 
 
-class UserKNN(Recommender):
+class UserKNN(BaselineRecommender):
     """Row-based kNN: ``score(u, i) = sum_v sim(u, v) * x_vi`` over the ``k`` most similar rows v."""
 
     name = "userknn"
@@ -205,7 +205,7 @@ class UserKNN(Recommender):
         return np.asarray((sp.csr_matrix(sim) @ train).todense())
 
 
-class EASE(Recommender):
+class EASE(BaselineRecommender):
     """Embarrassingly Shallow Autoencoder (Steck, 2019), closed form with L2 weight ``lam``."""
 
     name = "ease"
@@ -244,7 +244,7 @@ class EASE(Recommender):
         return out
 
 
-class _Factorization(Recommender):
+class _Factorization(BaselineRecommender):
     """Dot-product scores of learned row and item factors."""
 
     def __init__(self, factors: int = 64, iterations: int = 100, seed: int = 0) -> None:
@@ -363,7 +363,7 @@ def _bpr_numpy(
     return u_f, v_f
 
 
-BASELINES: dict[str, type[Recommender]] = {
+BASELINES: dict[str, type[BaselineRecommender]] = {
     "random": RandomRec,
     "mostpop": MostPop,
     "itemknn": ItemKNN,
@@ -377,7 +377,7 @@ BASELINES: dict[str, type[Recommender]] = {
 SEEDED: frozenset[str] = frozenset({"random", "bpr", "als"})
 
 
-def make_baseline(name: str, seed: int = 0, **params: Any) -> Recommender:
+def make_baseline(name: str, seed: int = 0, **params: Any) -> BaselineRecommender:
     """A baseline by name; ``seed`` is passed to the seeded ones, ``params`` to the constructor."""
     try:
         cls = BASELINES[name]

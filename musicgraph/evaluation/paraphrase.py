@@ -268,9 +268,9 @@ class SlotPool:
                    min_genre_artists: int = 30) -> SlotPool:
         """Values from an ingested store (``catalog``: its song catalog, default read from the store)."""
         if catalog is None:
-            from musicgraph.retrieval.catalog import SongCatalog
+            from musicgraph.retrieval.catalog import SongTable
 
-            catalog = SongCatalog.from_store(store)
+            catalog = SongTable.from_store(store)
         proj = store.projection()
         lr = proj.label_ranges
         alo, ahi = lr.get(Label.ARTIST, (0, 0))

@@ -6,7 +6,7 @@ type ``(src, REL, dst)`` per relationship type and endpoint pair plus its revers
 ``(dst, rev_REL, src)``, edge weights ``log1p(weight)``, and node features:
 
 * ``deg``: ``log1p`` of the node's total degree (every node type);
-* Song: the audio features of :data:`~musicgraph.graph.schema.SONG_FEATURES`, standardized,
+* Song: the audio features of :data:`~musicgraph.audio_features.SONG_FEATURES`, standardized,
   with missing values at 0 and a missing-indicator column;
 * optional (``text=True``): MiniLM (all-MiniLM-L6-v2, from the locally installed package)
   embeddings of display names (artists, tags, genres, moods, playlists, songs).
@@ -28,8 +28,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from musicgraph.audio_features import SONG_FEATURES
 from musicgraph.graph.resolve import hetrec_key, is_personal
-from musicgraph.graph.schema import ENDPOINTS, SONG_FEATURES, Label, Rel
+from musicgraph.graph.schema import ENDPOINTS, Label, Rel
 
 if TYPE_CHECKING:
     import torch

@@ -29,7 +29,7 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from musicgraph.graph.resolve import HETREC
+from musicgraph.graph.resolve import HETREC, source_prefix
 
 if TYPE_CHECKING:
     from musicgraph.config import Settings
@@ -145,7 +145,7 @@ class Neo4jSource(_StoreSource):
     def interactions(self) -> Interactions:
         from musicgraph.gnn.splits import Interactions
 
-        rows = self.store.query(self.INTERACTIONS, {"prefix": f"{HETREC}:"}, timeout=600)[0]["rows"]  # type: ignore[attr-defined]
+        rows = self.store.query(self.INTERACTIONS, {"prefix": source_prefix(HETREC)}, timeout=600)[0]["rows"]  # type: ignore[attr-defined]
         if not rows:
             raise ValueError(f"{self.store!r}: no LISTENED_TO relationships from {HETREC} users (run ingest first)")
         return Interactions.from_pairs([(str(u), str(a), float(w)) for u, a, w in rows])

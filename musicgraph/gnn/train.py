@@ -27,9 +27,10 @@ import logging
 import os
 import random
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args, get_origin, get_type_hints
 
 import numpy as np
 import torch
@@ -40,7 +41,7 @@ from musicgraph.gnn.data import (
     TrainGraph,
     make_train_graph,
 )
-from musicgraph.gnn.metrics import format_metrics, full_sort_metrics
+from musicgraph.gnn.full_sort import format_metrics, full_sort_metrics
 from musicgraph.gnn.models import (
     LinkPredictor,
     bce_loss,
@@ -54,31 +55,49 @@ from musicgraph.gnn.splits import Split, hetrec_split
 
 log = logging.getLogger(__name__)
 
+ModelName = Literal["mf", "lightgcn", "sage", "sage-bipartite"]
+SourceName = Literal["store", "hetrec"]
+BackendName = Literal["embedded", "neo4j"]
+#: SAGEConv neighbour aggregation (``sym`` = GCN-normalized sum, run as one sparse product)
+Aggregation = Literal["mean", "sym", "sum", "max", "min", "mul"]
+#: how the outputs of the relation types meeting at a node type are combined (HeteroConv)
+RelationAggregation = Literal["sum", "mean", "max", "min", "cat"]
+InitName = Literal["identity", "default"]
+CombineName = Literal["mean", "last", "cat"]
+ActivationName = Literal["none", "relu", "tanh"]
+PredictorName = Literal["dot", "cos", "mlp"]
+LossName = Literal["bpr", "bce", "softmax", "multinomial"]
+ModeName = Literal["full", "minibatch"]
+
 
 @dataclass
 class TrainConfig:
-    """Every option of a training run (also written to ``config.json`` in the run directory)."""
+    """Every option of a training run (also written to ``config.json`` in the run directory).
 
-    model: str = "sage"
-    source: str = "store"  # store | hetrec
-    backend: str | None = None  # embedded | neo4j (default: neo4j when MUSICGRAPH_NEO4J_URI is set)
+    The fields with a fixed set of values are ``Literal`` types, checked on construction (ValueError
+    naming the field) and offered as choices on the command line.
+    """
+
+    model: ModelName = "sage"
+    source: SourceName = "store"
+    backend: BackendName | None = None  # default: neo4j when MUSICGRAPH_NEO4J_URI is set
     store: str | None = None  # embedded store directory (default: MUSICGRAPH_HOME/stores/<name>)
     data_dir: str | None = None
     out: str | None = None  # run directory (default: MUSICGRAPH_HOME/models/gnn/<model>-s<seed>)
     dim: int = 64
     layers: int = 2
-    aggr: str = "mean"
-    rel_aggr: str = "mean"
-    init: str = "identity"
+    aggr: Aggregation = "mean"
+    rel_aggr: RelationAggregation = "mean"
+    init: InitName = "identity"
     rel_scale: bool = False  # sage: learn one scalar per relation type (weighs friends/tags vs listening)
     rel_scale_init: float = 1.0  # initial scalar of the non-interaction relations
-    combine: str = "mean"
-    activation: str = "none"
+    combine: CombineName = "mean"
+    activation: ActivationName = "none"
     dropout: float = 0.0
-    predictor: str = "dot"
+    predictor: PredictorName = "dot"
     # bpr | bce | softmax (sampled softmax over the positive and its --num-neg negatives) |
     # multinomial (softmax over all items per user; --batch-size counts users, full-batch only)
-    loss: str = "bpr"
+    loss: LossName = "bpr"
     num_neg: int = 1  # negatives drawn per positive pair
     temperature: float = 0.2  # softmax loss only (scores are divided by it)
     # XSimGCL contrastive regularizer (full-batch, pairwise losses): weight (0 = off), view noise,
@@ -108,7 +127,7 @@ class TrainConfig:
     min_epochs: int = 0
     seed: int = 2020
     split_seed: int = 2020
-    mode: str = "full"  # full | minibatch
+    mode: ModeName = "full"
     fanouts: list[int] = field(default_factory=lambda: [10, 10])
     device: str = "auto"
     amp: bool = True
@@ -119,6 +138,25 @@ class TrainConfig:
     progress: bool = True
     threads: int = 0  # CPU threads per process (0: torch's default; 1 is fastest on a busy machine)
     mlflow: bool = False  # log to MLflow (also on when MUSICGRAPH_MLFLOW_URI is set; see musicgraph.tracking)
+
+    def __post_init__(self) -> None:
+        for name, allowed in literal_fields().items():
+            value = getattr(self, name)
+            if value is not None and value not in allowed:
+                raise ValueError(f"TrainConfig.{name} must be one of {', '.join(allowed)}; got {value!r}")
+
+
+@cache
+def literal_fields() -> dict[str, tuple[str, ...]]:
+    """The :class:`TrainConfig` fields with a fixed set of values: field name -> allowed values."""
+    hints = get_type_hints(TrainConfig)
+    out: dict[str, tuple[str, ...]] = {}
+    for f in fields(TrainConfig):
+        hint = hints[f.name]
+        args = [hint] if get_origin(hint) is Literal else [a for a in get_args(hint) if get_origin(a) is Literal]
+        if args:
+            out[f.name] = tuple(v for a in args for v in get_args(a))
+    return out
 
 
 # ---------------------------------------------------------------------------- distributed setup
@@ -167,7 +205,7 @@ def load_graph(cfg: TrainConfig, split_seed: int) -> tuple[TrainGraph, Split]:
 
 
 # --------------------------------------------------------------------------------- the task
-class Recommender(nn.Module):
+class LinkPredictionModel(nn.Module):
     """Model + link predictor; ``forward`` returns the loss of a (user, pos, neg) batch (DDP-friendly)."""
 
     def __init__(
@@ -279,7 +317,7 @@ def sample_negatives(
     return neg
 
 
-def evaluate(task: Recommender, graph: TrainGraph, split: Split, part: str, batch: int = 2048) -> dict[str, float]:
+def evaluate(task: LinkPredictionModel, graph: TrainGraph, split: Split, part: str, batch: int = 2048) -> dict[str, float]:
     """Full-sort metrics of ``part`` (valid or test) with the known items masked."""
     task.eval()
     with torch.no_grad():
@@ -369,7 +407,7 @@ def _train(cfg: TrainConfig, tracker: Any) -> dict[str, Any]:
         if cfg.mode != "full":
             raise ValueError("--cl-weight (contrastive loss) needs --mode full")
         model.noise_eps = cfg.cl_eps
-    task = Recommender(
+    task = LinkPredictionModel(
         model, LinkPredictor(cfg.dim, cfg.predictor), cfg.loss, cfg.reg, cfg.temperature,
         cfg.cl_weight, cfg.cl_temp, cfg.cl_layer,
     ).to(device)
@@ -563,7 +601,7 @@ def _train(cfg: TrainConfig, tracker: Any) -> dict[str, Any]:
     return result
 
 
-def save_embeddings(task: Recommender, graph: TrainGraph, split: Split, path: Path) -> None:
+def save_embeddings(task: LinkPredictionModel, graph: TrainGraph, split: Split, path: Path) -> None:
     """Final embeddings as ``{"embeddings": {node type: (keys, float tensor)}, "dim": d}``.
 
     GraphSAGE embeds every node type of the graph; MF and LightGCN the users and items.
@@ -599,55 +637,59 @@ def weights_digest(module: nn.Module) -> str:
 
 
 # ------------------------------------------------------------------------------------ command line
-def expand_preset(argv: list[str]) -> list[str]:
-    """Replace ``--preset NAME`` by the preset's arguments (:mod:`musicgraph.gnn.presets`, by table
-    name or its slug), placed first so that every other option on the command line wins."""
-    from musicgraph.gnn.presets import PRESETS, slug
-
+def split_preset(argv: list[str]) -> tuple[TrainConfig, list[str]]:
+    """The settings ``--preset NAME`` names (:mod:`musicgraph.gnn.presets`, by table name or its slug;
+    the defaults without one) and the other options, which override them wherever they stand."""
     if "--preset" not in argv:
-        return argv
+        return TrainConfig(), argv
+    from musicgraph.gnn.presets import PRESETS, find_preset
+
     k = argv.index("--preset")
     if k + 1 >= len(argv):
         raise SystemExit("--preset needs a name; known: " + ", ".join(repr(n) for n in PRESETS))
-    name = argv[k + 1]
-    by_slug = {slug(n): n for n in PRESETS}
-    key = name if name in PRESETS else by_slug.get(slug(name))
+    key = find_preset(argv[k + 1])
     if key is None:
-        raise SystemExit(f"unknown preset {name!r}; known: " + ", ".join(repr(n) for n in PRESETS))
-    return PRESETS[key] + argv[:k] + argv[k + 2 :]
+        raise SystemExit(f"unknown preset {argv[k + 1]!r}; known: " + ", ".join(repr(n) for n in PRESETS))
+    return PRESETS[key], argv[:k] + argv[k + 2 :]
 
 
 def parse_args(argv: list[str] | None = None) -> TrainConfig:
     """Command-line options -> :class:`TrainConfig` (``--preset NAME`` expands to a named preset)."""
     import sys
 
-    argv = expand_preset(list(sys.argv[1:] if argv is None else argv))
+    base, argv = split_preset(list(sys.argv[1:] if argv is None else argv))
     p = argparse.ArgumentParser(
         prog="python -m musicgraph.gnn.train",
         description=__doc__.split("\n\n")[0],
         epilog="--preset NAME: the settings of a quality-table row (musicgraph.gnn.presets), e.g. "
         "--preset 'GraphSAGE + KG (tags, friends) + cosine softmax, dim 128'; the other options given override it.",
     )
-    d = TrainConfig()
-    for name, value in asdict(d).items():
-        flag = "--" + name.replace("_", "-")
+    defaults = asdict(base)  # the preset's values (or the defaults) unless an option is given
+    for name, value in asdict(TrainConfig()).items():
+        flag, default = "--" + name.replace("_", "-"), defaults[name]
         if isinstance(value, bool):
-            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=value)
+            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=default)
         elif name == "fanouts":
-            p.add_argument(flag, type=int, nargs="+", default=value)
+            p.add_argument(flag, type=int, nargs="+", default=default)
         elif name == "edge_types":
-            p.add_argument(flag, nargs="+", default=value)
+            p.add_argument(flag, nargs="+", default=default)
         elif name in ("max_minutes",):
-            p.add_argument(flag, type=float, default=value)
-        elif name in ("store", "backend", "data_dir", "out"):
-            p.add_argument(flag, default=value)
+            p.add_argument(flag, type=float, default=default)
+        elif name in literal_fields():
+            p.add_argument(flag, choices=literal_fields()[name], default=default)
+        elif name in ("store", "data_dir", "out"):
+            p.add_argument(flag, default=default)
         else:
-            p.add_argument(flag, type=type(value), default=value)
+            p.add_argument(flag, type=type(value), default=default)
     return TrainConfig(**vars(p.parse_args(argv)))
 
 
 def main(argv: list[str] | None = None) -> None:
-    logging.basicConfig(level=os.environ.get("MUSICGRAPH_LOG_LEVEL", "INFO").upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    """``python -m musicgraph.gnn.train``: options (:func:`parse_args`) -> :func:`train`; the log level
+    comes from the settings (``MUSICGRAPH_LOG_LEVEL``)."""
+    from musicgraph.config import get_settings
+
+    logging.basicConfig(level=get_settings().log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     cfg = parse_args(argv)
     try:
         result = train(cfg)

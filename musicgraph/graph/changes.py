@@ -34,6 +34,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+from musicgraph.audio_features import AUDIO_FEATURES
 from musicgraph.errors import MusicgraphError
 from musicgraph.graph.resolve import artist_key, normalize_tag, song_key, split_featured
 from musicgraph.graph.schema import (
@@ -45,7 +46,7 @@ from musicgraph.graph.schema import (
     check_number,
     check_text,
 )
-from musicgraph.loaders.records import AUDIO_FEATURES, AudioFeatures, SongRecord
+from musicgraph.loaders.records import AudioFeatures, SongRecord
 
 CHANGE_TYPES = ("song", "artist", "tag", "listen")
 OPERATIONS = ("add", "update", "delete")

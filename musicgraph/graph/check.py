@@ -14,14 +14,18 @@ Derived indexes live in higher layers (retrieval, gnn), so this module only defi
 from __future__ import annotations
 
 import logging
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from musicgraph.errors import MusicgraphError
 from musicgraph.graph.schema import ENDPOINTS, LABELS, REL_TYPES
 from musicgraph.graph.store import GraphStore
+
+if TYPE_CHECKING:
+    from musicgraph.graph.catalog import ChangeSet
 
 log = logging.getLogger(__name__)
 
@@ -84,8 +88,8 @@ class DerivedIndex(Protocol):
 
     name: str
 
-    def apply(self, store: GraphStore, changes: Any = None) -> dict[str, Any]:
-        """Bring the index up to date after catalog changes (incrementally)."""
+    def apply(self, store: GraphStore, changes: ChangeSet | None = None) -> dict[str, Any]:
+        """Bring the index up to date after catalog changes (incrementally); ``None``: sync with the whole store."""
 
     def check(self, store: GraphStore) -> list[Issue]:
         """Compare the index with the store."""
@@ -96,6 +100,42 @@ class DerivedIndex(Protocol):
 
     # Optional: ``updating()``, a context manager that keeps readers of the index out while a catalog
     # change commits to the store and updates the index (see CatalogEditor).
+
+
+class DirectoryIndex(ABC):
+    """The shared setup of a :class:`DerivedIndex` kept in a directory: it exists when its
+    :attr:`marker` file does, :meth:`load` reads it, and :meth:`apply` skips (says so, changes
+    nothing) when it was never built, else hands the loaded index to :meth:`apply_loaded`.
+
+    Subclasses set ``name``, ``title``, ``marker`` and ``directory``.
+    """
+
+    __slots__ = ()
+
+    name: str
+    directory: Path
+    #: what the index is, for messages ("GNN index")
+    title: str = "index"
+    #: the file (relative to ``directory``) whose presence means the index has been built
+    marker: str = ""
+
+    def exists(self) -> bool:
+        """Whether the index has been built in :attr:`directory`."""
+        return (Path(self.directory) / self.marker).is_file()
+
+    @abstractmethod
+    def load(self) -> Any:
+        """Read the index from :attr:`directory`."""
+
+    def apply(self, store: GraphStore, changes: ChangeSet | None = None) -> dict[str, Any]:
+        """:meth:`apply_loaded` on the loaded index; ``{"skipped": ...}`` when none was built."""
+        if not self.exists():
+            return {"skipped": f"no {self.title} in {self.directory}"}
+        return self.apply_loaded(store, self.load(), changes)
+
+    @abstractmethod
+    def apply_loaded(self, store: GraphStore, index: Any, changes: ChangeSet | None) -> dict[str, Any]:
+        """Bring ``index`` up to date after ``changes`` (``None``: sync with the whole store)."""
 
 
 @dataclass(slots=True)

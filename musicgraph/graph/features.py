@@ -27,14 +27,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
+from musicgraph.audio_features import CONTINUOUS_AUDIO_FEATURES
 from musicgraph.graph.projection import Projection
 from musicgraph.graph.store import GraphStore
-from musicgraph.loaders.records import AUDIO_FEATURES
 
 log = logging.getLogger(__name__)
 
 #: Features estimated: the continuous audio features (key and mode are categorical and left alone).
-ESTIMATED_FEATURES: tuple[str, ...] = tuple(f for f in AUDIO_FEATURES if f not in ("key", "mode"))
+ESTIMATED_FEATURES: tuple[str, ...] = CONTINUOUS_AUDIO_FEATURES
 
 DEFAULT_WEIGHTS: dict[str, float] = {
     "artist": 3.0,

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from musicgraph.audio_features import SONG_FEATURES
 from musicgraph.graph.resolve import _strip_title as display_title
 from musicgraph.graph.resolve import (
     artist_key,
@@ -36,7 +37,6 @@ from musicgraph.graph.resolve import (
     split_featured,
     title_featured,
 )
-from musicgraph.graph.schema import SONG_FEATURES
 from musicgraph.graph.store import GraphStore, merge_props
 from musicgraph.loaders import hetrec, lyrics, moodylyrics, msd, playlists, spotify
 from musicgraph.loaders.base import DataNotFoundError

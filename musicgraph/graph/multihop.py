@@ -26,7 +26,8 @@ import scipy.sparse as sp
 from musicgraph.errors import EmptyStoreError, UnknownEntityError
 from musicgraph.graph.projection import Projection
 from musicgraph.graph.resolve import artist_key, fold, normalize_tag, song_key, user_key
-from musicgraph.graph.results import Path, Result
+from musicgraph.graph.results import ExplanationPath as Path
+from musicgraph.graph.results import Result
 from musicgraph.graph.store import GraphStore
 
 log = logging.getLogger(__name__)

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from musicgraph.audio_features import UNIT_FEATURES
 from musicgraph.errors import MusicgraphError
 from musicgraph.graph.resolve import PERSONAL, artist_key, is_personal, personal_key, song_key, split_featured
 from musicgraph.graph.schema import Label, Rel
@@ -59,10 +60,7 @@ FULL_PLAY_CAP_MS = 240_000
 #: ...or this long when the track's length is unknown.
 FULL_PLAY_DEFAULT_MS = 120_000
 #: Features of the profile (audio features on 0..1 scales plus tempo and loudness).
-PROFILE_FEATURES: tuple[str, ...] = (
-    "danceability", "energy", "valence", "acousticness", "instrumentalness", "speechiness", "liveness",
-    "tempo", "loudness",
-)
+PROFILE_FEATURES: tuple[str, ...] = (*UNIT_FEATURES, "tempo", "loudness")
 
 
 class ProfileError(MusicgraphError, ValueError):

@@ -3,8 +3,8 @@
 There are no shared ids across the datasets, so artists and songs are matched by normalized names.
 The rules are deliberately conservative — two different songs must never collapse into one:
 
-* Unicode is folded to ASCII where a letter has an accent (``Beyoncé`` → ``beyonce``), case is
-  dropped, ``&``/``+`` become ``and``, punctuation is dropped, whitespace collapsed.
+* Names are folded by :func:`musicgraph.normalize.fold` (``Beyoncé`` → ``beyonce``, case dropped,
+  ``&``/``+`` become ``and``, punctuation dropped, whitespace collapsed).
 * Artists: a leading ``The`` is dropped (``The Beatles`` = ``Beatles``). Featured artists
   (``X feat. Y``, ``X ft. Y``, ``X featuring Y``) are split off; commas are **not** split
   (``Earth, Wind & Fire`` is one artist).
@@ -24,8 +24,9 @@ caller passes as ``user=`` (``"2"``, ``"hetrec:2"``, ``"me:alice"``) into the no
 from __future__ import annotations
 
 import re
-import unicodedata
 from functools import lru_cache
+
+from musicgraph.normalize import drop_article, fold
 
 __all__ = [
     "HETREC",
@@ -37,6 +38,7 @@ __all__ = [
     "normalize_tag",
     "personal_key",
     "song_key",
+    "source_prefix",
     "split_featured",
     "title_key",
     "user_key",
@@ -62,26 +64,6 @@ _DIFFERENT = re.compile(
 )
 _EDITION_DASH = re.compile(rf"\s+-\s+(?P<suffix>(?:[^-]*?\b(?:{_EDITION})\b[^-]*))$", re.IGNORECASE)
 _EDITION_PAREN = re.compile(rf"\s*[\(\[](?P<suffix>[^\)\]]*\b(?:{_EDITION})\b[^\)\]]*)[\)\]]", re.IGNORECASE)
-_NON_WORD = re.compile(r"[^a-z0-9]+")
-_LEADING_THE = re.compile(r"^the\s+")
-
-
-def fold(text: str) -> str:
-    """Lower-case ASCII fold: accents removed, ``&``/``+`` → ``and``, punctuation → spaces.
-
-    Apostrophes are removed without a space (``Don't`` → ``dont``). Non-Latin scripts are kept
-    as their lower-cased letters so that names in other scripts still get distinct keys.
-    """
-    text = unicodedata.normalize("NFKC", text).strip().lower()
-    text = text.replace("&", " and ").replace("+", " and ")
-    text = re.sub(r"['’`´]", "", text)
-    decomposed = unicodedata.normalize("NFKD", text)
-    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    if stripped.isascii():
-        return _NON_WORD.sub(" ", stripped).strip()
-    # Keep letters of other scripts; drop only punctuation and symbols.
-    kept = "".join(ch if (ch.isalnum() or ch.isspace()) else " " for ch in stripped)
-    return " ".join(kept.split())
 
 
 def split_featured(artist: str) -> tuple[str, list[str]]:
@@ -99,13 +81,7 @@ def artist_key(name: str) -> str:
     if not any(ch.isalnum() for ch in main):
         # Names made only of symbols ("+/-", "!!!") keep their own characters: folding would empty them.
         return "".join(main.split()).lower() or name
-    folded = fold(main)
-    key = _LEADING_THE.sub("", folded)
-    if key == "the":  # "The The" is not "The"
-        key = folded
-    if not key:
-        key = fold(main) or main.strip().lower()
-    return key
+    return drop_article(fold(main)) or main.strip().lower()
 
 
 def _strip_title(title: str) -> str:
@@ -162,9 +138,14 @@ PERSONAL = "me"
 _PERSONAL_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 
 
+def source_prefix(source: str) -> str:
+    """``"<source>:"``, the prefix every key from ``source`` starts with (``source_prefix(HETREC)``)."""
+    return f"{source}:"
+
+
 def hetrec_key(source_id: str | int) -> str:
     """``hetrec:<id>``: a HetRec user (or, in the GNN's raw-file source, a HetRec artist id)."""
-    return f"{HETREC}:{source_id}"
+    return f"{source_prefix(HETREC)}{source_id}"
 
 
 def personal_key(name: str) -> str:
@@ -174,11 +155,11 @@ def personal_key(name: str) -> str:
     profile on the command line), else ValueError.
     """
     n = name.strip().lower()
-    if n.startswith(f"{PERSONAL}:"):
-        n = n[len(PERSONAL) + 1 :]
+    if n.startswith(source_prefix(PERSONAL)):
+        n = n[len(source_prefix(PERSONAL)) :]
     if not _PERSONAL_NAME.match(n):
         raise ValueError(f"profile name {name!r}: use 1-64 letters, digits, '_', '.' or '-' (e.g. 'alice')")
-    return f"{PERSONAL}:{n}"
+    return f"{source_prefix(PERSONAL)}{n}"
 
 
 def user_key(user: str | int, source: str = DEFAULT_USER_SOURCE) -> str:
@@ -189,9 +170,9 @@ def user_key(user: str | int, source: str = DEFAULT_USER_SOURCE) -> str:
     ('hetrec:2', 'hetrec:2', 'me:7', 'me:alice')
     """
     text = str(user).strip()
-    return text if ":" in text else f"{source}:{text}"
+    return text if ":" in text else f"{source_prefix(source)}{text}"
 
 
 def is_personal(key: str) -> bool:
     """Whether a User key belongs to an imported personal history (``me:<name>``)."""
-    return str(key).startswith(f"{PERSONAL}:")
+    return str(key).startswith(source_prefix(PERSONAL))

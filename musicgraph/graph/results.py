@@ -23,7 +23,7 @@ from musicgraph.graph.schema import REL_PHRASES, NodeRef
 
 
 @dataclass(slots=True)
-class Path:
+class ExplanationPath:
     """An explanation path from a seed to a result.
 
     Attributes:
@@ -94,7 +94,7 @@ class Result:
     title: str | None = None
     scores: dict[str, float] = field(default_factory=dict)
     ranks: dict[str, int] = field(default_factory=dict)
-    paths: list[Path] = field(default_factory=list)
+    paths: list[ExplanationPath] = field(default_factory=list)
     evidence: dict[str, list[str]] = field(default_factory=dict)
     props: dict[str, Any] = field(default_factory=dict)
 
@@ -129,3 +129,15 @@ class Result:
             "evidence": {k: list(v) for k, v in self.evidence.items()},
         }
         return out
+
+
+def __getattr__(name: str) -> Any:
+    # ``Path`` (renamed ``ExplanationPath``: it shadowed pathlib) stays importable, with a DeprecationWarning,
+    # until the branches written against the old name have landed.
+    if name == "Path":
+        import warnings
+
+        warnings.warn("musicgraph.graph.results.Path is deprecated; use ExplanationPath", DeprecationWarning,
+                      stacklevel=2)
+        return ExplanationPath
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -41,6 +41,10 @@ import math
 from dataclasses import dataclass
 from enum import StrEnum
 
+# The Song's numeric properties and their ranges are defined once, below the loaders; the schema re-exports them.
+from musicgraph.audio_features import FEATURE_RANGES as FEATURE_RANGES
+from musicgraph.audio_features import SONG_FEATURES as SONG_FEATURES
+from musicgraph.audio_features import FeatureRange as FeatureRange
 from musicgraph.errors import MusicgraphError
 
 
@@ -103,61 +107,6 @@ REL_PHRASES: dict[str, tuple[str, str]] = {
     Rel.IN_PLAYLIST: ("in playlist", "includes"),
     Rel.SIMILAR_TO: ("similar to", "similar to"),
     Rel.MEMBER_OF: ("member of", "has member"),
-}
-
-#: Audio-feature properties a Song may carry (Spotify scales).
-SONG_FEATURES: tuple[str, ...] = (
-    "danceability",
-    "energy",
-    "valence",
-    "tempo",
-    "acousticness",
-    "instrumentalness",
-    "speechiness",
-    "liveness",
-    "loudness",
-    "key",
-    "mode",
-    "popularity",
-    "year",
-)
-
-
-
-
-@dataclass(frozen=True, slots=True)
-class FeatureRange:
-    """The valid values of a numeric Song property: ``low <= value <= high``, integral if ``integer``."""
-
-    low: float
-    high: float
-    integer: bool = False
-    unit: str = ""
-
-    def describe(self) -> str:
-        kind = "an integer" if self.integer else "a number"
-        lo = int(self.low) if float(self.low).is_integer() else self.low
-        hi = int(self.high) if float(self.high).is_integer() else self.high
-        return f"{kind} from {lo} to {hi}" + (f" {self.unit}" if self.unit else "")
-
-
-#: Valid ranges of the numeric Song properties (Spotify scales; the single source for input validation).
-#: Every value in the shared datasets lies inside them (``tests/graph/test_validation.py`` checks).
-FEATURE_RANGES: dict[str, FeatureRange] = {
-    "danceability": FeatureRange(0.0, 1.0),
-    "energy": FeatureRange(0.0, 1.0),
-    "valence": FeatureRange(0.0, 1.0),
-    "tempo": FeatureRange(0.0, 300.0, unit="BPM"),
-    "acousticness": FeatureRange(0.0, 1.0),
-    "instrumentalness": FeatureRange(0.0, 1.0),
-    "speechiness": FeatureRange(0.0, 1.0),
-    "liveness": FeatureRange(0.0, 1.0),
-    "loudness": FeatureRange(-60.0, 5.0, unit="dB"),
-    "key": FeatureRange(-1, 11, integer=True, unit="(pitch class, -1 = none)"),
-    "mode": FeatureRange(0, 1, integer=True, unit="(0 minor, 1 major)"),
-    "popularity": FeatureRange(0.0, 100.0),
-    "year": FeatureRange(1800, 2100, integer=True),
-    "duration_ms": FeatureRange(0, 86_400_000, integer=True, unit="ms"),
 }
 
 #: Valid relationship weights (play counts, tag counts, similarity): finite, not negative.

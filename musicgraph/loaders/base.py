@@ -16,7 +16,7 @@ import logging
 import re
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TypeVar
 
@@ -233,12 +233,18 @@ def require(value: str | None, field: str) -> str:
     return out
 
 
+def _present(value: str | None, field: str, required: bool) -> str | None:
+    """Stripped text, None when empty, or RowError ("empty <field>") when empty and ``required``."""
+    raw = text(value)
+    if raw is None and required:
+        raise RowError(f"empty {field}")
+    return raw
+
+
 def parse_int(value: str | None, field: str, *, required: bool = False) -> int | None:
     """An integer ("12", "12.0" accepted); empty gives None (or RowError if required)."""
-    raw = text(value)
+    raw = _present(value, field, required)
     if raw is None:
-        if required:
-            raise RowError(f"empty {field}")
         return None
     try:
         return int(raw)
@@ -255,10 +261,8 @@ def parse_int(value: str | None, field: str, *, required: bool = False) -> int |
 
 def parse_float(value: str | None, field: str, *, required: bool = False) -> float | None:
     """A finite float; empty gives None (or RowError if required)."""
-    raw = text(value)
+    raw = _present(value, field, required)
     if raw is None:
-        if required:
-            raise RowError(f"empty {field}")
         return None
     try:
         number = float(raw)
@@ -381,268 +385,35 @@ class DatasetInfo:
     loaders: tuple[str, ...] = ()
 
 
-def _info(**kw: object) -> DatasetInfo:
-    return DatasetInfo(**kw)  # type: ignore[arg-type]
+def load_datasets(text: str | None = None) -> dict[str, DatasetInfo]:
+    """The dataset registry from the packaged ``datasets.toml`` (or from ``text``), by name, in file order.
+
+    Raises ValueError naming the entry when one lacks a field or has an unknown one.
+    """
+    import tomllib
+    from importlib import resources
+
+    if text is None:
+        text = resources.files("musicgraph.loaders").joinpath("datasets.toml").read_text(encoding="utf-8")
+    known = {f.name for f in fields(DatasetInfo)}
+    out: dict[str, DatasetInfo] = {}
+    for i, entry in enumerate(tomllib.loads(text).get("dataset", [])):
+        where = f"datasets.toml [[dataset]] #{i + 1} ({entry.get('name', '?')})"
+        unknown = sorted(set(entry) - known)
+        if unknown:
+            raise ValueError(f"{where}: unknown field(s) {', '.join(unknown)}")
+        try:
+            info = DatasetInfo(**{k: tuple(v) if isinstance(v, list) else v for k, v in entry.items()})
+        except TypeError as exc:
+            raise ValueError(f"{where}: {exc}") from None
+        if info.name in out:
+            raise ValueError(f"{where}: dataset {info.name!r} listed twice")
+        out[info.name] = info
+    return out
 
 
-DATASETS: dict[str, DatasetInfo] = {
-    info.name: info
-    for info in (
-        _info(
-            name="hetrec",
-            folder="hetrec_lastfm2k",
-            title="HetRec 2011 Last.fm 2K",
-            description="1,892 Last.fm users: 17,632 artists, 92,834 user-artist play counts, 25,434 friend rows, "
-            "11,946 tags, 186,479 tag assignments.",
-            url="https://grouplens.org/datasets/hetrec-2011/",
-            terms="Non-commercial use (readme.txt); commercial use needs Last.fm's permission.",
-            citation="Cantador, Brusilovsky, Kuflik. 2nd Workshop on Information Heterogeneity and Fusion in "
-            "Recommender Systems (HetRec 2011). RecSys 2011, ACM.",
-            files=(
-                "artists.dat",
-                "tags.dat",
-                "user_artists.dat",
-                "user_friends.dat",
-                "user_taggedartists.csv",
-            ),
-            copied_from="github.com/DarakhTech/lastfm-dataset @bee00fc; user_taggedartists.csv from "
-            "github.com/sumanp31/Recommender_system @0aef6f2",
-            loaders=(
-                "hetrec.iter_artists",
-                "hetrec.iter_tags",
-                "hetrec.iter_listens",
-                "hetrec.iter_friends",
-                "hetrec.iter_tag_assignments",
-            ),
-        ),
-        _info(
-            name="spotify_tophits",
-            folder="spotify_features",
-            title="Top Hits Spotify from 2000-2019",
-            description="1,994 hit songs (53 exact duplicates) with Spotify audio features, popularity and genres.",
-            url="https://www.kaggle.com/datasets/paradisejoy/top-hits-spotify-from-20002019",
-            terms="No licence stated; Spotify Web API data under the Spotify Developer Terms (research use).",
-            citation="Mark Koverha (paradisejoy), Top Hits Spotify from 2000-2019, Kaggle.",
-            files=("songs_normalize.csv",),
-            copied_from="github.com/Ujivl/MelodyMatch @cb583f7",
-            loaders=("spotify.iter_top_hits",),
-        ),
-        _info(
-            name="spotify_top10s",
-            folder="spotify_features",
-            title="Top Spotify songs from 2010-2019 - BY YEAR",
-            description="603 Billboard-era top songs with audio features on 0-100 scales (converted to 0..1).",
-            url="https://www.kaggle.com/datasets/leonardopena/top-spotify-songs-from-20102019-by-year",
-            terms="No licence stated; Spotify Web API data under the Spotify Developer Terms (research use).",
-            citation="Leonardo Henrique (leonardopena), Top Spotify songs from 2010-2019 - BY YEAR, Kaggle, 2019.",
-            files=("top10s.csv",),
-            copied_from="github.com/apurvasarode/Top-Song-Analysis @a2d3fd7",
-            loaders=("spotify.iter_top10s",),
-        ),
-        _info(
-            name="spotify_moods",
-            folder="spotify_features",
-            title="Spotify tracks with mood labels (data_moods.csv)",
-            description="686 tracks with Spotify ids, audio features and a mood label (Happy/Sad/Energetic/Calm).",
-            url="https://github.com/cristobalvch/Spotify-Machine-Learning",
-            terms="No licence file; Spotify Web API data under the Spotify Developer Terms (research use).",
-            citation="Cristóbal Veas (cristobalvch), Spotify-Machine-Learning, GitHub, data/data_moods.csv.",
-            files=("data_moods.csv",),
-            copied_from="github.com/cristobalvch/Spotify-Machine-Learning @6d952aa",
-            loaders=("spotify.iter_mood_songs", "spotify.iter_mood_labels"),
-        ),
-        _info(
-            name="spotify_artist_genres",
-            folder="spotify_features",
-            title="Spotify Dataset 1921-2020 (data_w_genres.csv, artists and genres only)",
-            description="32,539 artist names with their Spotify genre lists (13,563 with none).",
-            url="https://www.kaggle.com/datasets/yamaerenay/spotify-dataset-19212020-600k-tracks",
-            terms="Kaggle dataset built from the Spotify Web API; Spotify Developer Terms (research use).",
-            citation="Yamaç Eren Ay (yamaerenay), Spotify Dataset 1921-2020, 600k+ Tracks, Kaggle.",
-            files=("artist_genres_data_w_genres.csv",),
-            copied_from="github.com/veronicasoden/Spotify-Recs @3484da6 (data_w_genres.csv, trimmed)",
-            loaders=("spotify.iter_artist_genres",),
-        ),
-        _info(
-            name="spotify300",
-            folder="spotify_playlists_300",
-            title="300 Spotify editorial playlists (RA_19k)",
-            description="18,835 (song, artist, album, playlist) rows of 300 Spotify editorial playlists, no ids.",
-            url="https://github.com/re-ga-na/spotify-song-popularity",
-            terms="No licence stated; collected from the Spotify Web API (Spotify Developer Terms).",
-            citation="re-ga-na et al., spotify-song-popularity, GitHub, Team Datasets/RA_19k.csv.",
-            files=("RA_19k_playlist_tracks.csv",),
-            copied_from="github.com/re-ga-na/spotify-song-popularity @85289fb",
-            loaders=("playlists.iter_spotify300",),
-        ),
-        _info(
-            name="mpd",
-            folder="mpd_emotion_playlists",
-            title="Spotify Million Playlist Dataset: 40 emotion playlists",
-            description="40 MPD playlists (2,081 tracks with Spotify URIs) with a gold emotion per playlist "
-            "(angry/happy/relaxed/sad) and 436 scraped lyric texts.",
-            url="https://www.aicrowd.com/challenges/spotify-million-playlist-dataset-challenge",
-            terms="MPD: research use only, no redistribution (keep out of public commits); lyrics are copyrighted.",
-            citation="Chen, Lamere, Schedl, Zamani. RecSys Challenge 2018: Automatic Music Playlist "
-            "Continuation. RecSys 2018. Emotion subset: sgiammy, emotion-patterns-in-music-playlists (EURECOM, 2018).",
-            files=(
-                "old_silver_standard/playlist_test.csv",
-                "old_silver_standard/<mood>/<pid>.csv",
-                "old_silver_standard/lyrics/<pid>_<artist>_<title>.txt",
-            ),
-            copied_from="github.com/sgiammy/emotion-patterns-in-music-playlists @beb34b0",
-            loaders=("playlists.iter_mpd_tracks", "playlists.iter_mpd_moods", "playlists.iter_mpd_lyrics"),
-        ),
-        _info(
-            name="moodylyrics",
-            folder="mpd_emotion_playlists",
-            title="MoodyLyrics",
-            description="2,595 songs labelled happy/angry/sad/relaxed from lyrics valence/arousal norms.",
-            url="http://porto.polito.it/2664710/",
-            terms="Research use (authors' release).",
-            citation="Erion Çano, Maurizio Morisio. MoodyLyrics: A Sentiment Annotated Lyrics Dataset. ISMSI 2017, "
-            "ACM, pp. 118-124. doi:10.1145/3059336.3059340.",
-            files=("MoodyLyrics.csv",),
-            copied_from="github.com/sgiammy/emotion-patterns-in-music-playlists @beb34b0",
-            loaders=("moodylyrics.iter_moodylyrics",),
-        ),
-        _info(
-            name="moodylyrics4q",
-            folder="mpd_emotion_playlists",
-            title="MoodyLyrics4Q",
-            description="2,000 songs, 500 per Russell quadrant (happy/angry/sad/relaxed), from Last.fm user tags.",
-            url="https://doi.org/10.5121/csit.2017.70603",
-            terms="Research use (authors' release).",
-            citation="Erion Çano, Maurizio Morisio. Music Mood Dataset Creation Based on Last.fm Tags. AIAP 2017, "
-            "pp. 15-26. doi:10.5121/csit.2017.70603.",
-            files=("MoodyLyrics4Q.csv",),
-            copied_from="github.com/sgiammy/emotion-patterns-in-music-playlists @beb34b0",
-            loaders=("moodylyrics.iter_moodylyrics4q",),
-        ),
-        _info(
-            name="poplyrics1k",
-            folder="lyrics",
-            title="PopLyrics-1K",
-            description="1,000 pop songs (128 artists) with full Genius lyrics, album, date, popularity, "
-            "songwriters, Spotify artist genres and featured artists.",
-            url="https://github.com/ashuwhy/poplyrics-1k",
-            terms="Repository MIT; the lyrics are copyrighted by their rights holders (test/research use only).",
-            citation="ashuwhy, poplyrics-1k, GitHub.",
-            files=("poplyric-1k.csv",),
-            copied_from="github.com/ashuwhy/poplyrics-1k @b0daed4 (parquet converted to CSV)",
-            loaders=("lyrics.iter_poplyrics",),
-        ),
-        _info(
-            name="metallica",
-            folder="lyrics",
-            title="Metallica lyrics",
-            description="49 Metallica songs with album, year and lower-cased lyrics.",
-            url="https://github.com/cristobalvch/Music-Lyrics-NLP",
-            terms="No licence file; lyrics are copyrighted (research use only).",
-            citation="Cristóbal Veas (cristobalvch), Music-Lyrics-NLP, GitHub, lyrics.csv.",
-            files=("metallica_lyrics_cristobalvch.csv",),
-            copied_from="github.com/cristobalvch/Music-Lyrics-NLP @8d86724",
-            loaders=("lyrics.iter_metallica",),
-        ),
-        _info(
-            name="msd",
-            folder="msd_subset",
-            title="Million Song Dataset, 10k subset track list",
-            description="10,000 tracks: MSD track id, song id, artist, title.",
-            url="http://millionsongdataset.com/",
-            terms="Research use; most data under The Echo Nest API terms.",
-            citation="Bertin-Mahieux, Ellis, Whitman, Lamere. The Million Song Dataset. ISMIR 2011.",
-            files=("subset_unique_tracks.txt",),
-            copied_from="github.com/re-ga-na/spotify-song-popularity @d36c104",
-            loaders=("msd.iter_tracks",),
-        ),
-        _info(
-            name="mtg_jamendo",
-            folder="mtg_jamendo_moods",
-            title="MTG-Jamendo (mood/theme split)",
-            description="18,486 Jamendo tracks (1,533 artists) with 59 mood/theme tags; ids only.",
-            url="https://github.com/MTG/mtg-jamendo-dataset",
-            terms="Metadata CC BY-NC-SA 4.0; code Apache-2.0.",
-            citation="Bogdanov, Won, Tovstogan, Porter, Serra. The MTG-Jamendo Dataset for Automatic Music "
-            "Tagging. ML4MD Workshop, ICML 2019.",
-            files=("autotagging_moodtheme.tsv",),
-            copied_from="github.com/MTG/mtg-jamendo-dataset @1b4fa8c",
-            loaders=("jamendo.iter_tracks",),
-        ),
-        _info(
-            name="nrc_vad",
-            folder="lexicons",
-            title="NRC Valence, Arousal, and Dominance Lexicon v1",
-            description="20,007 English words with valence, arousal and dominance in [0, 1].",
-            url="https://saifmohammad.com/WebPages/nrc-vad.html",
-            terms="Free for research and non-commercial use; commercial use needs a licence from NRC.",
-            citation="Saif M. Mohammad. Obtaining Reliable Human Ratings of Valence, Arousal, and Dominance for "
-            "20,000 English Words. ACL 2018.",
-            files=("NRC-VAD-Lexicon.txt",),
-            copied_from="github.com/alexander-schott/LyricGenerator @08de2d2",
-            loaders=("lexicons.load_nrc_vad",),
-        ),
-        _info(
-            name="nrc_emotion",
-            folder="lexicons",
-            title="NRC Word-Emotion Association Lexicon (EmoLex), as shipped by PyPI nrclex",
-            description="6,468 words -> emotions (anger, anticipation, disgust, fear, joy, sadness, surprise, "
-            "trust) and sentiment (positive, negative).",
-            url="https://saifmohammad.com/WebPages/NRC-Emotion-Lexicon.htm",
-            terms="Lexicon (c) NRC Canada, research/non-commercial use; nrclex package MIT.",
-            citation="Saif M. Mohammad, Peter D. Turney. Crowdsourcing a Word-Emotion Association Lexicon. "
-            "Computational Intelligence 29(3), 2013.",
-            files=("nrclex_nrc_en.json",),
-            copied_from="PyPI nrclex 4.1.0 (nrclex/data/nrc_en.json)",
-            loaders=("lexicons.load_nrc_emotions",),
-        ),
-        _info(
-            name="vader",
-            folder="lexicons",
-            title="VADER sentiment lexicon",
-            description="7,520 lexicon lines (7,506 distinct tokens) with mean sentiment in [-4, 4].",
-            url="https://github.com/cjhutto/vaderSentiment",
-            terms="MIT.",
-            citation="C.J. Hutto, Eric Gilbert. VADER: A Parsimonious Rule-based Model for Sentiment Analysis of "
-            "Social Media Text. ICWSM 2014.",
-            files=("vader_lexicon.txt",),
-            copied_from="PyPI vaderSentiment 3.3.2 (vaderSentiment/vader_lexicon.txt)",
-            loaders=("lexicons.load_vader",),
-        ),
-        _info(
-            name="afinn",
-            folder="lexicons",
-            title="AFINN-165",
-            description="3,382 English words and phrases scored -5..5.",
-            url="https://github.com/fnielsen/afinn",
-            terms="ODbL v1.0 (word list); package Apache-2.0.",
-            citation="Finn Årup Nielsen. A new ANEW: Evaluation of a word list for sentiment analysis in "
-            "microblogs. ESWC 2011 Workshop on Making Sense of Microposts, CEUR-WS 718.",
-            files=("AFINN-en-165.txt",),
-            copied_from="PyPI afinn 0.1 sdist (afinn/data/AFINN-en-165.txt)",
-            loaders=("lexicons.load_afinn",),
-        ),
-        _info(
-            name="api_fixtures",
-            folder="api_fixtures",
-            title="Recorded API responses (MusicBrainz, Genius, Last.fm)",
-            description="43 MusicBrainz WS/2 JSON responses, 2 Genius search/multi, 1 Last.fm "
-            "user.getRecentTracks page, for offline API-client tests.",
-            url="https://musicbrainz.org/doc/MusicBrainz_API",
-            terms="MusicBrainz core data CC0 (Picard repo GPL-2.0+); searx AGPL-3.0; domchristie/albums no licence.",
-            citation="MetaBrainz Picard test/data/ws_data; searx tests/unit/engines/test_genius.py; "
-            "domchristie/albums spec fixtures.",
-            files=(
-                "musicbrainz_picard_ws_data/*.json",
-                "genius_searx/search_multi_*.json",
-                "lastfm_domchristie/user.getRecentTracks_domchristie.json",
-            ),
-            copied_from="github.com/metabrainz/picard @638168b; github.com/searx/searx @2434c29; "
-            "github.com/domchristie/albums @d6d3618",
-            loaders=(),
-        ),
-    )
-}
+#: Every public dataset (folder, URL, terms, citation, files, loaders): packaged data, ``datasets.toml``.
+DATASETS: dict[str, DatasetInfo] = load_datasets()
 
 
 def default_data_dir() -> Path:

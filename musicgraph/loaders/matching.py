@@ -1,35 +1,23 @@
 """Name matching for API search results: how sure are we that a hit is the entity we asked for?
 
-The API clients live below the graph layer (data flows loaders → graph), so this module has its
-own light normalization rather than importing :mod:`musicgraph.graph.resolve`: case and accents
-folded, ``&`` → ``and``, punctuation dropped, a leading ``The`` dropped, and a trailing
-parenthesised or `` - `` suffix ignored for titles (``Song (Remastered)`` ~ ``Song``).
+Names are compared in the name form of :mod:`musicgraph.normalize` (the one the graph keys use:
+case and accents folded, ``&``/``+`` → ``and``, punctuation dropped) with a leading ``The`` dropped;
+a trailing parenthesised or `` - `` suffix is ignored for titles (``Song (Remastered)`` ~ ``Song``).
 """
 
 from __future__ import annotations
 
 import re
-import unicodedata
 from difflib import SequenceMatcher
 
-_NON_WORD = re.compile(r"[^\w]+", re.UNICODE)
-_THE = re.compile(r"^the\s+")
+from musicgraph.normalize import drop_article, fold
+
 _SUFFIX = re.compile(r"\s*(?:[\(\[][^\)\]]*[\)\]]|\s-\s.*)$")
-
-
-def normalize_name(text: str) -> str:
-    """Folded comparison form of an artist or song name."""
-    text = unicodedata.normalize("NFKC", text or "").strip().lower()
-    text = text.replace("&", " and ").replace("+", " and ")
-    text = re.sub(r"['’`´]", "", text)
-    text = "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch))
-    text = _NON_WORD.sub(" ", text).replace("_", " ")
-    return _THE.sub("", " ".join(text.split()))
 
 
 def name_similarity(a: str, b: str) -> float:
     """Similarity of two names in [0, 1]: 1.0 when their normalized forms are equal."""
-    na, nb = normalize_name(a), normalize_name(b)
+    na, nb = drop_article(fold(a or "")), drop_article(fold(b or ""))
     if not na or not nb:
         return 0.0
     if na == nb:

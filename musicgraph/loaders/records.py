@@ -12,24 +12,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-AUDIO_FEATURES: tuple[str, ...] = (
-    "danceability",
-    "energy",
-    "valence",
-    "tempo",
-    "acousticness",
-    "instrumentalness",
-    "speechiness",
-    "liveness",
-    "loudness",
-    "key",
-    "mode",
-)
+from musicgraph.audio_features import AUDIO_FEATURES
 
 
 @dataclass(frozen=True, slots=True)
 class AudioFeatures:
-    """Spotify-style audio features; any may be missing (None)."""
+    """Spotify-style audio features; any may be missing (None). The fields are
+    :data:`~musicgraph.audio_features.AUDIO_FEATURES`, in order (``tests/test_audio_features.py`` checks)."""
 
     danceability: float | None = None
     energy: float | None = None

@@ -3,7 +3,7 @@
 The pieces come from the layers below: reading the files and services
 (:mod:`musicgraph.loaders.history`), weighting, resolving and writing the User
 (:mod:`musicgraph.graph.profile`), and the inductive GNN vector of the new user through the GNN
-index's fold-in (:class:`musicgraph.gnn.inductive.GnnEmbeddings`: the normalized sum of the vectors
+index's fold-in (:class:`musicgraph.gnn.derived_index.GnnEmbeddings`: the normalized sum of the vectors
 of the artists and songs they played, no retraining). Everything stays on this machine: the User
 node and its edges in the configured store, the vector in the local GNN index; nothing is sent
 anywhere except the requests to Last.fm or ListenBrainz that ``--lastfm``/``--listenbrainz`` ask for.
@@ -67,7 +67,7 @@ def _gnn_dir(settings: Settings, store: GraphStore) -> Path:
 
 def _fold_in(store: GraphStore, key: str, directory: Path) -> dict[str, Any]:
     """The new user's vector in the GNN index (and the store), or why there is none."""
-    from musicgraph.gnn.inductive import GnnEmbeddings
+    from musicgraph.gnn.derived_index import GnnEmbeddings
     from musicgraph.graph.catalog import ChangeSet
 
     gnn = GnnEmbeddings(directory)

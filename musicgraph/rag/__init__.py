@@ -7,25 +7,41 @@ smollm2) load their models lazily, so importing this package stays light.
 
 from __future__ import annotations
 
+import warnings
+from typing import Any
+
 from musicgraph.rag.ask import Answer, Recommendation, ask
 from musicgraph.rag.base import BACKENDS, Generator, GeneratorError, load_generator
 from musicgraph.rag.chat import ChatSession, ChatState
 from musicgraph.rag.context import Context, build_context
-from musicgraph.rag.grounding import Catalog, GroundingReport, ground
+from musicgraph.rag.grounding import GroundingReport, ground
+from musicgraph.rag.mentions import NameIndex
 
 __all__ = [
     "BACKENDS",
     "Answer",
-    "Catalog",
     "ChatSession",
     "ChatState",
     "Context",
     "Generator",
     "GeneratorError",
     "GroundingReport",
+    "NameIndex",
     "Recommendation",
     "ask",
     "build_context",
     "ground",
     "load_generator",
 ]
+
+
+#: Old public names kept importable for one release, with a DeprecationWarning: old name -> new object.
+_DEPRECATED = {"Catalog": ("NameIndex", NameIndex)}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _DEPRECATED:
+        new, obj = _DEPRECATED[name]
+        warnings.warn(f"musicgraph.rag.{name} is deprecated; use musicgraph.rag.{new}", DeprecationWarning, stacklevel=2)
+        return obj
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -24,7 +24,8 @@ from musicgraph.graph.results import Result
 from musicgraph.rag.base import Generator, load_generator
 from musicgraph.rag.context import CandidateEvidence, Context, build_context
 from musicgraph.rag.explain import reason_chain
-from musicgraph.rag.grounding import Catalog, GroundingReport, evidence_artists, ground, norm_artist
+from musicgraph.rag.grounding import GroundingReport, ground
+from musicgraph.rag.mentions import NameIndex, evidence_artists, norm_artist
 from musicgraph.rag.template import template_answer
 from musicgraph.retrieval.base import Retriever
 
@@ -217,7 +218,7 @@ _NAMED = re.compile(
 )
 
 
-def unknown_names(question: str, catalog: Catalog | None) -> list[str]:
+def unknown_names(question: str, catalog: NameIndex | None) -> list[str]:
     """Capitalised names after ``like``/``by``/``from`` that the catalog does not know."""
     if catalog is None:
         return []
@@ -266,7 +267,7 @@ def ask(
     store: GraphStore | None = None,
     generator: Generator | None = None,
     model: str | None = None,
-    catalog: Catalog | None = None,
+    catalog: NameIndex | None = None,
     filters: Mapping[str, Any] | None = None,
     regenerate: bool = True,
     user: str | None = None,
@@ -317,7 +318,7 @@ def ask(
         constraints.update(history.constraints())
         sent.update(history.retrieval_filters())
     if catalog is None and store is not None:
-        catalog = Catalog.from_store(store)
+        catalog = NameIndex.from_store(store)
 
     # 1. retrieve (over-fetch, then apply exclusions and feature targets locally)
     t = time.perf_counter()

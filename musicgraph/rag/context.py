@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from musicgraph.audio_features import UNIT_FEATURES
 from musicgraph.graph.results import Result
 
 if TYPE_CHECKING:
@@ -238,8 +239,7 @@ def gather_evidence(
         year = props.get("year")
         features = {
             k: float(props[k])
-            for k in ("danceability", "energy", "valence", "acousticness", "instrumentalness", "speechiness",
-                      "liveness", "tempo")
+            for k in (*UNIT_FEATURES, "tempo")
             if isinstance(props.get(k), (int, float)) and not isinstance(props.get(k), bool)
         }
         out.append(

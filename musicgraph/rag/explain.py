@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from musicgraph.audio_features import UNIT_FEATURES
 from musicgraph.graph.schema import REL_PHRASES
 
 if TYPE_CHECKING:
@@ -23,15 +24,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 #: Audio features on 0..1 scales, the radar chart's axes.
-RADAR_FEATURES: tuple[str, ...] = (
-    "danceability",
-    "energy",
-    "valence",
-    "acousticness",
-    "instrumentalness",
-    "speechiness",
-    "liveness",
-)
+RADAR_FEATURES: tuple[str, ...] = UNIT_FEATURES
 
 #: Request words → target audio features (Spotify scales); averaged over the words found.
 WORD_TARGETS: dict[str, dict[str, float]] = {

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from musicgraph.lazy import lazy_getattr
 from musicgraph.retrieval.base import Retriever
 from musicgraph.retrieval.request import (
     Constraints,
@@ -43,6 +44,7 @@ __all__ = [
     "RequestParser",
     "Retriever",
     "Seed",
+    "SongTable",
     "Targets",
     "parse_request",
     "request_from_file",
@@ -56,15 +58,11 @@ _LAZY = {
     "GNNRetriever": "musicgraph.retrieval.gnn_retriever",
     "HybridRetriever": "musicgraph.retrieval.hybrid",
     "RequestParser": "musicgraph.retrieval.parser",
+    "SongTable": "musicgraph.retrieval.catalog",
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'musicgraph.retrieval' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY)
 
 
 def retriever_by_name(name: str, store: GraphStore) -> Retriever:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from musicgraph.graph.results import Path, Result
+from musicgraph.graph.results import ExplanationPath, Result
 from musicgraph.graph.schema import Label
 from musicgraph.retrieval.request import Relation, Request, Seed
 from musicgraph.retrieval.resources import GraphResources
@@ -175,10 +175,10 @@ def seed_scores(res: GraphResources, prep: Prepared) -> tuple[np.ndarray, dict[s
     return pop, parts
 
 
-def paths_for(res: GraphResources, prep: Prepared, kind: str, item: int) -> list[Path]:
+def paths_for(res: GraphResources, prep: Prepared, kind: str, item: int) -> list[ExplanationPath]:
     """One path per seed relation and one edge per tag, genre or mood constraint."""
     ops = res.ops
-    out: list[Path] = []
+    out: list[ExplanationPath] = []
     for sn in prep.seeds:
         p = ops.explain(sn.relation, sn.node, kind, item)
         if p is not None:
@@ -202,7 +202,7 @@ def assemble(
     components: Mapping[str, np.ndarray] | None = None,
     *,
     paths: bool = True,
-    extra_paths: Mapping[int, list[Path]] | None = None,
+    extra_paths: Mapping[int, list[ExplanationPath]] | None = None,
     evidence: Mapping[int, Mapping[str, list[str]]] | None = None,
 ) -> list[Result]:
     """Results for the chosen items (see the module docstring).

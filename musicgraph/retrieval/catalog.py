@@ -2,7 +2,7 @@
 
 Row ``i`` of every index (BM25, dense vectors, emotion profiles, audio features) is the song
 ``catalog.keys[i]``. Rows are assigned in song-key order when a catalog is first built; a later
-build for a grown store keeps the old rows and appends new songs (:meth:`SongCatalog.from_store`
+build for a grown store keeps the old rows and appends new songs (:meth:`SongTable.from_store`
 with ``previous``), and deleted songs become tombstones (``alive[i] == False``), so ids handed out
 stay valid (issue 10's incremental updates build on this).
 
@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from musicgraph.audio_features import CATALOG_FEATURES
 from musicgraph.graph.check import IndexFileError, read_index_file
 from musicgraph.graph.locks import atomic_save_npy, atomic_write_text
 from musicgraph.graph.schema import Label, Rel
@@ -32,21 +33,8 @@ from musicgraph.graph.store import GraphStore
 log = logging.getLogger(__name__)
 
 
-#: Audio/metadata features kept as a float matrix (NaN = unknown), Spotify scales.
-FEATURES: tuple[str, ...] = (
-    "danceability",
-    "energy",
-    "valence",
-    "tempo",
-    "acousticness",
-    "instrumentalness",
-    "speechiness",
-    "liveness",
-    "loudness",
-    "mode",
-    "popularity",
-    "year",
-)
+#: Audio/metadata features kept as a float matrix (NaN = unknown), Spotify scales: its columns.
+FEATURES: tuple[str, ...] = CATALOG_FEATURES
 
 TOP_TAGS = 10
 FORMAT = 1
@@ -55,8 +43,9 @@ KEYS_FILE = "catalog.keys.json"
 
 
 @dataclass(slots=True)
-class SongCatalog:
-    """Songs of a store, row-aligned with the retrieval indexes."""
+class SongTable:
+    """The songs of a store as columns (keys, titles, artists, features, tags...), row-aligned with the
+    retrieval indexes (formerly ``SongCatalog``)."""
 
     keys: list[str]
     titles: list[str]
@@ -140,8 +129,8 @@ class SongCatalog:
         cls,
         store: GraphStore,
         hidden_moods: Collection[str] = (),
-        previous: SongCatalog | None = None,
-    ) -> SongCatalog:
+        previous: SongTable | None = None,
+    ) -> SongTable:
         """Read every song of ``store`` with its artist, genres, tags and moods.
 
         Args:
@@ -214,7 +203,7 @@ class SongCatalog:
             **cols,
         )
 
-    def refresh(self, store: GraphStore, song_keys: Collection[str], artist_keys: Collection[str] = ()) -> SongCatalog:
+    def refresh(self, store: GraphStore, song_keys: Collection[str], artist_keys: Collection[str] = ()) -> SongTable:
         """A copy with the rows of ``song_keys`` and of every song of ``artist_keys`` re-read from ``store``.
 
         The incremental form of :meth:`from_store` (``previous=self``): new songs are appended, deleted
@@ -224,7 +213,7 @@ class SongCatalog:
         song whose indexed fields changed (tests check it); catalogs with held-out moods are rebuilt.
         """
         if self.hidden_moods:
-            return SongCatalog.from_store(store, previous=self)
+            return SongTable.from_store(store, previous=self)
         artist_keys = set(artist_keys)
         affected = set(song_keys)
         for a in artist_keys:
@@ -302,7 +291,7 @@ class SongCatalog:
                     aliases[a] = [str(x) for x in node.props["aliases"]]
         for a, node in artists.items():
             names.setdefault(a, node.name)
-        return SongCatalog(
+        return SongTable(
             keys=order, features=feats, alive=alive, estimated=estimated, explicit=explicit,
             artist_names=names, artist_aliases=aliases, artist_tags=artist_tags,
             tag_names=sorted({n.name for n in store.iter_nodes(Label.TAG)}),
@@ -348,7 +337,7 @@ class SongCatalog:
             atomic_save_npy(directory / "explicit.npy", self.explicit)
 
     @classmethod
-    def load(cls, directory: Path) -> SongCatalog:
+    def load(cls, directory: Path) -> SongTable:
         """Read a catalog written by :meth:`save`.
 
         Raises:
@@ -423,3 +412,8 @@ def _fill_row(i: int, key: str, node: Any, akey: str, anode: Any, song_genres: l
             v = float(v)
         if isinstance(v, (int, float)):
             feats[i, j] = float(v)
+
+
+#: The former name, still imported by ``retrieval/{dense,index,incremental}.py`` until the ``speed``
+#: branch (which edits them) has landed; new code uses :class:`SongTable`.
+SongCatalog = SongTable

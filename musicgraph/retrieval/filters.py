@@ -39,8 +39,8 @@ from typing import Any
 import numpy as np
 
 from musicgraph.errors import RequestError
-from musicgraph.retrieval.catalog import FEATURES, SongCatalog
-from musicgraph.retrieval.text import normalize_name
+from musicgraph.normalize import word_form
+from musicgraph.retrieval.catalog import FEATURES, SongTable
 
 LIST_FILTERS = ("keys", "exclude_keys", "artist", "artists", "exclude_artists", "genre", "genres", "tag", "tags",
                 "mood", "moods")
@@ -90,7 +90,7 @@ def _inverted(column: list[Any], kind: str) -> dict[str, np.ndarray]:
             if kind == "norm":
                 k = memo.get(v)
                 if k is None:
-                    k = memo[v] = normalize_name(v)
+                    k = memo[v] = word_form(v)
                 v = k
             groups.setdefault(v, []).append(i)
     index = {k: np.asarray(rows, dtype=np.int64) for k, rows in groups.items()}
@@ -100,7 +100,7 @@ def _inverted(column: list[Any], kind: str) -> dict[str, np.ndarray]:
     return index
 
 
-def warm_indexes(cat: SongCatalog) -> None:
+def warm_indexes(cat: SongTable) -> None:
     """Build the inverted indexes :func:`filter_mask` uses (keys, artists, tags, genres, moods) ahead of time."""
     _inverted(cat.keys, "exact")
     _inverted(cat.artist_keys, "exact")
@@ -120,9 +120,9 @@ def rows_with_any(values: list[list[str]], names: Iterable[str]) -> np.ndarray:
     return out
 
 
-def _artist_rows(cat: SongCatalog, names: list[str]) -> np.ndarray:
+def _artist_rows(cat: SongTable, names: list[str]) -> np.ndarray:
     """Rows whose main artist's normalized name or key is one of ``names`` (normalized or as given)."""
-    want = {normalize_name(n) for n in names} | set(names)
+    want = {word_form(n) for n in names} | set(names)
     by_name, by_key = _inverted(cat.artists, "norm"), _inverted(cat.artist_keys, "exact")
     out = np.zeros(len(cat), dtype=bool)
     for w in want:
@@ -137,7 +137,7 @@ def _any_of(values: list[list[str]], names: list[str]) -> np.ndarray:
     return rows_with_any(values, names)
 
 
-def _key_rows(cat: SongCatalog, keys: list[str]) -> np.ndarray:
+def _key_rows(cat: SongTable, keys: list[str]) -> np.ndarray:
     index = _inverted(cat.keys, "exact")
     rows = [index[k] for k in set(keys) if k in index]
     return np.concatenate(rows) if rows else np.empty(0, dtype=np.int64)
@@ -145,11 +145,11 @@ def _key_rows(cat: SongCatalog, keys: list[str]) -> np.ndarray:
 
 def base_title(title: str) -> str:
     """A title without parenthesized or dash suffixes ("Song (Remastered 2011)" -> "song")."""
-    return normalize_name(_SUFFIX.sub("", title) or title)
+    return word_form(_SUFFIX.sub("", title) or title)
 
 
 def filter_mask(
-    catalog: SongCatalog,
+    catalog: SongTable,
     filters: Mapping[str, Any] | None,
     known_rows: Callable[[str], set[int]] | None = None,
     explicit: np.ndarray | None = None,
@@ -225,7 +225,7 @@ def filter_mask(
     return mask
 
 
-def dedupe_mask(cat: SongCatalog, allowed: np.ndarray) -> np.ndarray:
+def dedupe_mask(cat: SongTable, allowed: np.ndarray) -> np.ndarray:
     """Keep, among allowed rows, one per (artist, base title): the most popular, then the lowest row."""
     pop = cat.feature("popularity")
     best: dict[tuple[str, str], int] = {}

@@ -24,9 +24,9 @@ import numpy as np
 import scipy.sparse as sp
 
 from musicgraph.graph.projection import Projection
-from musicgraph.graph.results import Path
+from musicgraph.graph.results import ExplanationPath
 from musicgraph.graph.schema import Label, Rel
-from musicgraph.retrieval.catalog import SongCatalog
+from musicgraph.retrieval.catalog import SongTable
 from musicgraph.retrieval.metapath import CoListening, song_artist_nodes
 
 log = logging.getLogger(__name__)
@@ -78,7 +78,7 @@ class GraphComponent:
     def __init__(
         self,
         projection: Projection,
-        catalog: SongCatalog,
+        catalog: SongTable,
         hidden_moods: Collection[str] = (),
         hidden_users: Collection[str] = (),
         rel_weights: Mapping[str, float] | None = None,
@@ -327,7 +327,7 @@ class GraphComponent:
         known = known_items(self.scorer, users + songs, "song") if users or songs else set()
         return {self.node_to_row[i] for i in known if i in self.node_to_row}
 
-    def paths(self, gs: GraphScores, row: int, top: int = 2) -> list[Path]:
+    def paths(self, gs: GraphScores, row: int, top: int = 2) -> list[ExplanationPath]:
         """The best explanation paths (at most three hops) from the seeds to catalog row ``row``."""
         node = int(self.row_to_node[row])
         if node < 0 or not gs.seed_index or gs.scores[row] <= 0:
@@ -335,7 +335,7 @@ class GraphComponent:
         groups = self._groups(gs.seed_index)
         if len(groups) > 1:
             # conjunctive scores: explain each constraint (the artist side and the tag/mood side)
-            out: list[Path] = []
+            out: list[ExplanationPath] = []
             for group in groups:
                 meta = self._colisten_path(group, row, node)
                 if meta is not None:  # the artist side was scored by co-listening: that is its reason
@@ -351,14 +351,14 @@ class GraphComponent:
             return [meta, *[p for p in rest if p.nodes != meta.nodes]][:top]
         return self._walk_paths(gs, node, top)
 
-    def _colisten_path(self, group: Mapping[int, float], row: int, node: int) -> Path | None:
+    def _colisten_path(self, group: Mapping[int, float], row: int, node: int) -> ExplanationPath | None:
         arts = self._colisten_seeds(group)
         if not arts:
             return None
         artist = int(self.colisten.song_artist_nodes[row])
         return self.colisten.path(sorted(arts, key=lambda i: -arts[i]), node, artist if artist >= 0 else None)
 
-    def _walk_paths(self, gs: GraphScores, node: int, top: int) -> list[Path]:
+    def _walk_paths(self, gs: GraphScores, node: int, top: int) -> list[ExplanationPath]:
         seeds = sorted(gs.seed_index, key=lambda i: -gs.seed_index[i])[:4]
         # short paths first: the 3-hop search is the expensive one and rarely needed
         return self.scorer.paths(seeds, node, max_hops=3, top=top, relevance=gs.ppr, prefer_short=True)

@@ -32,8 +32,7 @@ from typing import Any
 import numpy as np
 
 from musicgraph.errors import RequestError
-from musicgraph.graph.results import Path as ResultPath
-from musicgraph.graph.results import Result
+from musicgraph.graph.results import ExplanationPath, Result
 from musicgraph.graph.schema import Label
 from musicgraph.graph.store import GraphStore
 from musicgraph.retrieval.assembly import Prepared, assemble, prepare, seed_scores
@@ -554,7 +553,7 @@ class HybridRetriever(Retriever):
         comp_vecs = self._component_vectors(found, cand, emo, aud, fused)
         pos = {int(r): i for i, r in enumerate(cand.tolist())}
         evidence = {}
-        extra_paths: dict[int, list[ResultPath]] = {}
+        extra_paths: dict[int, list[ExplanationPath]] = {}
         for row in chosen:
             ev = self._evidence(req, row, bm25_terms.get(row, []), feat_ev[pos[row]] if aud is not None else [])
             if fallback:
@@ -600,7 +599,7 @@ class HybridRetriever(Retriever):
             scores = np.sqrt(np.maximum(scores, 0.0) * mood_vec)
         return scores, mood_vec is not None
 
-    def _mood_paths(self, req: Request, row: int) -> list[ResultPath]:
+    def _mood_paths(self, req: Request, row: int) -> list[ExplanationPath]:
         res = self.resources
         node = int(res.space.row_node[row])
         if node < 0:

@@ -24,8 +24,9 @@ import numpy as np
 
 from musicgraph.graph.projection import Projection
 from musicgraph.graph.schema import Label
-from musicgraph.retrieval.catalog import SongCatalog
-from musicgraph.retrieval.text import REQUEST_WORDS, STOPWORDS, normalize_name
+from musicgraph.normalize import word_form
+from musicgraph.retrieval.catalog import SongTable
+from musicgraph.retrieval.text import REQUEST_WORDS, STOPWORDS
 
 __all__ = ["ATTR_WORDS", "CUES", "POST_CUES", "EntityLinker", "Mention", "split_possessive"]
 
@@ -95,7 +96,7 @@ class EntityLinker:
     def __init__(
         self,
         projection: Projection,
-        catalog: SongCatalog,
+        catalog: SongTable,
         vocabulary: Collection[str] = (),
         min_tag_degree: int = _MIN_TAG_DEGREE,
     ):
@@ -116,7 +117,7 @@ class EntityLinker:
                 key, name = str(projection.keys[i]), str(projection.names[i])
                 self._add(label, key, name, float(np.log1p(deg[i])))
                 if label == Label.ARTIST:
-                    norm = normalize_name(name)
+                    norm = word_form(name)
                     prior = float(np.log1p(deg[i]))
                     if len(norm) >= 3 and (norm not in self._artist_norms or self._artist_norms[norm][2] < prior):
                         self._artist_norms[norm] = (key, name, prior)  # the better-known of equal names
@@ -128,7 +129,7 @@ class EntityLinker:
                 self._add(Label.ARTIST, akey, name, 0.0, surface=alias)
         for i, key in enumerate(catalog.keys):
             if catalog.alive[i]:
-                self.songs_by_artist_title[(catalog.artist_keys[i], normalize_name(catalog.titles[i]))] = key
+                self.songs_by_artist_title[(catalog.artist_keys[i], word_form(catalog.titles[i]))] = key
         self._song_names = {key: catalog.titles[i] for i, key in enumerate(catalog.keys)}
         #: every word of an entity name: a word outside these and the vocabulary may be a typo
         self.known_words = frozenset(w for norm in self.names for w in norm.split())
@@ -141,11 +142,11 @@ class EntityLinker:
         for i, key in enumerate(catalog.keys):
             if not catalog.alive[i]:
                 continue
-            norm = normalize_name(catalog.titles[i])
+            norm = word_form(catalog.titles[i])
             if not norm:
                 continue
             self.titles_by_artist[catalog.artist_keys[i]].append((norm, key, catalog.titles[i]))
-            split = normalize_name(split_possessive(catalog.titles[i]))
+            split = word_form(split_possessive(catalog.titles[i]))
             if split != norm:  # "It's" is read "it s" by the request tokenizer
                 self.titles_by_artist[catalog.artist_keys[i]].append((split, key, catalog.titles[i]))
                 self.songs_by_artist_title.setdefault((catalog.artist_keys[i], split), key)
@@ -167,13 +168,13 @@ class EntityLinker:
         self.playlists: dict[str, tuple[str, str]] = {}
         lo, hi = projection.label_ranges.get(Label.PLAYLIST, (0, 0))
         for i in range(lo, hi):
-            norm = normalize_name(str(projection.names[i]))
+            norm = word_form(str(projection.names[i]))
             if norm:
                 self.playlists.setdefault(norm, (str(projection.keys[i]), str(projection.names[i])))
 
     def _add(self, label: str, key: str, name: str, prior: float, surface: str | None = None) -> None:
         raw = surface or name
-        for norm in {normalize_name(raw), normalize_name(split_possessive(raw))}:
+        for norm in {word_form(raw), word_form(split_possessive(raw))}:
             if not norm or all(w in STOPWORDS or w in REQUEST_WORDS for w in norm.split()):
                 continue
             entries = self.names[norm]

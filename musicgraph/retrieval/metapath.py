@@ -26,7 +26,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from musicgraph.graph.projection import Projection
-from musicgraph.graph.results import Path
+from musicgraph.graph.results import ExplanationPath
 from musicgraph.graph.schema import Label, Rel
 
 log = logging.getLogger(__name__)
@@ -140,7 +140,7 @@ class CoListening:
         best = int(common[np.lexsort((common, -strength))[0]])
         return self.u_lo + best
 
-    def path(self, seeds: Sequence[int], song: int, artist: int | None) -> Path | None:
+    def path(self, seeds: Sequence[int], song: int, artist: int | None) -> ExplanationPath | None:
         """``Y <-LISTENED_TO- u -LISTENED_TO-> A <-PERFORMED_BY- S`` for the seed sharing most fans with A.
 
         ``song`` is the song's projection index and ``artist`` its main artist's (None: a path that
@@ -163,7 +163,7 @@ class CoListening:
             return None
         proj = self.projection
         nodes = [y, u, artist, song]
-        return Path(
+        return ExplanationPath(
             nodes=[proj.ref(i) for i in nodes],
             names=[str(proj.names[i]) for i in nodes],
             rels=[f"<-{Rel.LISTENED_TO}", Rel.LISTENED_TO, f"<-{Rel.PERFORMED_BY}"],

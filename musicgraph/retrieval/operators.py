@@ -38,7 +38,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import scipy.sparse as sp
 
-from musicgraph.graph.results import Path
+from musicgraph.graph.resolve import is_personal
+from musicgraph.graph.results import ExplanationPath
 from musicgraph.graph.schema import Label, Rel
 from musicgraph.retrieval.request import Relation
 from musicgraph.retrieval.space import ItemSpace
@@ -401,7 +402,7 @@ class GraphOperators:
         return OperatorScores(artist=0.9 * _norm(out) + 0.1 * _norm(walk.artist))
 
     # ------------------------------------------------------------ explanation
-    def explain(self, relation: Relation, seed: int, kind: str, item: int) -> Path | None:
+    def explain(self, relation: Relation, seed: int, kind: str, item: int) -> ExplanationPath | None:
         """A path from ``seed`` to the answer that states why ``relation`` holds.
 
         The relation's own witness (a shared listener, a shared tag, a credit, an edge) comes first;
@@ -413,7 +414,7 @@ class GraphOperators:
             found = self._walk_path(seed, self.space.node(kind, item))
         return found
 
-    def _explain(self, relation: Relation, seed: int, kind: str, item: int) -> Path | None:
+    def _explain(self, relation: Relation, seed: int, kind: str, item: int) -> ExplanationPath | None:
         label = self.proj.label_of(seed)
         target = self.space.node(kind, item)
         owner = int(self.space.item_artist(kind)[item]) if kind != "playlist" else -1
@@ -447,7 +448,7 @@ class GraphOperators:
         n = int(self.collaborators(a)[b])
         return f"{self.proj.names[self.a_lo + a]} and {self.proj.names[self.a_lo + b]} share {n} credit(s)"
 
-    def _walk_path(self, seed: int, target: int, hops: int = 3, note: str = "") -> Path | None:
+    def _walk_path(self, seed: int, target: int, hops: int = 3, note: str = "") -> ExplanationPath | None:
         if self.walker is None or target < 0:
             return None
         found = self.walker.scorer.paths([seed], target, max_hops=hops, top=1, prefer_short=True)
@@ -457,7 +458,7 @@ class GraphOperators:
             found[0].note = note
         return found[0]
 
-    def colisten_path(self, seed_node: int, artist_item: int, song_node: int | None) -> Path | None:
+    def colisten_path(self, seed_node: int, artist_item: int, song_node: int | None) -> ExplanationPath | None:
         """``Y <-LISTENED_TO- u -LISTENED_TO-> A [<-PERFORMED_BY- S]`` with the share as its note."""
         y = seed_node - self.a_lo
         if y == artist_item or self.fans[y] == 0:
@@ -487,7 +488,7 @@ class GraphOperators:
         strength = np.minimum(wy[iy], wa[ia])
         return int(common[np.lexsort((common, -strength))[0]])
 
-    def tag_path(self, seed_node: int, artist_item: int, song_node: int | None) -> Path | None:
+    def tag_path(self, seed_node: int, artist_item: int, song_node: int | None) -> ExplanationPath | None:
         """``Y -TAGGED-> T <-TAGGED- A`` through the shared tag that weighs most for both."""
         prof = self.tag_profiles()
         y = seed_node - self.a_lo
@@ -505,7 +506,7 @@ class GraphOperators:
             rels.append(f"<-{Rel.PERFORMED_BY}")
         return _path(self.proj, nodes, rels, float(both.data.max()), note)
 
-    def user_path(self, user_node: int, artist_item: int, song_node: int | None) -> Path | None:
+    def user_path(self, user_node: int, artist_item: int, song_node: int | None) -> ExplanationPath | None:
         """``U -LISTENED_TO-> a <-LISTENED_TO- u -LISTENED_TO-> A``: through the user's artist that counts most."""
         profile = self.user_profile(user_node)
         if not profile:
@@ -526,14 +527,14 @@ class GraphOperators:
         u = user_node - self.u_lo
         plays = _at(self.W, u, best_a)
         who = str(self.proj.keys[user_node])
-        subject = "you" if who.startswith("me:") else str(self.proj.names[user_node])
+        subject = "you" if is_personal(who) else str(self.proj.names[user_node])
         verb = "played" if subject == "you" else "plays"
         # a personal profile's edge weight counts plays weighted by time played and skips (graph/profile.py)
         weighted = " (weighted)" if subject == "you" else ""
         inner.note = f"{subject} {verb} {self.proj.names[self.a_lo + best_a]} {plays:,.0f} times{weighted}; {inner.note}"
         return _prepend(self.proj, user_node, Rel.LISTENED_TO, inner, forward=True)
 
-    def constraint_edge(self, name: str, kind: str, item: int) -> Path | None:
+    def constraint_edge(self, name: str, kind: str, item: int) -> ExplanationPath | None:
         """The edge by which an answer carries tag or genre ``name`` (one hop, or through its artist)."""
         nodes = self.space.attr_nodes(name)
         target = self.space.node(kind, item)
@@ -562,7 +563,7 @@ class GraphOperators:
                     return _path(self.proj, p_nodes, p_rels, w, note)
         return None
 
-    def mood_edge(self, mood: str, kind: str, item: int) -> Path | None:
+    def mood_edge(self, mood: str, kind: str, item: int) -> ExplanationPath | None:
         """``M <-HAS_MOOD- S`` for a song (or a labelled song of the item)."""
         from musicgraph.graph.resolve import normalize_tag
 
@@ -586,13 +587,13 @@ class GraphOperators:
         return None
 
 
-def _path(proj, nodes: Sequence[int], rels: Sequence[str], score: float, note: str = "") -> Path:
-    return Path(nodes=[proj.ref(i) for i in nodes], names=[str(proj.names[i]) for i in nodes], rels=list(rels),
+def _path(proj, nodes: Sequence[int], rels: Sequence[str], score: float, note: str = "") -> ExplanationPath:
+    return ExplanationPath(nodes=[proj.ref(i) for i in nodes], names=[str(proj.names[i]) for i in nodes], rels=list(rels),
                 score=float(score), note=note)
 
 
-def _prepend(proj, node: int, rel: str, path: Path, forward: bool = True) -> Path:
+def _prepend(proj, node: int, rel: str, path: ExplanationPath, forward: bool = True) -> ExplanationPath:
     """``node -rel-> path`` (the relationship stored from ``node`` to the path's first node; with
     ``forward=False`` stored the other way)."""
-    return Path(nodes=[proj.ref(node), *path.nodes], names=[str(proj.names[node]), *path.names],
+    return ExplanationPath(nodes=[proj.ref(node), *path.nodes], names=[str(proj.names[node]), *path.names],
                 rels=[rel if forward else f"<-{rel}", *path.rels], score=path.score, note=path.note)

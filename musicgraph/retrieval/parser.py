@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from musicgraph.errors import RequestError
 from musicgraph.graph.schema import Label
+from musicgraph.normalize import fold_accents, spell_and
 from musicgraph.retrieval.emotion import MOOD_VA
 from musicgraph.retrieval.linking import Mention
 from musicgraph.retrieval.query import (
@@ -52,7 +53,7 @@ from musicgraph.retrieval.request import (
     Seed,
     parse_request,
 )
-from musicgraph.retrieval.text import REQUEST_WORDS, STOPWORDS, fold, tokenize
+from musicgraph.retrieval.text import REQUEST_WORDS, STOPWORDS, tokenize
 
 if TYPE_CHECKING:
     from musicgraph.retrieval.emotion import EmotionAnalyzer
@@ -194,7 +195,7 @@ def _split_possessive(m: re.Match[str]) -> str:
 
 
 def _tokens(text: str) -> list[str]:
-    text = fold(text).replace("&", " and ")
+    text = spell_and(fold_accents(text))
     text = re.sub(r"\.(?='s\b)", "", text)  # "m.i.a.'s" -> "m.i.a's"
     text = _ABBREV.sub(r"\1", _INITIAL.sub(r"\1 ", _POSSESSIVE.sub(_split_possessive, text)))
     return [t.replace("'", "") for t in _TOKEN.findall(text)]

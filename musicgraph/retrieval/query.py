@@ -20,9 +20,10 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from musicgraph.errors import RequestError
+from musicgraph.normalize import fold_accents
 from musicgraph.retrieval.catalog import FEATURES
 from musicgraph.retrieval.emotion import MOOD_VA
-from musicgraph.retrieval.text import REQUEST_WORDS, STOPWORDS, fold, tokenize
+from musicgraph.retrieval.text import REQUEST_WORDS, STOPWORDS, tokenize
 
 if TYPE_CHECKING:
     from musicgraph.retrieval.emotion import EmotionAnalyzer
@@ -185,7 +186,7 @@ MAX_QUERY_CHARS = 2000
 
 
 def _tokens(text: str) -> list[str]:
-    return [t.replace("'", "") for t in _TOKEN.findall(fold(text))]
+    return [t.replace("'", "") for t in _TOKEN.findall(fold_accents(text))]
 
 
 def _merge_range(a: Range | None, b: Range) -> Range:

@@ -30,6 +30,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from musicgraph.audio_features import FEATURE_RANGES
 from musicgraph.errors import RequestError
 
 __all__ = [
@@ -49,23 +50,6 @@ __all__ = [
 Kind = Literal["song", "artist", "album", "playlist"]
 SeedLabel = Literal["Artist", "Song", "Album", "Playlist", "Tag", "Genre", "Mood", "User"]
 Range = tuple[float | None, float | None]
-
-#: Audio and metadata features a constraint or target may name, with their valid ranges.
-FEATURE_RANGES: dict[str, tuple[float, float]] = {
-    "danceability": (0.0, 1.0),
-    "energy": (0.0, 1.0),
-    "valence": (0.0, 1.0),
-    "tempo": (0.0, 300.0),
-    "acousticness": (0.0, 1.0),
-    "instrumentalness": (0.0, 1.0),
-    "speechiness": (0.0, 1.0),
-    "liveness": (0.0, 1.0),
-    "loudness": (-60.0, 5.0),
-    "mode": (0.0, 1.0),
-    "popularity": (0.0, 100.0),
-    "year": (1900.0, 2100.0),
-}
-
 
 class Relation(StrEnum):
     """How a seed connects to the answers; each compiles to one graph operator (:mod:`~musicgraph.retrieval.operators`)."""
@@ -172,8 +156,8 @@ def _check_range(name: str, rng: Range | None) -> Range | None:
     for v in (lo, hi):
         if v is not None and not math.isfinite(v):
             raise ValueError(f"{name}: bounds must be finite numbers, got {v!r}")
-        if v is not None and bounds is not None and not bounds[0] <= v <= bounds[1]:
-            raise ValueError(f"{name}: {v:g} is outside {bounds[0]:g}..{bounds[1]:g}")
+        if v is not None and bounds is not None and not bounds.low <= v <= bounds.high:
+            raise ValueError(f"{name}: {v:g} is outside {bounds.low:g}..{bounds.high:g}")
     if lo is None and hi is None:
         return None
     if lo is not None and hi is not None and lo > hi:
@@ -181,6 +165,8 @@ def _check_range(name: str, rng: Range | None) -> Range | None:
     return (lo, hi)
 
 
+#: The features a constraint or target may name: :data:`musicgraph.audio_features.CATALOG_FEATURES`
+#: (``tests/test_audio_features.py`` checks), with the valid ranges of ``FEATURE_RANGES``.
 FeatureName = Literal["danceability", "energy", "valence", "tempo", "acousticness", "instrumentalness",
                       "speechiness", "liveness", "loudness", "mode", "popularity", "year"]
 

@@ -17,7 +17,7 @@ from musicgraph.graph.store import GraphStore
 
 if TYPE_CHECKING:
     from musicgraph.graph.projection import Projection
-    from musicgraph.retrieval.catalog import SongCatalog
+    from musicgraph.retrieval.catalog import SongTable
     from musicgraph.retrieval.graph import GraphComponent
     from musicgraph.retrieval.index import IndexBundle
     from musicgraph.retrieval.linking import EntityLinker
@@ -51,7 +51,7 @@ class GraphResources:
         self.colisten_beta, self.colisten_k0 = colisten_beta, colisten_k0
         self._vad, self._data_dir = vad, data_dir
         self._lock = threading.RLock()
-        self._catalog: SongCatalog | None = bundle.catalog if bundle is not None else None
+        self._catalog: SongTable | None = bundle.catalog if bundle is not None else None
         self._walker: GraphComponent | None = None
         self._space: ItemSpace | None = None
         self._ops: GraphOperators | None = None
@@ -60,12 +60,12 @@ class GraphResources:
         self.version = store.version()
 
     @property
-    def catalog(self) -> SongCatalog:
+    def catalog(self) -> SongTable:
         with self._lock:
             if self._catalog is None:
-                from musicgraph.retrieval.catalog import SongCatalog
+                from musicgraph.retrieval.catalog import SongTable
 
-                self._catalog = SongCatalog.from_store(self.store, hidden_moods=self.hidden_moods)
+                self._catalog = SongTable.from_store(self.store, hidden_moods=self.hidden_moods)
             return self._catalog
 
     @property

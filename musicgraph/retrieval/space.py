@@ -38,7 +38,7 @@ from musicgraph.errors import UnknownEntityError
 from musicgraph.graph.projection import Projection
 from musicgraph.graph.resolve import artist_key, normalize_tag
 from musicgraph.graph.schema import Label, Rel
-from musicgraph.retrieval.catalog import FEATURES, SongCatalog
+from musicgraph.retrieval.catalog import FEATURES, SongTable
 from musicgraph.retrieval.request import Constraints, EntityRef
 
 log = logging.getLogger(__name__)
@@ -73,7 +73,7 @@ class ItemSpace:
         catalog: the song catalog (rows = song items).
     """
 
-    def __init__(self, projection: Projection, catalog: SongCatalog):
+    def __init__(self, projection: Projection, catalog: SongTable):
         self.projection = projection
         self.catalog = catalog
         lr = projection.label_ranges
@@ -416,7 +416,7 @@ class ItemSpace:
 
     def _song_by_title(self, name: str) -> int | None:
         """A song named "Title" or "Artist - Title" (the most popular of equal titles)."""
-        from musicgraph.retrieval.text import normalize_name
+        from musicgraph.normalize import word_form
 
         if " - " in name:
             artist, title = name.split(" - ", 1)
@@ -424,8 +424,8 @@ class ItemSpace:
             if idx is not None:
                 return idx
             name = title
-        want = normalize_name(name)
-        rows = [i for i, t in enumerate(self.catalog.titles) if self.catalog.alive[i] and normalize_name(t) == want]
+        want = word_form(name)
+        rows = [i for i, t in enumerate(self.catalog.titles) if self.catalog.alive[i] and word_form(t) == want]
         if not rows:
             return None
         prior = self.song_prior()
@@ -437,7 +437,7 @@ class ItemSpace:
         """Display names of ``label`` close to ``name``."""
         import difflib
 
-        from musicgraph.retrieval.text import normalize_name
+        from musicgraph.normalize import word_form
 
         ck = ("names", label)
         table = self._cache.get(ck)
@@ -445,11 +445,11 @@ class ItemSpace:
             lo, hi = self.ranges.get(label, (0, 0))
             by_norm: dict[str, str] = {}
             for i in range(lo, hi):
-                by_norm.setdefault(normalize_name(str(self.projection.names[i])), str(self.projection.names[i]))
+                by_norm.setdefault(word_form(str(self.projection.names[i])), str(self.projection.names[i]))
             table = np.array([by_norm], dtype=object)
             self._cache[ck] = table
         by_norm = table[0]
-        hits = difflib.get_close_matches(normalize_name(name), list(by_norm), n=n, cutoff=0.75)
+        hits = difflib.get_close_matches(word_form(name), list(by_norm), n=n, cutoff=0.75)
         return [by_norm[h] for h in hits]
 
     # ----------------------------------------------------------- constraints

@@ -1,18 +1,19 @@
-"""Text normalization shared by every retrieval component: one tokenizer for BM25, emotion and linking.
+"""The retrieval tokenizer: one tokenizer for BM25, emotion and linking, and its word lists.
 
 The tokenizer is deliberately simple and deterministic (no NLTK corpora, which cannot be downloaded
-here): Unicode NFKD folding, lower case, ``[a-z0-9]+`` words with inner apostrophes dropped
-("don't" -> "dont"), and an English stop-word list for BM25 (kept for emotion analysis, where
-"no" and "not" matter).
+here): the words of :func:`musicgraph.normalize.words` (Unicode NFKD folding, lower case,
+``[a-z0-9]+`` words with inner apostrophes dropped, "don't" -> "dont"), and an English stop-word
+list for BM25 (kept for emotion analysis, where "no" and "not" matter). Name forms live in
+:mod:`musicgraph.normalize`.
 """
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections.abc import Iterable
 
-_WORD = re.compile(r"[a-z0-9]+(?:'[a-z0-9]+)*")
+from musicgraph.normalize import words
+
+__all__ = ["REQUEST_WORDS", "STOPWORDS", "tokenize", "tokenize_many", "words"]
 
 #: English function words left out of BM25 documents and queries.
 STOPWORDS: frozenset[str] = frozenset(
@@ -38,17 +39,6 @@ REQUEST_WORDS: frozenset[str] = frozenset(
 )
 
 
-def fold(text: str) -> str:
-    """Lower-case ``text`` and strip accents (``"Beyoncé"`` -> ``"beyonce"``)."""
-    decomposed = unicodedata.normalize("NFKD", text)
-    return "".join(c for c in decomposed if not unicodedata.combining(c)).lower().replace("\u2019", "'")
-
-
-def words(text: str) -> list[str]:
-    """All word tokens of ``text`` (folded, apostrophes removed), stop words kept."""
-    return [w.replace("'", "") for w in _WORD.findall(fold(text))]
-
-
 def tokenize(text: str, stopwords: frozenset[str] = STOPWORDS) -> list[str]:
     """BM25 tokens of ``text``: :func:`words` without stop words and one-letter tokens."""
     return [w for w in words(text) if len(w) > 1 and w not in stopwords]
@@ -57,8 +47,3 @@ def tokenize(text: str, stopwords: frozenset[str] = STOPWORDS) -> list[str]:
 def tokenize_many(texts: Iterable[str], stopwords: frozenset[str] = STOPWORDS) -> list[list[str]]:
     """:func:`tokenize` over many texts."""
     return [tokenize(t, stopwords) for t in texts]
-
-
-def normalize_name(text: str) -> str:
-    """A matching form of a name: folded words joined by single spaces, ``&`` read as ``and``."""
-    return " ".join(words(text.replace("&", " and ")))

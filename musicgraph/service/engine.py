@@ -32,7 +32,7 @@ from musicgraph.service.errors import ApiError
 if TYPE_CHECKING:
     from musicgraph.graph.projection import Projection
     from musicgraph.graph.store import GraphStore
-    from musicgraph.rag.grounding import Catalog
+    from musicgraph.rag.mentions import NameIndex
     from musicgraph.retrieval.base import Retriever
     from musicgraph.retrieval.hybrid import HybridRetriever
 
@@ -59,7 +59,7 @@ class Generation:
     hybrid: HybridRetriever | None
     graph: Retriever
     index_version: str | None
-    grounding: Catalog
+    grounding: NameIndex
     projection: Projection
     error: str | None = None
     loaded_at: float = field(default_factory=time.time)
@@ -227,7 +227,7 @@ class Engine:
     def _build(self, previous: Generation | None, warm: bool = True) -> Generation:
         """Load the next generation: store version, projection, indexes, name index under the shared
         lock (no writer can change them meanwhile), then warm the retrievers up."""
-        from musicgraph.rag.grounding import Catalog
+        from musicgraph.rag.mentions import NameIndex
         from musicgraph.retrieval.graph_retriever import GraphRetriever
         from musicgraph.retrieval.hybrid import HybridRetriever
         from musicgraph.retrieval.index import IndexBundle
@@ -258,7 +258,7 @@ class Engine:
             if bundle is None:  # the song catalog is then read from the store
                 resources = GraphResources(pinned, None, vad=vad, data_dir=self.data_dir)
                 _ = resources.catalog
-            grounding = Catalog.from_store(self.store)
+            grounding = NameIndex.from_store(self.store)
         # the rest reads only what is loaded (the pinned projection, the bundle): no lock needed
         if bundle is not None:
             hybrid = HybridRetriever(pinned, bundle=bundle, vad=vad, data_dir=self.data_dir,
@@ -442,7 +442,7 @@ class Engine:
         """The indexes a catalog change updates (those present on disk are updated)."""
         if self._derived is not None:
             return self._derived
-        from musicgraph.gnn.inductive import GnnEmbeddings
+        from musicgraph.gnn.derived_index import GnnEmbeddings
         from musicgraph.retrieval.incremental import RetrievalIndexes
 
         out: list[Any] = [RetrievalIndexes(self.index_dir, encoder=self.encoder, vad=self.vad, data_dir=self.data_dir)]

@@ -13,6 +13,7 @@ from urllib.parse import quote, urlparse
 
 import numpy as np
 
+from musicgraph.audio_features import UNIT_FEATURES
 from musicgraph.graph.results import Result
 from musicgraph.graph.schema import REL_PHRASES
 
@@ -22,8 +23,7 @@ if TYPE_CHECKING:
     from musicgraph.rag.ask import Answer
 
 #: The radar's axes: audio features on 0..1 scales (those of ``musicgraph ask --explain-dir``).
-RADAR_AXES: tuple[str, ...] = ("danceability", "energy", "valence", "acousticness", "instrumentalness",
-                               "speechiness", "liveness")
+RADAR_AXES: tuple[str, ...] = UNIT_FEATURES
 _FACT_RELS = {"moods": ("Mood", "HAS_MOOD"), "genres": ("Genre", "HAS_GENRE"), "tags": ("Tag", "TAGGED"),
               "songs": ("Song", "PERFORMED_BY")}
 _KIND_LABEL = {"song": "Song", "artist": "Artist", "album": "Album", "playlist": "Playlist"}
@@ -144,7 +144,7 @@ def item_features(store: GraphStore, results: Iterable[Result],
     retrieval catalog's columns, else the store in one batch), an artist's mean over its songs.
 
     Args:
-        catalog: the retrieval :class:`~musicgraph.retrieval.catalog.SongCatalog` (in-memory columns;
+        catalog: the retrieval :class:`~musicgraph.retrieval.catalog.SongTable` (in-memory columns;
             without it the store is read).
     """
     results = list(results)

@@ -12,7 +12,7 @@ import pytest
 from musicgraph.evaluation.tasks import retrieval_common as R
 from musicgraph.evaluation.tasks.evalsets import half
 from musicgraph.evaluation.tasks.multihop import GraphFacts, Question, co_listened, generate, path_recall
-from musicgraph.graph.results import Path as GPath
+from musicgraph.graph.results import ExplanationPath
 from musicgraph.graph.schema import NodeRef
 
 
@@ -52,8 +52,8 @@ def test_generated_answers_match_an_exact_query():
     assert [q.text for q in generate(facts, 1)] == [q.text for q in qs]  # deterministic
 
 
-def _path(*nodes: tuple[str, str]) -> GPath:
-    return GPath(nodes=[NodeRef(lab, key) for lab, key in nodes], names=[k for _, k in nodes],
+def _path(*nodes: tuple[str, str]) -> ExplanationPath:
+    return ExplanationPath(nodes=[NodeRef(lab, key) for lab, key in nodes], names=[k for _, k in nodes],
                  rels=["R"] * (len(nodes) - 1), score=1.0)
 
 

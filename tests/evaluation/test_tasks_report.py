@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from musicgraph.evaluation.splits import SplitFileError, read_split_tsv, write_split_tsv
+from musicgraph.evaluation.split_files import SplitFileError, read_split_tsv, write_split_tsv
 from musicgraph.evaluation.tasks import EvalConfig
 from musicgraph.evaluation.tasks.playlists import build_matrices, title_knn_scores
 from musicgraph.gnn.splits import Split
@@ -128,13 +129,11 @@ def test_cosine_run_embeddings_rank_like_the_trainer(hetrec_dir, tmp_path):
     from musicgraph.evaluation.tasks.recommendation import GNN_SYSTEMS, _metrics, embedding_ranking
     from musicgraph.gnn.presets import PRESETS
     from musicgraph.gnn.splits import hetrec_split
-    from musicgraph.gnn.train import parse_args, train
+    from musicgraph.gnn.train import train
 
     out = tmp_path / "run"
-    argv = ["--source", "hetrec", "--data-dir", str(hetrec_dir), "--seed", "0", "--split-seed", "2020",
-            "--epochs", "10", "--out", str(out), "--no-progress", "--threads", "1", "--device", "cpu",
-            *PRESETS[GNN_SYSTEMS["lightgcn"]]]
-    summary = train(parse_args(argv))
+    summary = train(replace(PRESETS[GNN_SYSTEMS["lightgcn"]], source="hetrec", data_dir=str(hetrec_dir), seed=0,
+                            split_seed=2020, epochs=10, out=str(out), progress=False, threads=1, device="cpu"))
     split = hetrec_split(hetrec_dir, seed=2020)
     test = split.matrix("test")
     users = np.flatnonzero(np.diff(test.indptr) > 0)

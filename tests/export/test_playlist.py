@@ -12,8 +12,7 @@ from lxml import etree
 
 from musicgraph.export import write_playlist
 from musicgraph.export.playlist import KEY_REL, XSPF_NS, render_xspf
-from musicgraph.graph.results import Path as GPath
-from musicgraph.graph.results import Result
+from musicgraph.graph.results import ExplanationPath, Result
 from musicgraph.graph.schema import NodeRef
 
 RNG = Path(__file__).resolve().parents[1] / "fixtures" / "xspf" / "xspf-1.rng"
@@ -25,7 +24,7 @@ def schema() -> etree.RelaxNG:
 
 
 def results() -> list[Result]:
-    path = GPath([NodeRef("User", "me:t"), NodeRef("Artist", "portishead"), NodeRef("Song", "tricky|overcome")],
+    path = ExplanationPath([NodeRef("User", "me:t"), NodeRef("Artist", "portishead"), NodeRef("Song", "tricky|overcome")],
                  ["you (t)", "Portishead", "Overcome"], ["LISTENED_TO", "<-PERFORMED_BY"], 0.1,
                  note="you played Portishead 212 times")
     return [

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from musicgraph.gnn.models import MF, LightGCN, LinkPredictor, info_nce, perturb
-from musicgraph.gnn.train import Recommender, train
+from musicgraph.gnn.train import LinkPredictionModel, train
 
 
 def test_perturb_adds_a_vector_of_length_eps_in_the_same_orthant():
@@ -84,16 +84,16 @@ def test_sage_views_match_forward_without_noise(store, mg_home, tmp_path, train_
 
 def test_contrastive_loss_needs_a_propagating_model():
     with pytest.raises(ValueError, match="propagating"):
-        Recommender(MF(4, 4, 8), LinkPredictor(8), "bpr", 1e-4, cl_weight=0.1)
+        LinkPredictionModel(MF(4, 4, 8), LinkPredictor(8), "bpr", 1e-4, cl_weight=0.1)
     with pytest.raises(ValueError, match="multinomial"):
-        Recommender(_lightgcn(), LinkPredictor(8), "multinomial", 1e-4, cl_weight=0.1)
+        LinkPredictionModel(_lightgcn(), LinkPredictor(8), "multinomial", 1e-4, cl_weight=0.1)
 
 
 def test_contrastive_term_enters_the_loss():
     m = _lightgcn()
     u, p, n = torch.tensor([0, 1, 2]), torch.tensor([0, 1, 2]), torch.tensor([3, 4, 0])
-    plain = Recommender(m, LinkPredictor(8), "bpr", 0.0)
-    with_cl = Recommender(m, LinkPredictor(8), "bpr", 0.0, cl_weight=1.0, cl_temp=0.2)
+    plain = LinkPredictionModel(m, LinkPredictor(8), "bpr", 0.0)
+    with_cl = LinkPredictionModel(m, LinkPredictor(8), "bpr", 0.0, cl_weight=1.0, cl_temp=0.2)
     m.train()
     torch.manual_seed(1)
     a = float(plain(None, u, p, n).detach())

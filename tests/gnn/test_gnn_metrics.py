@@ -5,7 +5,7 @@ import math
 import numpy as np
 import scipy.sparse as sp
 
-from musicgraph.gnn.metrics import metrics_from_scores
+from musicgraph.gnn.full_sort import metrics_from_scores
 
 
 def test_metrics_by_hand():

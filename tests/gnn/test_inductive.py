@@ -10,6 +10,8 @@ the cluster signal helps), and close to the transductive embeddings of a model t
 from __future__ import annotations
 
 import json
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,8 +19,11 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from musicgraph.gnn.data import GraphTables, make_train_graph, tables_to_hetero  # noqa: E402
-from musicgraph.gnn.inductive import (  # noqa: E402
-    InductiveEmbedder,
+from musicgraph.gnn.inductive import InductiveEmbedder  # noqa: E402
+
+# the cold-start protocol is benchmark code (benchmarks/coldstart.py), tested here
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+from coldstart import (  # noqa: E402
     cold_item_metrics,
     cold_user_metrics,
     drop_nodes,
@@ -26,6 +31,7 @@ from musicgraph.gnn.inductive import (  # noqa: E402
     neighbour_lists,
     train_on_graph,
 )
+
 from musicgraph.gnn.splits import Interactions, split_interactions  # noqa: E402
 from musicgraph.gnn.train import TrainConfig  # noqa: E402
 

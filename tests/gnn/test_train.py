@@ -82,13 +82,13 @@ def test_plateau_restart_loads_the_best_weights(store, mg_home, tmp_path, train_
     # lr_decay 0: after the restart the weights stay at the best checkpoint, so the weights at the
     # end of training are exactly the best checkpoint's (and differ from where the plateau was met)
     from musicgraph.gnn.models import LinkPredictor, build_model
-    from musicgraph.gnn.train import Recommender, load_graph, weights_digest
+    from musicgraph.gnn.train import LinkPredictionModel, load_graph, weights_digest
 
     out = tmp_path / "restore"
     cfg = train_cfg(out, model="mf", epochs=80, lr=0.02, patience=1, lr_decays=1, lr_decay=0.0)
     res = train(cfg)
     graph, _ = load_graph(cfg, cfg.split_seed)
-    task = Recommender(build_model("mf", graph, dim=16), LinkPredictor(16), "bpr", cfg.reg)
+    task = LinkPredictionModel(build_model("mf", graph, dim=16), LinkPredictor(16), "bpr", cfg.reg)
     task.load_state_dict(torch.load(out / "best.pt", weights_only=False)["model"])
     assert res["weights_digest"] == weights_digest(task)
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
@@ -105,10 +105,50 @@ def test_preset_expands_and_other_options_win():
 
     name = "GraphSAGE + KG (tags, friends) + cosine softmax, dim 128"
     cfg = parse_args(["--seed", "7", "--preset", name, "--dim", "32"])
-    want = parse_args(PRESETS[name])
+    want = PRESETS[name]
     assert cfg.model == "sage" and cfg.loss == "multinomial" and cfg.predictor == "cos" and cfg.rel_scale
     assert cfg.seed == 7 and cfg.dim == 32  # given options override the preset wherever they stand
     assert (cfg.temperature, cfg.batch_size, cfg.layers) == (want.temperature, want.batch_size, want.layers) == (0.1, 512, 3)
     assert parse_args(["--preset", "lightgcn---cosine-softmax"]).predictor == "cos"  # by slug
     with pytest.raises(SystemExit, match="unknown preset"):
         parse_args(["--preset", "GraphSAGE++"])
+
+
+#: The presets as they were written before they became TrainConfig objects (argv lists, commit 7a5f419).
+_OLD_ARGS = {
+    "MF-BPR": ["--model", "mf", "--lr", "0.002", "--reg", "1e-3", "--batch-size", "2048", "--eval-every", "5",
+               "--patience", "5"],
+    "LightGCN": ["--model", "lightgcn", "--layers", "3", "--lr", "0.01", "--reg", "1e-4", "--batch-size", "16384",
+                 "--eval-every", "5", "--patience", "4"],
+    "GraphSAGE (bipartite)": ["--model", "sage-bipartite", "--aggr", "sym", "--layers", "3", "--lr", "0.01",
+                              "--transform-lr", "0.05", "--reg", "1e-4", "--batch-size", "16384",
+                              "--eval-every", "5", "--patience", "4", "--no-features"],
+    "GraphSAGE + KG (tags, friends)": ["--model", "sage", "--aggr", "sym", "--rel-aggr", "sum", "--layers", "3",
+                                       "--lr", "0.01", "--transform-lr", "0", "--rel-scale", "--rel-scale-init", "0.1",
+                                       "--reg", "1e-4", "--batch-size", "16384", "--eval-every", "5",
+                                       "--patience", "4", "--no-features"],
+}
+_OLD_COS = ["--loss", "multinomial", "--predictor", "cos", "--temperature", "0.1", "--batch-size", "512"]
+
+
+def test_presets_are_the_settings_they_were_and_round_trip_through_the_command_line():
+    from musicgraph.gnn.presets import PRESETS, preset_args
+
+    old = dict(_OLD_ARGS)
+    for name in ("LightGCN", "GraphSAGE (bipartite)", "GraphSAGE + KG (tags, friends)"):
+        old[f"{name} + cosine softmax"] = old[name] + _OLD_COS  # later options win, as _with() replaced them
+    old["MF + cosine softmax"] = old["MF-BPR"] + _OLD_COS + ["--lr", "0.01", "--reg", "1e-4"]
+    for name in ("MF", "LightGCN", "GraphSAGE (bipartite)", "GraphSAGE + KG (tags, friends)"):
+        old[f"{name} + cosine softmax, dim 128"] = old[f"{name} + cosine softmax"] + ["--dim", "128"]
+    assert set(old) == set(PRESETS)
+    for name, args in old.items():
+        assert PRESETS[name] == parse_args(args), name
+        assert parse_args(preset_args(name)) == PRESETS[name], name
+        assert parse_args(["--preset", name]) == PRESETS[name], name
+
+
+def test_train_config_rejects_values_outside_its_literals():
+    with pytest.raises(ValueError, match="TrainConfig.loss must be one of bpr, bce, softmax, multinomial; got 'hinge'"):
+        TrainConfig(loss="hinge")  # type: ignore[arg-type]
+    with pytest.raises(SystemExit):
+        parse_args(["--model", "gat"])

@@ -131,8 +131,8 @@ def bulk_server(tmp_path_factory, request):
 @pytest.mark.neo4j
 @pytest.mark.parametrize("dataset", ["tricky", "fixture_ingest"])
 def test_bulk_load_gives_identical_content(bulk_server, tmp_path, dataset):
-    from musicgraph.graph.ingest import ingest
     from musicgraph.api import recommend
+    from musicgraph.graph.ingest import ingest
     from musicgraph.graph.neo4j_store import Neo4jStore
 
     if dataset == "tricky":

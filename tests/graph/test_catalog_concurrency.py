@@ -42,7 +42,7 @@ def change_file(path: Path, tag: str) -> Path:
 def test_two_overlapping_catalog_adds_both_land(home, tmp_path, fixture_data_dir) -> None:
     from musicgraph.graph import EmbeddedStore
     from musicgraph.graph.check import run_check
-    from musicgraph.retrieval.catalog import SongCatalog
+    from musicgraph.retrieval.catalog import SongTable
     from musicgraph.retrieval.incremental import RetrievalIndexes
 
     h = tmp_path / "home"
@@ -64,7 +64,7 @@ def test_two_overlapping_catalog_adds_both_land(home, tmp_path, fixture_data_dir
         idx = RetrievalIndexes(h / "indexes" / "default", data_dir=fixture_data_dir)
         rep = run_check(store, [idx])
         assert rep.ok, [i.message for i in rep.issues]
-        cat = SongCatalog.load(h / "indexes" / "default")
+        cat = SongTable.load(h / "indexes" / "default")
         assert {k for k, alive in zip(cat.keys, cat.alive, strict=True) if alive} == keys
     finally:
         store.close()

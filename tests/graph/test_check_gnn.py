@@ -16,8 +16,8 @@ import pytest
 
 pytest.importorskip("faiss")
 
+from musicgraph.gnn.derived_index import GnnEmbeddings  # noqa: E402
 from musicgraph.gnn.embed import GnnIndex, write_embeddings  # noqa: E402
-from musicgraph.gnn.inductive import GnnEmbeddings  # noqa: E402
 from musicgraph.graph.catalog import CatalogEditor  # noqa: E402
 from musicgraph.graph.check import run_check  # noqa: E402
 from musicgraph.graph.schema import NodeRef  # noqa: E402
@@ -159,7 +159,7 @@ def test_count_and_dimension_drift_rebuild_from_store(work):
     assert len(GnnIndex.load(d)) == len(ids)
     # a store property of another width than the index
     key = sorted(store.node_keys("User"))[0]
-    from musicgraph.gnn.inductive import _write_property
+    from musicgraph.gnn.derived_index import _write_property
 
     _write_property(store, {NodeRef("User", key): np.arange(1, DIM + 4, dtype=np.float32)})
     rep = run_check(store, [gnn])

@@ -137,3 +137,31 @@ def test_registry_covers_every_folder() -> None:
     assert DATASETS["hetrec"].url == "https://grouplens.org/datasets/hetrec-2011/"
     assert "aicrowd.com" in DATASETS["mpd"].url
     assert DATASETS["mtg_jamendo"].url == "https://github.com/MTG/mtg-jamendo-dataset"
+
+
+def test_registry_is_packaged_toml_and_names_real_loaders() -> None:
+    import importlib
+    from importlib import resources
+
+    from musicgraph.loaders.base import load_datasets
+
+    text = resources.files("musicgraph.loaders").joinpath("datasets.toml").read_text(encoding="utf-8")
+    assert load_datasets(text) == DATASETS
+    assert list(DATASETS)[:2] == ["hetrec", "spotify_tophits"]  # file order is the listing order
+    for info in DATASETS.values():
+        assert isinstance(info.files, tuple) and isinstance(info.loaders, tuple)
+        for ref in info.loaders:
+            module, func = ref.split(".")
+            assert callable(getattr(importlib.import_module(f"musicgraph.loaders.{module}"), func)), ref
+
+
+def test_registry_entry_errors_name_the_entry() -> None:
+    from musicgraph.loaders.base import load_datasets
+
+    entry = '[[dataset]]\nname = "x"\nfolder = "x"\ntitle = "x"\ndescription = "x"\nurl = "https://x"\nterms = "x"\n'
+    with pytest.raises(ValueError, match=r"#1 \(x\).*citation"):
+        load_datasets(entry)
+    with pytest.raises(ValueError, match=r"#1 \(x\): unknown field\(s\) licence"):
+        load_datasets(entry + 'citation = "x"\nlicence = "y"\n')
+    with pytest.raises(ValueError, match=r"#2 \(x\): dataset 'x' listed twice"):
+        load_datasets((entry + 'citation = "x"\n') * 2)

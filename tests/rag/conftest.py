@@ -8,7 +8,7 @@ import pytest
 
 from musicgraph.graph.embedded import EmbeddedStore
 from musicgraph.graph.resolve import artist_key
-from musicgraph.graph.results import Path, Result
+from musicgraph.graph.results import ExplanationPath, Result
 from musicgraph.graph.schema import NodeRef
 from musicgraph.retrieval.base import Retriever
 from musicgraph.retrieval.request import Request
@@ -79,7 +79,7 @@ def song_result(rank: int, key: str, with_path: bool = True) -> Result:
     artist = ARTISTS[row[1]]
     paths = []
     if with_path:
-        paths = [Path([NodeRef("Artist", "velvet foxes"), NodeRef("Tag", "melancholic"), NodeRef("Artist", row[1]),
+        paths = [ExplanationPath([NodeRef("Artist", "velvet foxes"), NodeRef("Tag", "melancholic"), NodeRef("Artist", row[1]),
                        NodeRef("Song", key)],
                       ["The Velvet Foxes", "melancholic", artist, row[2]], ["TAGGED", "<-TAGGED", "<-PERFORMED_BY"],
                       0.1)]  # fmt: skip

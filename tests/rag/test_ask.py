@@ -5,7 +5,7 @@ import pytest
 from musicgraph.rag.ask import ask, refine_results, unknown_names
 from musicgraph.rag.base import Generator
 from musicgraph.rag.context import Context
-from musicgraph.rag.grounding import Catalog
+from musicgraph.rag.mentions import NameIndex
 
 from .conftest import SONGS, song_result
 
@@ -89,7 +89,7 @@ def test_nothing_in_catalog_says_so(store, retriever):
 
 
 def test_unknown_names_checks_catalog(store):
-    cat = Catalog.from_store(store)
+    cat = NameIndex.from_store(store)
     assert unknown_names("sad songs like Quiet Engines", cat) == []
     assert unknown_names("songs like The Zorblatts and by Moonlit Harbor", cat) == ["The Zorblatts"]
 

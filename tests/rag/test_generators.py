@@ -16,13 +16,13 @@ def tiny_t5_dir(tmp_path_factory):
     import torch
     from transformers import T5Config, T5ForConditionalGeneration
 
-    from musicgraph.rag.t5_local import _train_tokenizer
+    from musicgraph.rag.t5_tokenizer import train_tokenizer
 
     torch.manual_seed(0)
     texts = ["Recommend songs for the request using only the numbered candidates.",
              "The Velvet Foxes - Rain on Glass (2003): sad mood; low energy.",
              "Moonlit Harbor - Low Tide Lullaby: calm mood; acoustic."] * 20  # fmt: skip
-    tok = _train_tokenizer(texts, 300)
+    tok = train_tokenizer(texts, 300)
     cfg = T5Config(vocab_size=len(tok), d_model=32, d_kv=8, d_ff=64, num_layers=1, num_decoder_layers=1,
                    num_heads=2, pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id,
                    decoder_start_token_id=tok.pad_token_id)  # fmt: skip

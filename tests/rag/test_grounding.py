@@ -1,13 +1,15 @@
 from __future__ import annotations
 
 from musicgraph.graph.results import Result
-from musicgraph.rag.grounding import Catalog, evidence_artists, find_mentions, fold, ground
+from musicgraph.normalize import fold
+from musicgraph.rag.grounding import ground
+from musicgraph.rag.mentions import NameIndex, evidence_artists, find_mentions
 
 from .conftest import ARTISTS, SONGS, song_result
 
 
-def catalog_with_all() -> Catalog:
-    cat = Catalog()
+def catalog_with_all() -> NameIndex:
+    cat = NameIndex()
     for key, name in ARTISTS.items():
         cat.add_artist(key, name)
     for key, artist, title, *_ in SONGS:
@@ -89,7 +91,7 @@ def test_list_items_citing_nothing_are_removed():
 # --- names the catalog does not know, caught by their shape --------------------------------------------------
 
 
-def _cat_with_terms() -> Catalog:
+def _cat_with_terms() -> NameIndex:
     cat = catalog_with_all()
     cat.add_terms(["sad", "calm", "happy", "indie pop"], words=True)
     cat.add_terms(["melancholic", "dreamy", "indie"])
@@ -167,7 +169,7 @@ def test_partial_and_misspelled_evidence_names_are_supported():
 
 
 def test_catalog_terms_come_from_the_store(store):
-    cat = Catalog.from_store(store)
+    cat = NameIndex.from_store(store)
     assert {"sad", "indie pop", "melancholic"} <= cat.terms
     assert "pop" in cat.term_words and "melancholic" not in cat.term_words  # tags count as whole names only
 

@@ -7,7 +7,8 @@ from musicgraph.rag.ask import ask
 from musicgraph.rag.base import clear_cache, load_generator
 from musicgraph.rag.context import build_context
 from musicgraph.rag.grounding import ground
-from musicgraph.rag.t5_local import FinetuneConfig, finetune, make_pairs, rouge_l
+from musicgraph.rag.t5_pairs import make_pairs
+from musicgraph.rag.t5_train import FinetuneConfig, finetune, rouge_l
 from musicgraph.rag.template import expand_pointers
 
 from .conftest import song_result

@@ -1,16 +1,16 @@
-"""SongCatalog.refresh (the incremental catalog read) equals a full from_store after store changes."""
+"""SongTable.refresh (the incremental catalog read) equals a full from_store after store changes."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from musicgraph.graph.embedded import EmbeddedStore
-from musicgraph.retrieval.catalog import SongCatalog
+from musicgraph.retrieval.catalog import SongTable
 
 COLUMNS = ("keys", "titles", "artists", "artist_keys", "albums", "genres", "tags", "moods", "lyrics_refs")
 
 
-def _assert_same(a: SongCatalog, b: SongCatalog) -> None:
+def _assert_same(a: SongTable, b: SongTable) -> None:
     for c in COLUMNS:
         assert getattr(a, c) == getattr(b, c), c
     assert np.array_equal(a.alive, b.alive)
@@ -25,7 +25,7 @@ def _assert_same(a: SongCatalog, b: SongCatalog) -> None:
 def test_refresh_equals_from_store_after_adds_updates_deletes_and_tags(tmp_path, populate_store):
     store = EmbeddedStore(tmp_path / "s")
     populate_store(store)
-    old = SongCatalog.from_store(store)
+    old = SongTable.from_store(store)
     victim, updated = old.keys[0], old.keys[1]
     tagged_artist = old.artist_keys[2]
     # a new song by a new artist with a new genre, mood and song tag; a featured guest
@@ -44,7 +44,7 @@ def test_refresh_equals_from_store_after_adds_updates_deletes_and_tags(tmp_path,
     store.upsert_edges("TAGGED", "Artist", "Tag", [(tagged_artist, "hazy", {"weight": 99})])
     store.delete_nodes("Song", [victim])
 
-    want = SongCatalog.from_store(store, previous=old)
+    want = SongTable.from_store(store, previous=old)
     got = old.refresh(store, {"new band|first light", updated, victim}, {"new band", "guest", tagged_artist})
     _assert_same(got, want)
     assert got.row("new band|first light") == len(old)  # appended
@@ -56,6 +56,6 @@ def test_refresh_equals_from_store_after_adds_updates_deletes_and_tags(tmp_path,
 def test_refresh_of_nothing_is_the_same_catalog(tmp_path, populate_store):
     store = EmbeddedStore(tmp_path / "s")
     populate_store(store)
-    old = SongCatalog.from_store(store)
-    _assert_same(old.refresh(store, set()), SongCatalog.from_store(store, previous=old))
+    old = SongTable.from_store(store)
+    _assert_same(old.refresh(store, set()), SongTable.from_store(store, previous=old))
     store.close()

@@ -6,16 +6,16 @@ import dataclasses
 
 import numpy as np
 
-from musicgraph.retrieval.catalog import SongCatalog
+from musicgraph.normalize import word_form
+from musicgraph.retrieval.catalog import SongTable
 from musicgraph.retrieval.filters import filter_mask, rows_with_any, warm_indexes
-from musicgraph.retrieval.text import normalize_name
 
 
 def test_masks_equal_per_row_scans(store) -> None:
-    cat = SongCatalog.from_store(store)
+    cat = SongTable.from_store(store)
     warm_indexes(cat)
     for names in (["Daft Punk"], ["coldplay", "ADELE"], ["daft punk"], ["nobody"]):
-        want = np.array([normalize_name(a) in {normalize_name(n) for n in names} | set(names) or ak in set(names)
+        want = np.array([word_form(a) in {word_form(n) for n in names} | set(names) or ak in set(names)
                          for a, ak in zip(cat.artists, cat.artist_keys, strict=True)])
         assert np.array_equal(filter_mask(cat, {"artists": names}), want & cat.alive)
         assert np.array_equal(filter_mask(cat, {"exclude_artists": names}), ~want & cat.alive)
@@ -30,7 +30,7 @@ def test_masks_equal_per_row_scans(store) -> None:
 
 
 def test_a_new_catalog_gets_fresh_indexes(store) -> None:
-    cat = SongCatalog.from_store(store)
+    cat = SongTable.from_store(store)
     before = filter_mask(cat, {"artists": ["Adele"]})
     renamed = dataclasses.replace(cat, artists=["Adele" if a == "Coldplay" else a for a in cat.artists])
     after = filter_mask(renamed, {"artists": ["Adele"]})

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from musicgraph.retrieval.catalog import SongCatalog
+from musicgraph.retrieval.catalog import SongTable
 from musicgraph.retrieval.graph import GraphComponent
 from musicgraph.retrieval.linking import EntityLinker
 from musicgraph.retrieval.query import _tokens
@@ -12,7 +12,7 @@ def _link(linker: EntityLinker, text: str):
 
 
 def test_linker_exact_alias_fuzzy_and_common_words(store, vad) -> None:
-    cat = SongCatalog.from_store(store)
+    cat = SongTable.from_store(store)
     linker = EntityLinker(store.projection(), cat, vocabulary=vad.keys(), min_tag_degree=1)
     assert [(s.label, s.key) for s in _link(linker, "like Daft Punk")] == [("Artist", "daft punk")]
     assert [(s.label, s.key) for s in _link(linker, "something like DP")] == [("Artist", "daft punk")]  # alias
@@ -26,7 +26,7 @@ def test_linker_exact_alias_fuzzy_and_common_words(store, vad) -> None:
 
 
 def test_graph_scores_co_listened_artist_songs(store) -> None:
-    cat = SongCatalog.from_store(store)
+    cat = SongTable.from_store(store)
     gc = GraphComponent(store.projection(), cat)
     from musicgraph.retrieval.query import Seed
 
@@ -40,7 +40,7 @@ def test_graph_scores_co_listened_artist_songs(store) -> None:
 
 
 def test_hidden_moods_remove_the_label_edges(store) -> None:
-    cat = SongCatalog.from_store(store, hidden_moods={"adele|someone like you"})
+    cat = SongTable.from_store(store, hidden_moods={"adele|someone like you"})
     assert cat.moods[cat.row("adele|someone like you")] == []
     gc = GraphComponent(store.projection(), cat, hidden_moods={"adele|someone like you"})
     gs = gc.score(gc.seed_indexes([], moods=["sad"]))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from musicgraph.retrieval.catalog import SongCatalog
+from musicgraph.retrieval.catalog import SongTable
 from musicgraph.retrieval.graph import GraphComponent
 from musicgraph.retrieval.query import Seed
 
@@ -44,7 +44,7 @@ def seed_sets(gc: GraphComponent) -> list[dict[int, float]]:
 
 
 def test_sparse_early_steps_equal_the_full_iteration(store) -> None:
-    cat = SongCatalog.from_store(store)
+    cat = SongTable.from_store(store)
     proj = store.projection()
     full = GraphComponent(proj, cat, cache_size=0, sparse_fraction=0.0, reorder=False)
     sparse = GraphComponent(proj, cat, cache_size=0, sparse_fraction=1.0, reorder=False)  # sparse steps when possible
@@ -60,7 +60,7 @@ def test_sparse_early_steps_equal_the_full_iteration(store) -> None:
 
 
 def test_walk_cache_is_keyed_by_normalized_weights_and_bounded(store) -> None:
-    cat = SongCatalog.from_store(store)
+    cat = SongTable.from_store(store)
     gc = GraphComponent(store.projection(), cat, cache_size=2)
     a, b, c = seed_sets(gc)[:3]
     first = gc._ppr(a)
@@ -75,7 +75,7 @@ def test_walk_cache_is_keyed_by_normalized_weights_and_bounded(store) -> None:
 
 
 def test_warm_up_walks_the_moods_and_scores_do_not_change(store) -> None:
-    cat = SongCatalog.from_store(store)
+    cat = SongTable.from_store(store)
     proj = store.projection()
     cold = GraphComponent(proj, cat, cache_size=0, sparse_fraction=0.0, reorder=False)
     warm = GraphComponent(proj, cat)
@@ -90,7 +90,7 @@ def test_warm_up_walks_the_moods_and_scores_do_not_change(store) -> None:
 
 
 def test_clear_walks_keeps_the_warm_up_moods(store) -> None:
-    cat = SongCatalog.from_store(store)
+    cat = SongTable.from_store(store)
     gc = GraphComponent(store.projection(), cat)
     gc.warm_up()
     moods = len(gc._walks)

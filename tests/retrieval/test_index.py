@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from musicgraph.retrieval.catalog import SongCatalog
+from musicgraph.retrieval.catalog import SongTable
 from musicgraph.retrieval.dense import DenseIndex, textualize
 from musicgraph.retrieval.index import IndexBundle, build_indexes
 
@@ -32,7 +32,7 @@ def test_rebuild_keeps_rows_and_appends(tmp_path, vad, make_encoder, populate_st
 
 
 def test_textualize_words_and_numbers(store) -> None:
-    cat = SongCatalog.from_store(store)
+    cat = SongTable.from_store(store)
     text = textualize(cat, cat.row("daft punk|get lucky"), "dance party summer", ["party"])
     assert '"Get Lucky" by Daft Punk' in text and "high energy (0.81)" in text and "116 BPM" in text
     assert "Released 2013" in text and "Moods: happy" in text and "Lyrics about: party" in text

@@ -150,10 +150,10 @@ def component_store(tmp_path):
 
 
 def _component(store, weight):
-    from musicgraph.retrieval.catalog import SongCatalog
+    from musicgraph.retrieval.catalog import SongTable
     from musicgraph.retrieval.graph import GraphComponent
 
-    cat = SongCatalog.from_store(store)
+    cat = SongTable.from_store(store)
     return GraphComponent(store.projection(), cat, colisten_weight=weight), cat
 
 

@@ -5,8 +5,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from musicgraph.normalize import word_form
 from musicgraph.retrieval.sparse import SparseIndex, oracle, oracle_top, same_ranking
-from musicgraph.retrieval.text import normalize_name, tokenize
+from musicgraph.retrieval.text import tokenize
 
 DOCS = [
     "the sad rain falls at night",
@@ -20,7 +21,7 @@ DOCS = [
 
 def test_tokenizer_folds_and_drops_stopwords() -> None:
     assert tokenize("Don't STOP me now, Beyoncé!") == ["stop", "now", "beyonce"]
-    assert normalize_name("Simon & Garfunkel") == "simon and garfunkel"
+    assert word_form("Simon & Garfunkel") == "simon and garfunkel"
 
 
 def test_engine_matches_oracle_on_fixture() -> None:

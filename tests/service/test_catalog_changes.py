@@ -177,11 +177,11 @@ def test_reads_keep_working_while_the_catalog_changes(home_client):
 
 def test_neo4j_browser_link_when_neo4j_is_the_store():
     from musicgraph.config import Settings
-    from musicgraph.graph.results import Path, Result
+    from musicgraph.graph.results import ExplanationPath, Result
     from musicgraph.graph.schema import NodeRef
     from musicgraph.service.views import browser_cypher, browser_url
 
-    p = Path([NodeRef("Artist", "o'brien"), NodeRef("Song", "o'brien|x")], ["O'Brien", "X"], ["<-PERFORMED_BY"])
+    p = ExplanationPath([NodeRef("Artist", "o'brien"), NodeRef("Song", "o'brien|x")], ["O'Brien", "X"], ["<-PERFORMED_BY"])
     res = Result(rank=1, kind="song", id="o'brien|x", name="X", score=1.0, artist="O'Brien", title="X", paths=[p])
     cy = browser_cypher(res)
     assert cy == "MATCH p = (n0:Artist {uid: 'o\\'brien'})<-[:PERFORMED_BY]-(n1:Song {uid: 'o\\'brien|x'}) RETURN p"

@@ -196,12 +196,12 @@ def holdout_bundle(store: GraphStore, bundle: Any, hidden_moods: set[str], cache
     Returns:
         ``(bundle, reason_dense_dropped_or_None)``.
     """
-    from musicgraph.retrieval.catalog import SongCatalog
+    from musicgraph.retrieval.catalog import SongTable
     from musicgraph.retrieval.index import IndexBundle, lyrics_of
     from musicgraph.retrieval.sparse import SparseIndex
     from musicgraph.retrieval.text import tokenize
 
-    cat = SongCatalog.from_store(store, hidden_moods=hidden_moods, previous=bundle.catalog)
+    cat = SongTable.from_store(store, hidden_moods=hidden_moods, previous=bundle.catalog)
     heldout_estimates(store, cat, hidden_moods)
     rows = list(range(len(cat)))
     lyr = lyrics_of(store, cat, rows)

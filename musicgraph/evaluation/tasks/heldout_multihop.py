@@ -334,7 +334,7 @@ def _train_lightgcn(listens: sp.csr_matrix, users: Sequence[str], artists: Seque
     import torch
 
     from musicgraph.gnn.models import LightGCN, LinkPredictor
-    from musicgraph.gnn.train import Recommender, sample_negatives
+    from musicgraph.gnn.train import LinkPredictionModel, sample_negatives
 
     torch.manual_seed(int(s["seed"]))
     coo = sp.coo_matrix(listens)
@@ -349,7 +349,7 @@ def _train_lightgcn(listens: sp.csr_matrix, users: Sequence[str], artists: Seque
     n_u, n_i = len(keep_u), len(items)
     model = LightGCN(n_u, n_i, int(s["dim"]), int(s["layers"]))
     model.set_graph(torch.as_tensor(u), torch.as_tensor(i))
-    task = Recommender(model, LinkPredictor(int(s["dim"]), "dot"), "bpr", float(s["reg"]))
+    task = LinkPredictionModel(model, LinkPredictor(int(s["dim"]), "dot"), "bpr", float(s["reg"]))
     opt = torch.optim.Adam(task.parameters(), lr=float(s["lr"]))
     codes = np.unique(u * n_i + i)
     rng = np.random.default_rng(int(s["seed"]))

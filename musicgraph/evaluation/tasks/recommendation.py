@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -218,7 +219,7 @@ def run(cfg: EvalConfig) -> TaskResult:
         main_metrics=["recall@10", "ndcg@10", "recall@20", "ndcg@20", "hit@10", "map@10"],
     )
     if cfg.out_dir is not None:
-        from musicgraph.evaluation.splits import write_split_tsv
+        from musicgraph.evaluation.split_files import write_split_tsv
 
         split_dir = cfg.out_dir / "splits"
         write_split_tsv(split, split_dir / "hetrec_split.tsv")
@@ -325,8 +326,8 @@ def _gnn_systems(cfg: EvalConfig, split: Any, users: np.ndarray, target: sp.csr_
     try:
         import torch  # noqa: F401
 
-        from musicgraph.gnn.presets import PRESETS, slug
-        from musicgraph.gnn.train import parse_args, train
+        from musicgraph.gnn.presets import PRESETS, preset_args, slug
+        from musicgraph.gnn.train import train
     except ImportError as exc:
         for name in GNN_SYSTEMS:
             result.missing[name] = f"the gnn extra is not installed ({exc}); pip install 'musicgraph[gnn]'"
@@ -345,10 +346,9 @@ def _gnn_systems(cfg: EvalConfig, split: Any, users: np.ndarray, target: sp.csr_
         def one(seed: int, name: str = name, preset: str = preset, ranked_first=ranked_first,
                 runs: dict[str, dict[str, Any]] = runs) -> dict[str, np.ndarray]:
             out = base / f"{slug(preset)}-s{seed}"
-            argv = ["--source", "hetrec", "--data-dir", str(cfg.data_dir), "--seed", str(seed),
-                    "--split-seed", str(cfg.split_seed), "--epochs", "400", "--out", str(out), "--no-progress",
-                    "--threads", "1", "--max-minutes", str(minutes), "--device", "auto", *PRESETS[preset]]
-            summary = train(parse_args(argv))
+            summary = train(replace(PRESETS[preset], source="hetrec", data_dir=str(cfg.data_dir), seed=seed,
+                                    split_seed=cfg.split_seed, epochs=400, out=str(out), progress=False, threads=1,
+                                    max_minutes=float(minutes), device="auto"))
             ranked = embedding_ranking(out / "embeddings.pt", split, users, known, max(KS))
             ranked_first.setdefault("r", ranked)
             log.info("recommendation: %s seed %d trained %d epochs (%s)", name, seed, summary.get("epochs_run", 0),
@@ -356,7 +356,7 @@ def _gnn_systems(cfg: EvalConfig, split: Any, users: np.ndarray, target: sp.csr_
             runs[str(seed)] = {k: summary.get(k) for k in ("epochs_run", "best_epoch", "stop_reason", "train_s", "cpu_s")}
             return _metrics(ranked, target)
 
-        params = {"preset": preset, "args": " ".join(PRESETS[preset]), "max_minutes": minutes, "runs": runs}
+        params = {"preset": preset, "args": " ".join(preset_args(preset)), "max_minutes": minutes, "runs": runs}
         sysres = run_seeds(name, seeds, one, params)  # a training failure is a bug, not a missing system
         add(name, sysres, ranked_first["r"])
     if cfg.quick:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from musicgraph.gnn.metrics import full_sort_metrics
+from musicgraph.gnn.full_sort import full_sort_metrics
 from musicgraph.gnn.splits import Split
 
 

@@ -1,0 +1,26 @@
+"""Renamed public names stay importable, with a DeprecationWarning, and are the new objects."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+MOVED = [
+    ("musicgraph.rag", "Catalog", "musicgraph.rag.mentions", "NameIndex"),
+    ("musicgraph.rag.grounding", "Catalog", "musicgraph.rag.mentions", "NameIndex"),
+    ("musicgraph.rag.grounding", "evidence_artists", "musicgraph.rag.mentions", "evidence_artists"),
+    ("musicgraph.graph.results", "Path", "musicgraph.graph.results", "ExplanationPath"),
+]
+
+
+@pytest.mark.parametrize(("old_mod", "old", "new_mod", "new"), MOVED)
+def test_old_name_warns_and_is_the_new_object(old_mod: str, old: str, new_mod: str, new: str) -> None:
+    with pytest.warns(DeprecationWarning, match=new):
+        obj = getattr(importlib.import_module(old_mod), old)
+    assert obj is getattr(importlib.import_module(new_mod), new)
+
+
+def test_unknown_names_still_raise() -> None:
+    with pytest.raises(AttributeError):
+        importlib.import_module("musicgraph.rag.grounding").NoSuchThing  # noqa: B018
