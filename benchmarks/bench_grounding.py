@@ -83,11 +83,11 @@ def main() -> None:
     from musicgraph.lm.judge import GroundingJudge, JudgeCatalog
     from musicgraph.rag.ask import ask, default_retriever
     from musicgraph.rag.base import GeneratorError, load_generator
-    from musicgraph.rag.grounding import Catalog
+    from musicgraph.rag.mentions import NameIndex
 
     store = open_store()
     t = time.perf_counter()
-    catalog = Catalog.from_store(store)
+    catalog = NameIndex.from_store(store)
     judge = GroundingJudge(JudgeCatalog.from_store(store))
     print(f"catalogs {time.perf_counter() - t:.1f}s, load {os.getloadavg()}", flush=True)
     requests = build_requests(store, args.n)[: args.n]

@@ -66,7 +66,8 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     from musicgraph.lm.adversarial import build_set, score
     from musicgraph.lm.judge import GroundingJudge
-    from musicgraph.rag.grounding import Catalog, evidence_artists, ground
+    from musicgraph.rag.grounding import ground
+    from musicgraph.rag.mentions import NameIndex, evidence_artists
 
     contexts, catalog = contexts_and_catalog(args.n, args.k, args.cache)
     judge = GroundingJudge(catalog)
@@ -82,7 +83,7 @@ def main() -> None:
         if repair_catalog is None:
             from musicgraph.graph import open_store
 
-            repair_catalog = Catalog.from_store(open_store())
+            repair_catalog = NameIndex.from_store(open_store())
         rep = []
         for a in answers:
             allowed = evidence_artists(a.candidates, a.request, repair_catalog)

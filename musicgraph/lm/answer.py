@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any
 from musicgraph.rag.base import Generator, GeneratorError
 
 if TYPE_CHECKING:
-    from musicgraph.graph.results import Path as GPath
+    from musicgraph.graph.results import ExplanationPath as GPath
     from musicgraph.graph.store import GraphStore
     from musicgraph.rag.context import CandidateEvidence, Context
     from musicgraph.retrieval.base import Retriever

@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from musicgraph.graph.results import Path as GPath
+from musicgraph.graph.results import ExplanationPath as GPath
 from musicgraph.graph.schema import NodeRef
 from musicgraph.lm.answer import (
     Facts,
