@@ -53,7 +53,7 @@ def as_parsed(params: dict[str, Any], text: str) -> Any:
         q.features[name] = (lo, hi)
     if "year" in params["filters"]:
         y = params["filters"]["year"]
-        q.features["year"] = (float(y[0]), float(y[1]))
+        q.features["year"] = tuple(None if v is None else float(v) for v in y)  # an open end stays open
     return q
 
 
@@ -98,6 +98,7 @@ def main() -> None:
     ap.add_argument("--model", type=Path, default=None)
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--show", type=int, default=0)
+    ap.add_argument("--int8", action="store_true", help="run the model with dynamic int8 linear layers")
     ap.add_argument("--paraphrase-n", type=int, default=4, help="items per paraphrase family (0: skip)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -125,7 +126,7 @@ def main() -> None:
             "trained families, new names": [e for e in pool if not e.held_out][: args.n]}  # fmt: skip
     lexicon = get_retriever(store).parser
     t = time.perf_counter()
-    model = ParamsModel(args.model)
+    model = ParamsModel(args.model, quantize=args.int8)
     print(f"model loaded in {time.perf_counter() - t:.1f}s, load {os.getloadavg()}", flush=True)
     report: dict[str, Any] = {"load_start": os.getloadavg(), "sets": {}}
     for name, examples in sets.items():
