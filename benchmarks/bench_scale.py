@@ -10,7 +10,8 @@ listening edges) is measured phase by phase, each phase in a fresh process (its 
 * ``neo4j``: ``bulk_load`` of that store into the local Neo4j server (``--neo4j``; export, import,
   restart, schema and indexes), and the database's size;
 * ``projection``: the projection built from the store and cached (memory-mapped file size);
-* ``recommend``: a fresh process's first ``recommend()`` (store open, projection cache, scorer, query),
+* ``recommend``: a fresh process's first public ``musicgraph.api.recommend()`` (graph retriever: store
+  open, projection cache, operators, query),
   then ``--queries`` queries (artists, users, tags of copy 0, k = 10 with paths): p50/p95, CPU;
 * ``indexes``: ``build_indexes(dense=False)`` (catalog, emotion, BM25), then dense: ``--dense-sample``
   documents encoded with the document encoder (songs/s; the time for every song is **extrapolated**
@@ -20,7 +21,9 @@ listening edges) is measured phase by phase, each phase in a fresh process (its 
   up to ``--ivfpq-from`` rows, IVF-PQ above;
 * ``retrieve``: a fresh process's warm-up, then ``--queries`` hybrid requests: p50/p95, CPU.
 
-Every phase records the load average before and after. Results are appended to ``--json`` (one
+Every phase records the load average before and after. A phase whose processes (Neo4j's included)
+hold more than ``--max-rss-gb`` resident memory, or that runs past ``--timeout`` seconds, is stopped
+and recorded as not measured, with the reason. Results are appended to ``--json`` (one
 entry per factor and phase, so a long run can be resumed and partial runs still count);
 ``--report`` fits the growth exponent of every figure (least squares of log y on log F) and draws the
 plot (``docs/scale.png``).
@@ -144,18 +147,18 @@ def _graph_queries(store: Any, n: int) -> list[dict[str, Any]]:
 
 def phase_recommend(args: dict[str, Any]) -> dict[str, Any]:
     t0 = time.perf_counter()
+    from musicgraph.api import recommend
     from musicgraph.graph import EmbeddedStore
-    from musicgraph.graph.multihop import recommend
 
     store = EmbeddedStore(Path(args["store"]))
     queries = _graph_queries(store, args["queries"] + 1)
     t1 = time.perf_counter()
-    recommend(store, **queries[0])
+    recommend(store=store, **queries[0])
     first = time.perf_counter() - t1
     wall, cpu = [], []
     for q in queries[1:]:
         w, c = time.perf_counter(), time.process_time()
-        recommend(store, **q)
+        recommend(store=store, **q)
         wall.append(time.perf_counter() - w)
         cpu.append(time.process_time() - c)
     return {"first_call_s": round(first, 2), "process_s": round(time.perf_counter() - t0, 2), **_pct(wall),
@@ -284,6 +287,55 @@ def child(phase: str, args: dict[str, Any]) -> None:
 
 
 # ------------------------------------------------------------------------------------ driver
+def _tree_rss_bytes(pid: int) -> int:
+    """Resident memory of ``pid`` and all its descendants (Linux ``/proc``; 0 once gone)."""
+    total, todo, seen = 0, [pid], set()
+    while todo:
+        p = todo.pop()
+        if p in seen:
+            continue
+        seen.add(p)
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) * 1024
+            for task in Path(f"/proc/{p}/task").iterdir():
+                kids = (task / "children").read_text().split()
+                todo.extend(int(k) for k in kids)
+        except (OSError, ValueError):
+            continue
+    return total
+
+
+def _guarded(cmd: list[str], env: dict[str, str], timeout: float, max_rss_gb: float) -> tuple[int, str, str, str]:
+    """Run ``cmd``; kill its process group when it runs past ``timeout`` s or its tree's RSS passes ``max_rss_gb``.
+
+    Returns:
+        (exit status, stdout, stderr, why it was stopped or "").
+    """
+    import signal
+    import tempfile
+
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, text=True, env=env, start_new_session=True)
+        t0, why, peak = time.perf_counter(), "", 0
+        while proc.poll() is None:
+            time.sleep(1.0)
+            rss = _tree_rss_bytes(proc.pid)
+            peak = max(peak, rss)
+            if rss > max_rss_gb * 1e9:
+                why = f"stopped: resident memory of the phase passed {max_rss_gb} GB"
+            elif time.perf_counter() - t0 > timeout:
+                why = f"stopped: ran past {timeout:.0f} s"
+            if why:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+                break
+        out.seek(0)
+        err.seek(0)
+        return proc.returncode, out.read(), err.read(), why
+
+
 def run(args: argparse.Namespace) -> None:
     results: list[dict[str, Any]] = json.loads(args.json.read_text()) if args.json.is_file() else []
     work = args.work.resolve()
@@ -296,15 +348,20 @@ def run(args: argparse.Namespace) -> None:
                     "ivfpq_from": args.ivfpq_from}
             print(f"x{factor} {phase} ...", flush=True)
             env = {**os.environ, "PYTHONPATH": str(ROOT), "OPENBLAS_NUM_THREADS": "1"}
+            if phase == "recommend":  # the public API finds no index bundle of the real catalog there
+                (work / f"x{factor}" / "home").mkdir(parents=True, exist_ok=True)
+                env["MUSICGRAPH_HOME"] = str(work / f"x{factor}" / "home")
             cmd = [sys.executable, str(Path(__file__).resolve()), "--child", phase, "--spec", json.dumps(spec)]
             t0 = time.perf_counter()
-            proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=args.timeout)
-            if proc.returncode != 0:
-                print(f"x{factor} {phase} failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}", flush=True)
-                results.append({"factor": factor, "phase": phase, "error": proc.stderr[-500:],
-                                "wall_s": round(time.perf_counter() - t0, 1)})
+            rc, stdout, stderr, why = _guarded(cmd, env, args.timeout, args.max_rss_gb)
+            if rc != 0:
+                reason = why or f"exit {rc}"
+                print(f"x{factor} {phase} not measured ({reason}):\n{stderr[-3000:]}", flush=True)
+                results = [r for r in results if not (r["factor"] == factor and r["phase"] == phase)]
+                results.append({"factor": factor, "phase": phase, "error": reason, "stderr": stderr[-500:],
+                                "wall_s": round(time.perf_counter() - t0, 1), "loadavg_after": _load()})
             else:
-                res = json.loads(proc.stdout.strip().splitlines()[-1])
+                res = json.loads(stdout.strip().splitlines()[-1])
                 print(f"x{factor} {phase}: {res}", flush=True)
                 results = [r for r in results if not (r["factor"] == factor and r["phase"] == phase)]
                 results.append({"factor": factor, "phase": phase, **res})
@@ -414,7 +471,9 @@ def main() -> None:
     ap.add_argument("--dense-sample", type=int, default=2000)
     ap.add_argument("--hnsw-max", type=int, default=1_000_000, help="skip the HNSW build above this many rows")
     ap.add_argument("--ivfpq-from", type=int, default=1_000_000, help="serve IVF-PQ from this many rows")
-    ap.add_argument("--timeout", type=float, default=6 * 3600, help="seconds per phase")
+    ap.add_argument("--timeout", type=float, default=1800, help="seconds per phase before it is stopped")
+    ap.add_argument("--max-rss-gb", type=float, default=18.0,
+                    help="stop a phase whose processes hold more resident memory than this")
     ap.add_argument("--json", type=Path, default=Path("docs/scale.json"))
     ap.add_argument("--report", action="store_true")
     ap.add_argument("--plot", type=Path, default=None)

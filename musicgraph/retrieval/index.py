@@ -103,8 +103,8 @@ class IndexBundle:
 
     @classmethod
     def load(cls, directory: Path, dense: bool = True, damaged: list[IndexFileError] | None = None,
-             ignore_pending: bool = False) -> IndexBundle:
-        """Read the indexes of ``directory`` (``dense=False`` skips FAISS).
+             ignore_pending: bool = False, sparse: bool = True) -> IndexBundle:
+        """Read the indexes of ``directory`` (``dense=False`` skips FAISS, ``sparse=False`` BM25).
 
         Args:
             damaged: collect unreadable parts here instead of raising (the part is then left empty:
@@ -124,11 +124,11 @@ class IndexBundle:
         if not mpath.is_file():
             raise FileNotFoundError(f"no retrieval index in {directory}: run `musicgraph index build` first")
         with directory_lock(directory):
-            return cls._load(directory, dense, damaged, ignore_pending)
+            return cls._load(directory, dense, damaged, ignore_pending, sparse)
 
     @classmethod
     def _load(cls, directory: Path, dense: bool, damaged: list[IndexFileError] | None,
-              ignore_pending: bool) -> IndexBundle:
+              ignore_pending: bool, want_sparse: bool = True) -> IndexBundle:
         def part(fn: Any, fallback: Any = None) -> Any:
             try:
                 return fn()
@@ -160,7 +160,9 @@ class IndexBundle:
         catalog = SongCatalog.load(directory)  # no catalog, nothing else makes sense: always raises
         n = len(catalog)
         sparse: Any = None
-        if (directory / "bm25inc").is_dir():
+        if not want_sparse:
+            pass
+        elif (directory / "bm25inc").is_dir():
             from musicgraph.retrieval.incremental import IncrementalBM25
 
             sparse = part(lambda: IncrementalBM25.load(directory / "bm25inc"))
