@@ -30,7 +30,7 @@ plot (``docs/scale.png``).
 
     .venv/bin/python benchmarks/bench_scale.py --real-home DIR --work DIR --factors 1 10 [100]
         [--phases generate,projection,recommend,indexes,retrieve,neo4j] [--json docs/scale.json]
-    .venv/bin/python benchmarks/bench_scale.py --report --json docs/scale.json --plot docs/scale.png
+    .venv/bin/python benchmarks/bench_scale.py --report --json docs/scale.json --plot docs/scale.png [--markdown]
 """
 
 from __future__ import annotations
@@ -98,10 +98,11 @@ def phase_neo4j(args: dict[str, Any]) -> dict[str, Any]:
     from musicgraph.graph.neo4j_store import Neo4jStore
 
     server = Neo4jServer()
-    store = Neo4jStore.from_settings(server.settings) if server.bolt_ok() else None
-    if store is not None:
-        store.claim_for_tests(wipe=True)  # the scale benchmark's own server: empty it for the load
-        store.close()
+    if not server.bolt_ok():
+        server.start()  # the previous factor's phase stopped it; its database still holds that factor
+    store = Neo4jStore.from_settings(server.settings)
+    store.claim_for_tests(wipe=True)  # the scale benchmark's own server: empty it for the load
+    store.close()
     t0 = time.perf_counter()
     report = bulk_load(EmbeddedStore(Path(args["store"])), server, max_off_heap=args.get("neo4j_off_heap", "2G"))
     seconds = time.perf_counter() - t0
@@ -379,17 +380,25 @@ FIGURES: dict[str, tuple[str, str]] = {
     "ingest, Neo4j bulk (s)": ("neo4j", "total_seconds"),
     "projection build (s)": ("projection", "seconds"),
     "recommend first call (s)": ("recommend", "first_call_s"),
+    "recommend p50 (ms)": ("recommend", "p50_ms"),
     "recommend p95 (ms)": ("recommend", "p95_ms"),
+    "recommend CPU per query (ms)": ("recommend", "cpu_ms_per_query"),
     "BM25 build (s)": ("indexes", "seconds.bm25"),
     "dense encode, extrapolated (s)": ("indexes", "dense_encode_s_extrapolated"),
     "FAISS HNSW build (s)": ("indexes", "hnsw.build_s"),
     "FAISS IVF-PQ build (s)": ("indexes", "ivfpq.build_s"),
     "retrieve p50 (ms)": ("retrieve", "p50_ms"),
     "retrieve p95 (ms)": ("retrieve", "p95_ms"),
+    "retrieve CPU per query (ms)": ("retrieve", "cpu_ms_per_query"),
+    "HNSW recall@10 vs exact": ("indexes", "hnsw.recall@10"),
+    "IVF-PQ recall@10 vs exact": ("indexes", "ivfpq.recall@10"),
+    "peak RSS, ingest (MB)": ("generate", "peak_rss_mb"),
+    "peak RSS, projection build (MB)": ("projection", "peak_rss_mb"),
     "peak RSS, recommend (MB)": ("recommend", "peak_rss_mb"),
     "peak RSS, retrieve (MB)": ("retrieve", "peak_rss_mb"),
     "peak RSS, index build (MB)": ("indexes", "peak_rss_mb"),
     "store on disk (MB)": ("generate", "store_bytes"),
+    "projection cache on disk (MB)": ("projection", "cache_bytes"),
     "indexes on disk (MB)": ("indexes", "index_bytes"),
     "Neo4j database on disk (MB)": ("neo4j", "database_bytes"),
 }
@@ -420,7 +429,7 @@ def table(results: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         if not points:
             continue
         entry: dict[str, Any] = {"values": dict(sorted(points.items())), "loads": loads}
-        if len(points) >= 2:
+        if len(points) >= 2 and "recall" not in name:  # a recall is bounded by 1: no power law
             f = np.log(np.array(list(points)))
             y = np.log(np.array(list(points.values())))
             b, a = np.polyfit(f, y, 1)
@@ -429,6 +438,23 @@ def table(results: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
             entry["at_100x_measured"] = 100 in points
         out[name] = entry
     return out
+
+
+def markdown(tab: dict[str, dict[str, Any]], results: list[dict[str, Any]]) -> str:
+    """The table as Markdown: a column per measured factor, the exponent, 100x (measured or extrapolated)."""
+    factors = sorted({int(r["factor"]) for r in results})
+    head = "| figure | " + " | ".join(f"{f}×" for f in factors) + " | exponent | 100× | load avg (before–after) |"
+    lines = [head, "|" + "---|" * (len(factors) + 4)]
+    for name, e in tab.items():
+        vals = [f"{e['values'][f]:,.4g}" if f in e["values"] else "—" for f in factors]
+        hundred = e.get("at_100x")
+        h = "—" if hundred is None else f"{hundred:,.4g}" + ("" if e.get("at_100x_measured") else " (extrapolated)")
+        loads = "; ".join(f"{f}×: {a}–{b}" for f, (a, b) in sorted(e["loads"].items()))
+        lines.append(f"| {name} | " + " | ".join(vals) + f" | {e.get('exponent', '—')} | {h} | {loads} |")
+    missing = [r for r in results if "error" in r]
+    for r in missing:
+        lines.append(f"\n{r['factor']}× {r['phase']}: not measured ({r['error']})")
+    return "\n".join(lines)
 
 
 def plot(tab: dict[str, dict[str, Any]], path: Path) -> None:
@@ -481,6 +507,7 @@ def main() -> None:
     ap.add_argument("--json", type=Path, default=Path("docs/scale.json"))
     ap.add_argument("--report", action="store_true")
     ap.add_argument("--plot", type=Path, default=None)
+    ap.add_argument("--markdown", action="store_true", help="with --report: print the table as Markdown")
     args = ap.parse_args()
     if args.child:
         child(args.child, json.loads(args.spec))
@@ -493,6 +520,8 @@ def main() -> None:
                   f"{'' if e.get('at_100x_measured') else ' (extrapolated)'}  load {e['loads']}")
         if args.plot:
             plot(tab, args.plot)
+        if args.markdown:
+            print(markdown(tab, results))
         return
     args.phases = [p for p in args.phases.split(",") if p]
     bad = [p for p in args.phases if p not in PHASES]
