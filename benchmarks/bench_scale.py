@@ -484,7 +484,8 @@ def plot(tab: dict[str, dict[str, Any]], path: Path) -> None:
         axes[1].axhline(50, color="grey", lw=0.8, ls="--")
         axes[1].axhline(150, color="grey", lw=0.8, ls="--")
     axes[2].axhline(16_000, color="grey", lw=0.8, ls="--")
-    fig.suptitle("musicgraph scaling on the 2-core, 24 GB machine (benchmarks/bench_scale.py)")
+    fig.suptitle("musicgraph scaling on the shared 2-core, 24 GB machine (benchmarks/bench_scale.py; load averages in "
+                 "docs/scale.md)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 
