@@ -2,11 +2,15 @@
 
 Two front ends can be measured (``--api``):
 
-* ``public`` (default): ``musicgraph.recommend(...)``, the request model and graph retriever; the peer is
-  the commit this branch forked from (``git merge-base HEAD main``, the same front end, without this
-  branch's projection and scorer changes);
-* ``multihop``: ``musicgraph.graph.multihop.recommend(store, ...)``, the PPR front end; the peer is
-  ``177c487`` (main before the scorer changes, when this was also the public API).
+* ``public`` (default): ``musicgraph.recommend(...)``, the request model and graph retriever;
+* ``multihop``: ``musicgraph.graph.multihop.recommend(store, ...)``, the PPR front end.
+
+The peer (``--peer``, default ``177c487``: main before issue 18, whose README figures were p50 59 ms,
+p95 85 ms, first call 4.6 s) runs ``musicgraph.api.recommend`` of its own checkout. At ``177c487`` that
+was the PPR front end, so with ``--api public`` the two sides answer different retrievers and their
+top-k differences are reported, not asserted (``--differences-ok``); ``--peer 7a5f419`` (main just
+before the issue-18 merge: the same graph retriever without the projection cache and scorer changes)
+is the peer whose top-k must be identical.
 
 The peer's code is taken out of git (``git archive``) into a temporary directory. Each side runs in
 its own worker process on the same store; the parent sends every query to both, alternating which
@@ -25,7 +29,7 @@ goes first, so changes of machine load hit both alike. Reported per side:
   which side gives the exact answer.
 
     .venv/bin/python benchmarks/bench_recommend.py [--home DIR] [--api public|multihop] [--peer REV]
-        [--queries 200] [--cold 3] [--json OUT]
+        [--queries 200] [--cold 3] [--differences-ok] [--json OUT]
 """
 
 from __future__ import annotations
@@ -165,19 +169,15 @@ def main() -> None:
     ap.add_argument("--home", type=Path, default=Path(os.environ.get("MUSICGRAPH_HOME", ".musicgraph")),
                     help="MUSICGRAPH_HOME with the ingested embedded store")
     ap.add_argument("--api", default="public", choices=["public", "multihop"])
-    ap.add_argument("--peer", default=None,
-                    help="git revision of the earlier implementation (default: the merge base with main for "
-                         "--api public, 177c487 for --api multihop)")
+    ap.add_argument("--peer", default="177c487", help="git revision of the earlier implementation")
+    ap.add_argument("--differences-ok", action="store_true",
+                    help="report top-k differences without failing (a peer with another front end)")
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--cold", type=int, default=3, help="fresh-process first calls per side")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     env = {**os.environ, "MUSICGRAPH_HOME": str(args.home.resolve()), "OPENBLAS_NUM_THREADS": "1"}
     queries = make_queries(args.home, args.queries + 10)
-    if args.peer is None:
-        args.peer = "177c487" if args.api == "multihop" else subprocess.run(
-            ["git", "-C", str(ROOT), "merge-base", "HEAD", "main"], capture_output=True, text=True, check=True
-        ).stdout.strip()[:12]
     tmp = Path(tempfile.mkdtemp(prefix="bench-recommend-peer-"))
     sides = {"ours": ROOT, "peer": peer_tree(args.peer, tmp)}
     out: dict[str, Any] = {"api": args.api, "peer": args.peer,
@@ -251,7 +251,7 @@ def main() -> None:
         print(f"{len(mismatches)} queries with a different top-k, e.g. {mismatches[0]}")
     if args.json:
         args.json.write_text(json.dumps(out, indent=2))
-    if same_ids + out.get("mismatches_where_ours_is_exact", 0) != n:
+    if same_ids + out.get("mismatches_where_ours_is_exact", 0) != n and not args.differences_ok:
         sys.exit(1)  # a different top-k that is not the exact one
 
 

@@ -10,7 +10,8 @@ listening edges) is measured phase by phase, each phase in a fresh process (its 
 * ``neo4j``: ``bulk_load`` of that store into the local Neo4j server (``--neo4j``; export, import,
   restart, schema and indexes), and the database's size;
 * ``projection``: the projection built from the store and cached (memory-mapped file size);
-* ``recommend``: a fresh process's first ``recommend()`` (store open, projection cache, scorer, query),
+* ``recommend``: a fresh process's first public ``musicgraph.api.recommend()`` (graph retriever: store
+  open, projection cache, operators, query),
   then ``--queries`` queries (artists, users, tags of copy 0, k = 10 with paths): p50/p95, CPU;
 * ``indexes``: ``build_indexes(dense=False)`` (catalog, emotion, BM25), then dense: ``--dense-sample``
   documents encoded with the document encoder (songs/s; the time for every song is **extrapolated**
@@ -20,14 +21,16 @@ listening edges) is measured phase by phase, each phase in a fresh process (its 
   up to ``--ivfpq-from`` rows, IVF-PQ above;
 * ``retrieve``: a fresh process's warm-up, then ``--queries`` hybrid requests: p50/p95, CPU.
 
-Every phase records the load average before and after. Results are appended to ``--json`` (one
+Every phase records the load average before and after. A phase whose processes (Neo4j's included)
+hold more than ``--max-rss-gb`` resident memory, or that runs past ``--timeout`` seconds, is stopped
+and recorded as not measured, with the reason. Results are appended to ``--json`` (one
 entry per factor and phase, so a long run can be resumed and partial runs still count);
 ``--report`` fits the growth exponent of every figure (least squares of log y on log F) and draws the
 plot (``docs/scale.png``).
 
     .venv/bin/python benchmarks/bench_scale.py --real-home DIR --work DIR --factors 1 10 [100]
         [--phases generate,projection,recommend,indexes,retrieve,neo4j] [--json docs/scale.json]
-    .venv/bin/python benchmarks/bench_scale.py --report --json docs/scale.json --plot docs/scale.png
+    .venv/bin/python benchmarks/bench_scale.py --report --json docs/scale.json --plot docs/scale.png [--markdown]
 """
 
 from __future__ import annotations
@@ -95,10 +98,11 @@ def phase_neo4j(args: dict[str, Any]) -> dict[str, Any]:
     from musicgraph.graph.neo4j_store import Neo4jStore
 
     server = Neo4jServer()
-    store = Neo4jStore.from_settings(server.settings) if server.bolt_ok() else None
-    if store is not None:
-        store.claim_for_tests(wipe=True)  # the scale benchmark's own server: empty it for the load
-        store.close()
+    if not server.bolt_ok():
+        server.start()  # the previous factor's phase stopped it; its database still holds that factor
+    store = Neo4jStore.from_settings(server.settings)
+    store.claim_for_tests(wipe=True)  # the scale benchmark's own server: empty it for the load
+    store.close()
     t0 = time.perf_counter()
     report = bulk_load(EmbeddedStore(Path(args["store"])), server, max_off_heap=args.get("neo4j_off_heap", "2G"))
     seconds = time.perf_counter() - t0
@@ -144,18 +148,18 @@ def _graph_queries(store: Any, n: int) -> list[dict[str, Any]]:
 
 def phase_recommend(args: dict[str, Any]) -> dict[str, Any]:
     t0 = time.perf_counter()
+    from musicgraph.api import recommend
     from musicgraph.graph import EmbeddedStore
-    from musicgraph.graph.multihop import recommend
 
     store = EmbeddedStore(Path(args["store"]))
     queries = _graph_queries(store, args["queries"] + 1)
     t1 = time.perf_counter()
-    recommend(store, **queries[0])
+    recommend(store=store, **queries[0])
     first = time.perf_counter() - t1
     wall, cpu = [], []
     for q in queries[1:]:
         w, c = time.perf_counter(), time.process_time()
-        recommend(store, **q)
+        recommend(store=store, **q)
         wall.append(time.perf_counter() - w)
         cpu.append(time.process_time() - c)
     return {"first_call_s": round(first, 2), "process_s": round(time.perf_counter() - t0, 2), **_pct(wall),
@@ -215,6 +219,8 @@ def phase_indexes(args: dict[str, Any]) -> dict[str, Any]:
     exact = DenseIndex(kind="flat", use_gpu=False).build(vectors)
     _, truth = exact.index.search(queries, 10)
     del exact
+    served = "flat" if len(vectors) < 50_000 else "hnsw" if len(vectors) < args["ivfpq_from"] else "ivfpq"
+    keep = None
     for kind in ("hnsw", "ivfpq"):
         if kind == "hnsw" and len(vectors) > args["hnsw_max"]:
             out[kind] = {"skipped": f"more than {args['hnsw_max']} rows"}
@@ -231,10 +237,12 @@ def phase_indexes(args: dict[str, Any]) -> dict[str, Any]:
             found.append(rows[0])
         recall = float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(found, truth.tolist(), strict=True)]))
         out[kind] = {"build_s": round(build_s, 1), **_pct(times), "recall@10": round(recall, 3)}
+        keep = idx if kind == served else keep  # the served index is the one just measured, not built twice
         del idx
-    served = "flat" if len(vectors) < 50_000 else "hnsw" if len(vectors) < args["ivfpq_from"] else "ivfpq"
+    out["served_reused"] = keep is not None  # then served_build_s is the save alone
     t0 = time.perf_counter()
-    DenseIndex(kind=served, use_gpu=False).build(vectors).save(index_dir / "dense.faiss")
+    (keep or DenseIndex(kind=served, use_gpu=False).build(vectors)).save(index_dir / "dense.faiss")
+    del keep
     manifest = json.loads((index_dir / "manifest.json").read_text())
     manifest["dense"] = {"kind": served, "size": len(vectors), "live": len(vectors), "dim": int(vectors.shape[1]),
                          "encoder": {"synthetic": "real MiniLM vectors + noise"}}
@@ -284,6 +292,55 @@ def child(phase: str, args: dict[str, Any]) -> None:
 
 
 # ------------------------------------------------------------------------------------ driver
+def _tree_rss_bytes(pid: int) -> int:
+    """Resident memory of ``pid`` and all its descendants (Linux ``/proc``; 0 once gone)."""
+    total, todo, seen = 0, [pid], set()
+    while todo:
+        p = todo.pop()
+        if p in seen:
+            continue
+        seen.add(p)
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) * 1024
+            for task in Path(f"/proc/{p}/task").iterdir():
+                kids = (task / "children").read_text().split()
+                todo.extend(int(k) for k in kids)
+        except (OSError, ValueError):
+            continue
+    return total
+
+
+def _guarded(cmd: list[str], env: dict[str, str], timeout: float, max_rss_gb: float) -> tuple[int, str, str, str]:
+    """Run ``cmd``; kill its process group when it runs past ``timeout`` s or its tree's RSS passes ``max_rss_gb``.
+
+    Returns:
+        (exit status, stdout, stderr, why it was stopped or "").
+    """
+    import signal
+    import tempfile
+
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, text=True, env=env, start_new_session=True)
+        t0, why, peak = time.perf_counter(), "", 0
+        while proc.poll() is None:
+            time.sleep(1.0)
+            rss = _tree_rss_bytes(proc.pid)
+            peak = max(peak, rss)
+            if rss > max_rss_gb * 1e9:
+                why = f"stopped: resident memory of the phase passed {max_rss_gb} GB"
+            elif time.perf_counter() - t0 > timeout:
+                why = f"stopped: ran past {timeout:.0f} s"
+            if why:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+                break
+        out.seek(0)
+        err.seek(0)
+        return proc.returncode, out.read(), err.read(), why
+
+
 def run(args: argparse.Namespace) -> None:
     results: list[dict[str, Any]] = json.loads(args.json.read_text()) if args.json.is_file() else []
     work = args.work.resolve()
@@ -296,15 +353,20 @@ def run(args: argparse.Namespace) -> None:
                     "ivfpq_from": args.ivfpq_from}
             print(f"x{factor} {phase} ...", flush=True)
             env = {**os.environ, "PYTHONPATH": str(ROOT), "OPENBLAS_NUM_THREADS": "1"}
+            if phase == "recommend":  # the public API finds no index bundle of the real catalog there
+                (work / f"x{factor}" / "home").mkdir(parents=True, exist_ok=True)
+                env["MUSICGRAPH_HOME"] = str(work / f"x{factor}" / "home")
             cmd = [sys.executable, str(Path(__file__).resolve()), "--child", phase, "--spec", json.dumps(spec)]
             t0 = time.perf_counter()
-            proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=args.timeout)
-            if proc.returncode != 0:
-                print(f"x{factor} {phase} failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}", flush=True)
-                results.append({"factor": factor, "phase": phase, "error": proc.stderr[-500:],
-                                "wall_s": round(time.perf_counter() - t0, 1)})
+            rc, stdout, stderr, why = _guarded(cmd, env, args.timeout, args.max_rss_gb)
+            if rc != 0:
+                reason = why or f"exit {rc}"
+                print(f"x{factor} {phase} not measured ({reason}):\n{stderr[-3000:]}", flush=True)
+                results = [r for r in results if not (r["factor"] == factor and r["phase"] == phase)]
+                results.append({"factor": factor, "phase": phase, "error": reason, "stderr": stderr[-500:],
+                                "wall_s": round(time.perf_counter() - t0, 1), "loadavg_after": _load()})
             else:
-                res = json.loads(proc.stdout.strip().splitlines()[-1])
+                res = json.loads(stdout.strip().splitlines()[-1])
                 print(f"x{factor} {phase}: {res}", flush=True)
                 results = [r for r in results if not (r["factor"] == factor and r["phase"] == phase)]
                 results.append({"factor": factor, "phase": phase, **res})
@@ -318,17 +380,25 @@ FIGURES: dict[str, tuple[str, str]] = {
     "ingest, Neo4j bulk (s)": ("neo4j", "total_seconds"),
     "projection build (s)": ("projection", "seconds"),
     "recommend first call (s)": ("recommend", "first_call_s"),
+    "recommend p50 (ms)": ("recommend", "p50_ms"),
     "recommend p95 (ms)": ("recommend", "p95_ms"),
+    "recommend CPU per query (ms)": ("recommend", "cpu_ms_per_query"),
     "BM25 build (s)": ("indexes", "seconds.bm25"),
     "dense encode, extrapolated (s)": ("indexes", "dense_encode_s_extrapolated"),
     "FAISS HNSW build (s)": ("indexes", "hnsw.build_s"),
     "FAISS IVF-PQ build (s)": ("indexes", "ivfpq.build_s"),
     "retrieve p50 (ms)": ("retrieve", "p50_ms"),
     "retrieve p95 (ms)": ("retrieve", "p95_ms"),
+    "retrieve CPU per query (ms)": ("retrieve", "cpu_ms_per_query"),
+    "HNSW recall@10 vs exact": ("indexes", "hnsw.recall@10"),
+    "IVF-PQ recall@10 vs exact": ("indexes", "ivfpq.recall@10"),
+    "peak RSS, ingest (MB)": ("generate", "peak_rss_mb"),
+    "peak RSS, projection build (MB)": ("projection", "peak_rss_mb"),
     "peak RSS, recommend (MB)": ("recommend", "peak_rss_mb"),
     "peak RSS, retrieve (MB)": ("retrieve", "peak_rss_mb"),
     "peak RSS, index build (MB)": ("indexes", "peak_rss_mb"),
     "store on disk (MB)": ("generate", "store_bytes"),
+    "projection cache on disk (MB)": ("projection", "cache_bytes"),
     "indexes on disk (MB)": ("indexes", "index_bytes"),
     "Neo4j database on disk (MB)": ("neo4j", "database_bytes"),
 }
@@ -359,7 +429,7 @@ def table(results: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         if not points:
             continue
         entry: dict[str, Any] = {"values": dict(sorted(points.items())), "loads": loads}
-        if len(points) >= 2:
+        if len(points) >= 2 and "recall" not in name:  # a recall is bounded by 1: no power law
             f = np.log(np.array(list(points)))
             y = np.log(np.array(list(points.values())))
             b, a = np.polyfit(f, y, 1)
@@ -368,6 +438,23 @@ def table(results: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
             entry["at_100x_measured"] = 100 in points
         out[name] = entry
     return out
+
+
+def markdown(tab: dict[str, dict[str, Any]], results: list[dict[str, Any]]) -> str:
+    """The table as Markdown: a column per measured factor, the exponent, 100x (measured or extrapolated)."""
+    factors = sorted({int(r["factor"]) for r in results})
+    head = "| figure | " + " | ".join(f"{f}×" for f in factors) + " | exponent | 100× | load avg (before–after) |"
+    lines = [head, "|" + "---|" * (len(factors) + 4)]
+    for name, e in tab.items():
+        vals = [f"{e['values'][f]:,.4g}" if f in e["values"] else "—" for f in factors]
+        hundred = e.get("at_100x")
+        h = "—" if hundred is None else f"{hundred:,.4g}" + ("" if e.get("at_100x_measured") else " (extrapolated)")
+        loads = "; ".join(f"{f}×: {a}–{b}" for f, (a, b) in sorted(e["loads"].items()))
+        lines.append(f"| {name} | " + " | ".join(vals) + f" | {e.get('exponent', '—')} | {h} | {loads} |")
+    missing = [r for r in results if "error" in r]
+    for r in missing:
+        lines.append(f"\n{r['factor']}× {r['phase']}: not measured ({r['error']})")
+    return "\n".join(lines)
 
 
 def plot(tab: dict[str, dict[str, Any]], path: Path) -> None:
@@ -397,7 +484,8 @@ def plot(tab: dict[str, dict[str, Any]], path: Path) -> None:
         axes[1].axhline(50, color="grey", lw=0.8, ls="--")
         axes[1].axhline(150, color="grey", lw=0.8, ls="--")
     axes[2].axhline(16_000, color="grey", lw=0.8, ls="--")
-    fig.suptitle("musicgraph scaling on the 2-core, 24 GB machine (benchmarks/bench_scale.py)")
+    fig.suptitle("musicgraph scaling on the shared 2-core, 24 GB machine (benchmarks/bench_scale.py; load averages in "
+                 "docs/scale.md)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 
@@ -414,10 +502,13 @@ def main() -> None:
     ap.add_argument("--dense-sample", type=int, default=2000)
     ap.add_argument("--hnsw-max", type=int, default=1_000_000, help="skip the HNSW build above this many rows")
     ap.add_argument("--ivfpq-from", type=int, default=1_000_000, help="serve IVF-PQ from this many rows")
-    ap.add_argument("--timeout", type=float, default=6 * 3600, help="seconds per phase")
+    ap.add_argument("--timeout", type=float, default=1800, help="seconds per phase before it is stopped")
+    ap.add_argument("--max-rss-gb", type=float, default=18.0,
+                    help="stop a phase whose processes hold more resident memory than this")
     ap.add_argument("--json", type=Path, default=Path("docs/scale.json"))
     ap.add_argument("--report", action="store_true")
     ap.add_argument("--plot", type=Path, default=None)
+    ap.add_argument("--markdown", action="store_true", help="with --report: print the table as Markdown")
     args = ap.parse_args()
     if args.child:
         child(args.child, json.loads(args.spec))
@@ -430,6 +521,8 @@ def main() -> None:
                   f"{'' if e.get('at_100x_measured') else ' (extrapolated)'}  load {e['loads']}")
         if args.plot:
             plot(tab, args.plot)
+        if args.markdown:
+            print(markdown(tab, results))
         return
     args.phases = [p for p in args.phases.split(",") if p]
     bad = [p for p in args.phases if p not in PHASES]

@@ -26,8 +26,7 @@ import scipy.sparse as sp
 from musicgraph.errors import EmptyStoreError, UnknownEntityError
 from musicgraph.graph.projection import Projection
 from musicgraph.graph.resolve import artist_key, fold, normalize_tag, song_key, user_key
-from musicgraph.graph.results import ExplanationPath as Path
-from musicgraph.graph.results import Result
+from musicgraph.graph.results import ExplanationPath, Result
 from musicgraph.graph.store import GraphStore
 
 log = logging.getLogger(__name__)
@@ -514,11 +513,11 @@ class MultiHopScorer:
         """The strongest relationship type linking u and v (``<-TYPE`` if stored as v → u)."""
         return self._rels_between(np.array([u]), np.array([v]))[0]
 
-    def _make_path(self, nodes: list[int], score: float, rels: list[str] | None = None) -> Path:
+    def _make_path(self, nodes: list[int], score: float, rels: list[str] | None = None) -> ExplanationPath:
         proj = self.projection
         if rels is None:
             rels = self._rels_between(np.array(nodes[:-1]), np.array(nodes[1:]))
-        return Path(
+        return ExplanationPath(
             nodes=[proj.ref(i) for i in nodes],
             names=[str(proj.names[i]) for i in nodes],
             rels=rels,
@@ -575,7 +574,7 @@ class MultiHopScorer:
         top: int = 2,
         relevance: np.ndarray | None = None,
         prefer_short: bool = False,
-    ) -> list[Path]:
+    ) -> list[ExplanationPath]:
         """The ``top`` best paths of at most ``max_hops`` hops from any seed to ``target``.
 
         Exact over all such paths (simple paths, no seed in the middle), ranked by the product of

@@ -29,7 +29,7 @@ from musicgraph.lm.rvq import ResidualVQ, code_stats
 from musicgraph.lm.trie import PrefixTrie
 
 if TYPE_CHECKING:
-    from musicgraph.retrieval.catalog import SongCatalog
+    from musicgraph.retrieval.catalog import SongTable
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ AUDIO: tuple[str, ...] = ("danceability", "energy", "valence", "tempo", "acousti
 LEVEL_NAMES = "abcd"
 
 
-def song_matrix(catalog: SongCatalog, text_vectors: np.ndarray, audio_weight: float = 0.7) -> np.ndarray:
+def song_matrix(catalog: SongTable, text_vectors: np.ndarray, audio_weight: float = 0.7) -> np.ndarray:
     """One row per catalog song: ``[text block, audio_weight * audio block]`` (see the module docstring).
 
     Raises:

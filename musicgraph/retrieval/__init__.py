@@ -120,7 +120,7 @@ def _bundle_if_built(bundle_cls: Any, directory: Any, store: GraphStore) -> Any:
     if hit is not None and hit.manifest.get("store_version") == store.version():
         return hit
     try:
-        bundle = bundle_cls.load(directory, dense=False)
+        bundle = bundle_cls.load(directory, dense=False, sparse=False)  # the graph retriever reads its catalog
     except (FileNotFoundError, ValueError):
         return None
     if bundle.manifest.get("store_version") not in (None, store.version()):

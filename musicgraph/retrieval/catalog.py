@@ -412,8 +412,3 @@ def _fill_row(i: int, key: str, node: Any, akey: str, anode: Any, song_genres: l
             v = float(v)
         if isinstance(v, (int, float)):
             feats[i, j] = float(v)
-
-
-#: The former name, still imported by ``retrieval/{dense,index,incremental}.py`` until the ``speed``
-#: branch (which edits them) has landed; new code uses :class:`SongTable`.
-SongCatalog = SongTable

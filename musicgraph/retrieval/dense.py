@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from musicgraph.retrieval.catalog import FEATURES, SongCatalog
+from musicgraph.retrieval.catalog import FEATURES, SongTable
 from musicgraph.retrieval.text import STOPWORDS, words
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ def lyric_summary(text: str | None, n: int = 8) -> list[str]:
     return [w for w, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:n]]
 
 
-def textualize(catalog: SongCatalog, i: int, lyrics: str | None = None, emotion_words: Sequence[str] = ()) -> str:
+def textualize(catalog: SongTable, i: int, lyrics: str | None = None, emotion_words: Sequence[str] = ()) -> str:
     """The dense-encoder text of catalog row ``i`` (see the module docstring)."""
     f = {name: float(catalog.features[i, j]) for j, name in enumerate(FEATURES)}
     parts = [f'"{catalog.titles[i]}" by {catalog.artists[i]}.']

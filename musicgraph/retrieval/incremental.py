@@ -10,7 +10,7 @@
 * The FAISS index (:class:`musicgraph.retrieval.dense.DenseIndex`) adds vectors with catalog-row
   labels, tombstones deleted or replaced ones (filtered at search time) and is compacted when
   tombstones pass :data:`COMPACT_FRACTION`.
-* :func:`apply_changes` reads the store's current songs (:meth:`SongCatalog.from_store` with the old
+* :func:`apply_changes` reads the store's current songs (:meth:`SongTable.from_store` with the old
   rows kept), finds the rows whose indexed content changed, and re-tokenizes, re-encodes and
   re-profiles only those; deleted songs become catalog tombstones and leave every index.
 * :class:`RetrievalIndexes` plugs all of this into :mod:`musicgraph.graph.catalog` (``apply``) and
@@ -35,7 +35,7 @@ import scipy.sparse as sp
 from musicgraph.graph.check import Issue
 from musicgraph.graph.schema import Label
 from musicgraph.graph.store import GraphStore
-from musicgraph.retrieval.catalog import SongCatalog
+from musicgraph.retrieval.catalog import SongTable
 from musicgraph.retrieval.emotion import EMOTION_FIELDS
 from musicgraph.retrieval.sparse import DELTA, K1, B, SparseHit
 from musicgraph.retrieval.text import tokenize
@@ -359,7 +359,7 @@ class UpdateReport:
                 "compacted": self.compacted, "seconds": {k: round(v, 4) for k, v in self.seconds.items()}}
 
 
-def _same_row(a: SongCatalog, i: int, b: SongCatalog, j: int) -> bool:
+def _same_row(a: SongTable, i: int, b: SongTable, j: int) -> bool:
     if bool(a.alive[i]) != bool(b.alive[j]):
         return False
     for name in ("titles", "artists", "artist_keys", "albums", "genres", "tags", "moods", "lyrics_refs"):
@@ -370,7 +370,7 @@ def _same_row(a: SongCatalog, i: int, b: SongCatalog, j: int) -> bool:
     return bool(np.array_equal(np.isnan(fa), np.isnan(fb)) and np.allclose(fa[~np.isnan(fa)], fb[~np.isnan(fb)]))
 
 
-def changed_rows(old: SongCatalog, new: SongCatalog, rows: Iterable[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+def changed_rows(old: SongTable, new: SongTable, rows: Iterable[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(rows to (re)index, rows deleted) between two catalogs with the same row numbering.
 
     ``rows``: only these rows (and the appended ones) can differ; default all.
@@ -406,7 +406,7 @@ def apply_changes(
     """Bring an :class:`~musicgraph.retrieval.index.IndexBundle` up to date with ``store`` incrementally.
 
     With ``changes`` (the :class:`~musicgraph.graph.catalog.ChangeSet` of the operation) only the
-    touched songs and the songs of touched artists are re-read (:meth:`SongCatalog.refresh`); without
+    touched songs and the songs of touched artists are re-read (:meth:`SongTable.refresh`); without
     it, or when tags/genres/moods themselves were renamed, the whole catalog is re-read and compared.
 
     Only rows whose indexed content changed are re-tokenized (BM25), re-profiled (emotion) and
@@ -418,10 +418,10 @@ def apply_changes(
 
     rep = UpdateReport()
     t0 = time.perf_counter()
-    old: SongCatalog = bundle.catalog
+    old: SongTable = bundle.catalog
     touched = _touched(changes, old)
     if touched is None:
-        new = SongCatalog.from_store(store, previous=old)
+        new = SongTable.from_store(store, previous=old)
         upd, dele = changed_rows(old, new)
     else:  # only the changed songs and the songs of changed artists are read again
         song_keys, artist_keys, rows = touched
@@ -499,7 +499,7 @@ def apply_changes(
     return rep
 
 
-def _touched(changes: Any, old: SongCatalog) -> tuple[set[str], set[str], set[int]] | None:
+def _touched(changes: Any, old: SongTable) -> tuple[set[str], set[str], set[int]] | None:
     """(song keys, artist keys, candidate rows) a change set can affect; None: re-read everything."""
     if changes is None:
         return None
@@ -520,7 +520,7 @@ def _touched(changes: Any, old: SongCatalog) -> tuple[set[str], set[str], set[in
     return songs, artists, rows
 
 
-def bm25_from_catalog(store: GraphStore, catalog: SongCatalog) -> IncrementalBM25:
+def bm25_from_catalog(store: GraphStore, catalog: SongTable) -> IncrementalBM25:
     """An :class:`IncrementalBM25` over the live rows of ``catalog`` (tokenizing every document)."""
     from musicgraph.retrieval.index import lyrics_of
 
@@ -565,7 +565,7 @@ def save_bundle(bundle: Any, parts: Sequence[str] = ("catalog", "emotion", "bm25
 
 
 class _Keys:
-    """The row order of a catalog whose other files are lost (``SongCatalog.from_store(previous=...)``)."""
+    """The row order of a catalog whose other files are lost (``SongTable.from_store(previous=...)``)."""
 
     def __init__(self, keys: list[str]):
         self.keys = keys
@@ -708,7 +708,7 @@ class RetrievalIndexes:
             issues.append(Issue("catalog", "stale", f"{len(stale)} indexed songs are no longer in the store "
                                 f"(e.g. {', '.join(stale[:3])})", items=stale, repair="catalog"))
         if not missing and not stale:
-            fresh = SongCatalog.from_store(store, previous=cat)
+            fresh = SongTable.from_store(store, previous=cat)
             upd, dele = changed_rows(cat, fresh)
             if len(upd) or len(dele):
                 keys = [fresh.keys[r] for r in [*upd.tolist(), *dele.tolist()]]
@@ -883,7 +883,7 @@ class RetrievalIndexes:
             previous: Any = bundle.catalog
         except IndexFileError:  # the manifest or the catalog lost: rows re-read from the store, same order
             previous = _Keys(keys)
-        catalog = SongCatalog.from_store(store, previous=previous)
+        catalog = SongTable.from_store(store, previous=previous)
         n = len(catalog)
         if bundle is None:
             manifest = _read_manifest(self.directory)

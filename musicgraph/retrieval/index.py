@@ -9,7 +9,7 @@ Layout::
     dense.faiss          FAISS index, dense.vectors.npy (unit vectors, for MMR)
     update.pending       present only while an update writes the files (see below)
 
-Rows are catalog rows, stable across rebuilds (:meth:`SongCatalog.from_store` with ``previous``).
+Rows are catalog rows, stable across rebuilds (:meth:`SongTable.from_store` with ``previous``).
 
 Safety: the files are written under unique temporary names and moved into place, while the directory's
 lock (:func:`musicgraph.graph.locks.directory_lock`) is held; readers load under the same lock, so they
@@ -41,7 +41,7 @@ from musicgraph.graph.locks import (
     write_directory,
 )
 from musicgraph.graph.store import GraphStore
-from musicgraph.retrieval.catalog import IndexFileError, SongCatalog, read_index_file
+from musicgraph.retrieval.catalog import IndexFileError, SongTable, read_index_file
 from musicgraph.retrieval.emotion import EMOTION_FIELDS
 from musicgraph.retrieval.sparse import SparseIndex
 from musicgraph.retrieval.text import tokenize
@@ -94,7 +94,7 @@ class IndexBundle:
     """Everything :class:`~musicgraph.retrieval.retriever.HybridRetriever` reads from disk."""
 
     directory: Path
-    catalog: SongCatalog
+    catalog: SongTable
     sparse: Any  # IncrementalBM25 (exact, updatable; the default) or SparseIndex (bm25s; older bundles)
     dense: Any  # DenseIndex | None (kept untyped so importing this module never imports faiss)
     emotions: np.ndarray
@@ -103,8 +103,8 @@ class IndexBundle:
 
     @classmethod
     def load(cls, directory: Path, dense: bool = True, damaged: list[IndexFileError] | None = None,
-             ignore_pending: bool = False) -> IndexBundle:
-        """Read the indexes of ``directory`` (``dense=False`` skips FAISS).
+             ignore_pending: bool = False, sparse: bool = True) -> IndexBundle:
+        """Read the indexes of ``directory`` (``dense=False`` skips FAISS, ``sparse=False`` BM25).
 
         Args:
             damaged: collect unreadable parts here instead of raising (the part is then left empty:
@@ -124,11 +124,11 @@ class IndexBundle:
         if not mpath.is_file():
             raise FileNotFoundError(f"no retrieval index in {directory}: run `musicgraph index build` first")
         with directory_lock(directory):
-            return cls._load(directory, dense, damaged, ignore_pending)
+            return cls._load(directory, dense, damaged, ignore_pending, sparse)
 
     @classmethod
     def _load(cls, directory: Path, dense: bool, damaged: list[IndexFileError] | None,
-              ignore_pending: bool) -> IndexBundle:
+              ignore_pending: bool, want_sparse: bool = True) -> IndexBundle:
         def part(fn: Any, fallback: Any = None) -> Any:
             try:
                 return fn()
@@ -157,10 +157,12 @@ class IndexBundle:
         manifest = read_index_file(mpath, "manifest", read_manifest)
         if manifest.get("format") != INDEX_FORMAT:
             raise ValueError(f"{mpath}: index format {manifest.get('format')} != {INDEX_FORMAT}; rebuild it")
-        catalog = SongCatalog.load(directory)  # no catalog, nothing else makes sense: always raises
+        catalog = SongTable.load(directory)  # no catalog, nothing else makes sense: always raises
         n = len(catalog)
         sparse: Any = None
-        if (directory / "bm25inc").is_dir():
+        if not want_sparse:
+            pass
+        elif (directory / "bm25inc").is_dir():
             from musicgraph.retrieval.incremental import IncrementalBM25
 
             sparse = part(lambda: IncrementalBM25.load(directory / "bm25inc"))
@@ -244,11 +246,11 @@ def build_indexes(
     previous = None
     if (directory / "catalog.json").is_file() and not hidden_moods:
         try:
-            previous = SongCatalog.load(directory)
+            previous = SongTable.load(directory)
         except (ValueError, OSError, KeyError) as exc:
             log.warning("ignoring unreadable previous catalog in %s: %s", directory, exc)
     t0 = time.perf_counter()
-    catalog = SongCatalog.from_store(store, hidden_moods=hidden_moods, previous=previous)
+    catalog = SongTable.from_store(store, hidden_moods=hidden_moods, previous=previous)
     if len(catalog) == 0:
         raise ValueError(f"{store!r} has no songs: run `musicgraph ingest` first")
     timings["catalog"] = time.perf_counter() - t0
@@ -378,7 +380,7 @@ def _encoder_info(enc: Any) -> dict[str, Any]:
     return info
 
 
-def lyrics_of(store: GraphStore, catalog: SongCatalog, rows: Sequence[int]) -> dict[int, str]:
+def lyrics_of(store: GraphStore, catalog: SongTable, rows: Sequence[int]) -> dict[int, str]:
     """Lyrics text of the given rows (those that have lyrics)."""
     refs = {r: catalog.lyrics_refs[r] for r in rows if catalog.lyrics_refs[r]}
     texts = store.get_texts(set(refs.values())) if refs else {}

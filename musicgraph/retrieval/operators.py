@@ -515,7 +515,12 @@ class GraphOperators:
         weights = np.fromiter(profile.values(), dtype=np.float64, count=len(profile))
         target_fans = np.zeros(self.L.shape[0])
         target_fans[self.LT.indices[self.LT.indptr[artist_item]:self.LT.indptr[artist_item + 1]]] = 1.0
-        shared = np.asarray(self.LT @ target_fans).ravel()[arts]  # listeners of each profile artist who play A
+        # listeners of each profile artist who play A (the profile's rows only, not every artist's)
+        starts, lens = self.LT.indptr[arts], np.diff(self.LT.indptr)[arts]
+        total = int(lens.sum())
+        owner = np.repeat(np.arange(len(arts)), lens)
+        pos = np.repeat(starts - np.concatenate(([0], np.cumsum(lens)[:-1])), lens) + np.arange(total)
+        shared = np.bincount(owner, weights=target_fans[self.LT.indices[pos]], minlength=len(arts))
         value = weights * shared / np.sqrt(np.maximum(self.fans[arts], 1.0))
         value[arts == artist_item] = 0.0
         if not (value > 0).any():

@@ -30,6 +30,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -101,7 +102,7 @@ class ItemSpace:
                 cache[akey] = -1 if idx is None else idx - self.a_lo
             self.song_artist[i] = cache[akey]
         self._members: dict[str, sp.csr_matrix] = {}
-        self._cache: dict[tuple, np.ndarray] = {}
+        self._cache: dict[tuple, Any] = {}
 
     # ------------------------------------------------------------------ basics
     def n(self, kind: str) -> int:
@@ -250,10 +251,18 @@ class ItemSpace:
         return out
 
     def _edges_to(self, rel: str, targets: Sequence[int]) -> sp.csc_matrix | None:
-        mat = self.projection.matrices.get(rel)
-        if mat is None or mat.nnz == 0 or not targets:
+        if not targets:
             return None
-        return mat[:, list(targets)].tocsc()
+        ck = ("csc", rel)
+        csc = self._cache.get(ck)
+        if csc is None:
+            mat = self.projection.matrices.get(rel)
+            if mat is None or mat.nnz == 0:
+                return None
+            csc = mat.tocsc()  # once: a column slice of CSR walks every row, of CSC only those columns
+            csc.sort_indices()
+            self._cache[ck] = csc
+        return csc[:, list(targets)]
 
     def attr_weight(self, label: str, nodes: Sequence[int]) -> np.ndarray:
         """Per node of ``label``: the summed TAGGED/HAS_GENRE weight into ``nodes`` (0 = not carried)."""

@@ -39,14 +39,13 @@ def test_counts_and_shapes(fixture_store, tripled):
         assert nodes[label] == (3 * n if label in COPIED else n), label
     assert report.nodes == nodes
     # every copy of an artist has its original's songs, tags and genres (structural edges are not rewired)
-    def degrees(st, rel, end):
-        return Counter(getattr(e, end).key for e in st.iter_edges(rel))
+    def degrees(st, rel, end):  # per (label, key): HAS_GENRE and TAGGED start at songs and at artists
+        return Counter((getattr(e, end).label, getattr(e, end).key) for e in st.iter_edges(rel))
 
     for rel, end in (("PERFORMED_BY", "dst"), ("TAGGED", "src"), ("HAS_GENRE", "src")):
         src_deg, deg = degrees(fixture_store, rel, end), degrees(store, rel, end)
-        for key, d in src_deg.items():
-            label = next(iter({getattr(e, end).label for e in fixture_store.iter_edges(rel)}))
-            assert [deg[copy_key(key, label, c)] for c in range(3)] == [d] * 3, (rel, key)
+        for (label, key), d in src_deg.items():
+            assert [deg[(label, copy_key(key, label, c))] for c in range(3)] == [d] * 3, (rel, key)
 
 
 def _copy(key: str) -> int:

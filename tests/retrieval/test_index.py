@@ -19,6 +19,15 @@ def test_bundle_roundtrip(index_dir, store) -> None:
         IndexBundle.load(index_dir / "nope")
 
 
+def test_bundle_without_bm25_keeps_the_catalog(index_dir) -> None:
+    """``sparse=False`` (what the graph retriever loads) skips BM25 and FAISS, not the catalog."""
+    full = IndexBundle.load(index_dir)
+    lean = IndexBundle.load(index_dir, dense=False, sparse=False)
+    assert lean.sparse is None and lean.dense is None and full.sparse is not None
+    assert lean.catalog.keys == full.catalog.keys
+    assert lean.emotion_words == full.emotion_words
+
+
 def test_rebuild_keeps_rows_and_appends(tmp_path, vad, make_encoder, populate_store) -> None:
     from musicgraph.graph.embedded import EmbeddedStore
 
