@@ -92,6 +92,7 @@ class _Reader:
     def __init__(self, path: Path, timeout: float):
         self.conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=timeout)
         self.conn.execute("PRAGMA query_only=ON")
+        self.thread = threading.current_thread()
 
     def close(self) -> None:
         try:
@@ -530,11 +531,19 @@ class EmbeddedStore(GraphStore):
         return nodes, edges, version
 
     def close(self) -> None:
+        """Close the store: later calls raise :class:`StoreError`.
+
+        The read connections of this thread and of finished threads are closed now. A live thread's
+        connection may be in the middle of a statement (closing it under the statement crashes SQLite),
+        so it is closed when that thread's local storage goes away; the thread gets no new reads.
+        """
         self._closed = True
+        me = threading.current_thread()
         with self._readers_lock:
             readers = list(self._readers)
         for reader in readers:
-            reader.close()
+            if reader.thread is me or not reader.thread.is_alive():
+                reader.close()
         with self._lock:
             self._db.close()
 

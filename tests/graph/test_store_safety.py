@@ -139,3 +139,34 @@ def test_close_is_quick_with_reader_threads(store):
     t0 = time.monotonic()
     store.close()
     assert time.monotonic() - t0 < 5
+
+
+def test_close_while_other_threads_read_does_not_crash_them(tmp_path):
+    """A service reload thread may still be reading when the store is closed: its statements finish or
+    raise StoreError; closing its connection under a running statement crashed the process (SIGSEGV)."""
+    s = EmbeddedStore(tmp_path / "s")
+    s.upsert_nodes("Artist", [(f"a{i}", {"name": f"Artist {i}", "pad": "x" * 200}) for i in range(3000)])
+    started = threading.Barrier(5)
+    outcomes: list[str] = []
+
+    def reader() -> None:
+        started.wait()
+        try:
+            for _ in range(200):
+                assert sum(1 for _ in s.iter_nodes("Artist")) == 3000
+            outcomes.append("finished")
+        except StoreError:
+            outcomes.append("closed")
+
+    threads = [threading.Thread(target=reader) for _ in range(4)]
+    for t in threads:
+        t.start()
+    started.wait()
+    time.sleep(0.05)
+    s.close()
+    for t in threads:
+        t.join(timeout=120)
+    assert not any(t.is_alive() for t in threads)
+    assert len(outcomes) == 4 and "closed" in outcomes
+    with pytest.raises(StoreError):
+        s.get_meta("version")
