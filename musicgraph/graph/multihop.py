@@ -689,7 +689,7 @@ def _suggest(name: str, choices: Iterable[str], n: int = 3) -> list[str]:
     return difflib.get_close_matches(name, list(choices), n=n, cutoff=0.75)
 
 
-class Catalog:
+class ProjectionNames:
     """Name look-ups over a projection (keys and display names), for resolving seeds."""
 
     def __init__(self, projection: Projection):
@@ -722,7 +722,7 @@ def resolve_seeds(
     moods: Sequence[str] = (),
 ) -> Seeds:
     """Turn names into seed node indexes, raising :class:`UnknownEntityError` with suggestions."""
-    cat = Catalog(projection)
+    cat = ProjectionNames(projection)
     seeds = Seeds()
     if user is not None:
         idx = cat.find("User", user_key(user))
