@@ -70,10 +70,9 @@ def split_model(model: Any) -> tuple[Any, Any]:
     return base.model, base.get_output_embeddings()
 
 
-def sft_loss(model: Any, batch: dict[str, Any], device: str = "cpu") -> Any:
-    """Mean cross-entropy of the target tokens of ``batch`` (see the module docstring)."""
-    import torch
-
+def _target_logits(model: Any, batch: dict[str, Any], device: str) -> tuple[Any, Any, Any]:
+    """One forward pass: the logits predicting each target token, those tokens, and the mask of where
+    they stand in ``labels[:, 1:]`` (the head runs on the target positions only)."""
     decoder, head = split_model(model)
     ids = batch["input_ids"].to(device)
     mask = batch["attention_mask"].to(device)
@@ -81,22 +80,23 @@ def sft_loss(model: Any, batch: dict[str, Any], device: str = "cpu") -> Any:
     hidden = decoder(input_ids=ids, attention_mask=mask).last_hidden_state
     nxt = labels[:, 1:]
     keep = nxt != IGNORE
-    logits = head(hidden[:, :-1][keep])
-    return torch.nn.functional.cross_entropy(logits.float(), nxt[keep])
+    return head(hidden[:, :-1][keep]), nxt[keep], keep
+
+
+def sft_loss(model: Any, batch: dict[str, Any], device: str = "cpu") -> Any:
+    """Mean cross-entropy of the target tokens of ``batch`` (see the module docstring)."""
+    import torch
+
+    logits, targets, _ = _target_logits(model, batch, device)
+    return torch.nn.functional.cross_entropy(logits.float(), targets)
 
 
 def target_logprobs(model: Any, batch: dict[str, Any], device: str = "cpu") -> Any:
     """Summed log-probability of each row's target tokens (the DPO sequence score), shape ``(rows,)``."""
     import torch
 
-    decoder, head = split_model(model)
-    ids = batch["input_ids"].to(device)
-    mask = batch["attention_mask"].to(device)
-    labels = batch["labels"].to(device)
-    hidden = decoder(input_ids=ids, attention_mask=mask).last_hidden_state
-    nxt = labels[:, 1:]
-    keep = nxt != IGNORE
-    logp = torch.log_softmax(head(hidden[:, :-1][keep]).float(), dim=-1)
-    tok = logp.gather(1, nxt[keep].unsqueeze(1)).squeeze(1)
-    rows = torch.arange(ids.shape[0], device=ids.device).unsqueeze(1).expand_as(nxt)[keep]
-    return torch.zeros(ids.shape[0], device=ids.device, dtype=tok.dtype).index_add(0, rows, tok)
+    logits, targets, keep = _target_logits(model, batch, device)
+    logp = torch.log_softmax(logits.float(), dim=-1)
+    tok = logp.gather(1, targets.unsqueeze(1)).squeeze(1)
+    rows = torch.arange(keep.shape[0], device=keep.device).unsqueeze(1).expand_as(keep)[keep]
+    return torch.zeros(keep.shape[0], device=keep.device, dtype=tok.dtype).index_add(0, rows, tok)
