@@ -124,11 +124,16 @@ def make_queries(home: Path, n: int, seed: int = 0) -> list[dict[str, Any]]:
     users = [u.key for u in store.iter_nodes("User")]
     tags = [t.key for t in store.iter_nodes("Tag")]
     store.close()
+    return mix_queries(artists, users, tags, n, rng)
+
+
+def mix_queries(artists: list[str], users: list[str], tags: list[str], n: int, rng: random.Random
+                ) -> list[dict[str, Any]]:
+    """``n`` recommend() keyword sets: an artist, a user or a tag in turn, songs and artists alternately, k = 10."""
     out = []
     for i in range(n):
-        kind = ("song", "artist")[i % 2]
+        q: dict[str, Any] = {"kind": ("song", "artist")[i % 2], "k": 10}
         pick = i % 3
-        q: dict[str, Any] = {"kind": kind, "k": 10}
         if pick == 0:
             q["artists"] = [rng.choice(artists)]
         elif pick == 1:

@@ -132,18 +132,9 @@ def _graph_queries(store: Any, n: int) -> list[dict[str, Any]]:
     artists = [a.props["name"] for a in store.iter_nodes("Artist") if a.props.get("hetrec_ids") and "~" not in a.key]
     users = [u.key for u in store.iter_nodes("User") if "~" not in u.key]
     tags = [t.key for t in store.iter_nodes("Tag")]
-    out = []
-    for i in range(n):
-        q: dict[str, Any] = {"kind": ("song", "artist")[i % 2], "k": 10}
-        pick = i % 3
-        if pick == 0:
-            q["artists"] = [rng.choice(artists)]
-        elif pick == 1:
-            q["user"] = rng.choice(users)
-        else:
-            q["tags"] = [rng.choice(tags)]
-        out.append(q)
-    return out
+    from benchmarks.bench_recommend import mix_queries
+
+    return mix_queries(artists, users, tags, n, rng)
 
 
 def phase_recommend(args: dict[str, Any]) -> dict[str, Any]:
