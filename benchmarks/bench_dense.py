@@ -37,8 +37,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.evalsets.build import MOOD_QUERIES  # noqa: E402
 from musicgraph.graph.embedded import EmbeddedStore  # noqa: E402
-from musicgraph.retrieval.dense import Encoder, textualize  # noqa: E402
+from musicgraph.retrieval.encoder import Encoder  # noqa: E402
 from musicgraph.retrieval.index import IndexBundle, lyrics_of  # noqa: E402
+from musicgraph.retrieval.textualize import textualize  # noqa: E402
 
 
 def documents(store: EmbeddedStore, index_dir: Path) -> list[str]:

@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from musicgraph.retrieval.dense import HashingEncoder
+from musicgraph.retrieval.encoder import HashingEncoder
 
 
 def main() -> None:

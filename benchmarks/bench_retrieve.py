@@ -92,7 +92,7 @@ def main() -> None:
                     help="single-query encoder path (Encoder.fast_queries)")
     ap.add_argument("--sequential", action="store_true", help="encode the query inline, not on the worker thread")
     args = ap.parse_args()
-    from musicgraph.retrieval.dense import Encoder
+    from musicgraph.retrieval.encoder import Encoder
 
     Encoder.fast_queries = args.fast_queries
     if args.encoder_cache is not None:

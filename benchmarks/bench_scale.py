@@ -178,8 +178,10 @@ def _noisy_vectors(store: Any, catalog: Any, real_index: Path, rng: np.random.Ge
 
 def phase_indexes(args: dict[str, Any]) -> dict[str, Any]:
     from musicgraph.graph import EmbeddedStore
-    from musicgraph.retrieval.dense import DenseIndex, Encoder, textualize
+    from musicgraph.retrieval.dense import DenseIndex
+    from musicgraph.retrieval.encoder import Encoder
     from musicgraph.retrieval.index import build_indexes, lyrics_of
+    from musicgraph.retrieval.textualize import textualize
 
     store = EmbeddedStore(Path(args["store"]))
     index_dir = Path(args["index"])

@@ -11,6 +11,12 @@ MOVED = [
     ("musicgraph.rag.grounding", "Catalog", "musicgraph.rag.mentions", "NameIndex"),
     ("musicgraph.rag.grounding", "evidence_artists", "musicgraph.rag.mentions", "evidence_artists"),
     ("musicgraph.graph.results", "Path", "musicgraph.graph.results", "ExplanationPath"),
+    ("musicgraph.retrieval.dense", "Encoder", "musicgraph.retrieval.encoder", "Encoder"),
+    ("musicgraph.retrieval.dense", "HashingEncoder", "musicgraph.retrieval.encoder", "HashingEncoder"),
+    ("musicgraph.retrieval.dense", "textualize", "musicgraph.retrieval.textualize", "textualize"),
+    ("musicgraph.retrieval.dense", "lyric_summary", "musicgraph.retrieval.textualize", "lyric_summary"),
+    ("musicgraph.retrieval.dense", "ThreadLimit", "musicgraph.retrieval.threads", "ThreadLimit"),
+    ("musicgraph.retrieval.dense", "TORCH_THREADS", "musicgraph.retrieval.threads", "TORCH_THREADS"),
 ]
 
 
@@ -24,3 +30,5 @@ def test_old_name_warns_and_is_the_new_object(old_mod: str, old: str, new_mod: s
 def test_unknown_names_still_raise() -> None:
     with pytest.raises(AttributeError):
         importlib.import_module("musicgraph.rag.grounding").NoSuchThing  # noqa: B018
+    with pytest.raises(AttributeError):
+        importlib.import_module("musicgraph.retrieval.dense").NoSuchThing  # noqa: B018

@@ -37,7 +37,7 @@ def build(
     if dense_precision is not None:
         if dense_precision not in ("fp32", "int8", "pipeline"):
             raise typer.BadParameter(f"--dense-precision must be fp32, int8 or pipeline, got {dense_precision!r}")
-        from musicgraph.retrieval.dense import Encoder
+        from musicgraph.retrieval.encoder import Encoder
 
         encoder = Encoder()
         encoder.doc_precision = dense_precision

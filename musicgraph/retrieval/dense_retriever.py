@@ -38,7 +38,7 @@ class DenseRetriever(SongScoreRetriever):
     @property
     def encoder(self) -> Any:
         if self._encoder is None:
-            from musicgraph.retrieval.dense import Encoder
+            from musicgraph.retrieval.encoder import Encoder
 
             self._encoder = Encoder()
         return self._encoder

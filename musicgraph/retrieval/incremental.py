@@ -473,7 +473,8 @@ def apply_changes(
 
     # dense
     if bundle.dense is not None:
-        from musicgraph.retrieval.dense import Encoder, textualize
+        from musicgraph.retrieval.encoder import Encoder
+        from musicgraph.retrieval.textualize import textualize
 
         t0 = time.perf_counter()
         bundle.dense.remove(dele)
@@ -934,8 +935,10 @@ class RetrievalIndexes:
             redo: rows to encode again even if they have a stored vector; with ``all_if_unknown``, None
                 means every row.
         """
-        from musicgraph.retrieval.dense import DenseIndex, Encoder, textualize
+        from musicgraph.retrieval.dense import DenseIndex
+        from musicgraph.retrieval.encoder import Encoder
         from musicgraph.retrieval.index import lyrics_of
+        from musicgraph.retrieval.textualize import textualize
 
         d = bundle.dense
         cat = bundle.catalog

@@ -296,7 +296,9 @@ def build_indexes(
 
         dense_index = None
         if dense:
-            from musicgraph.retrieval.dense import DenseIndex, Encoder, textualize
+            from musicgraph.retrieval.dense import DenseIndex
+            from musicgraph.retrieval.encoder import Encoder
+            from musicgraph.retrieval.textualize import textualize
 
             t0 = time.perf_counter()
             enc = encoder or Encoder()

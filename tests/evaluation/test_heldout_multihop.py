@@ -213,7 +213,7 @@ def test_free_texts_use_the_downstream_families():
 @pytest.mark.timeout(600)
 def test_task_end_to_end_on_invented_catalog(store, tmp_path, fixture_data_dir, low_thresholds, monkeypatch):
     from musicgraph.evaluation.tasks import EvalConfig
-    from musicgraph.retrieval.dense import HashingEncoder
+    from musicgraph.retrieval.encoder import HashingEncoder
     from musicgraph.retrieval.index import build_indexes
 
     monkeypatch.setitem(H.GNN_SETTINGS, "steps", 5)

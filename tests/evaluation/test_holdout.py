@@ -10,7 +10,7 @@ from musicgraph.evaluation.tasks.evalsets import holdout_bundle, split_digest
 from musicgraph.graph import EmbeddedStore
 from musicgraph.graph.features import estimate, write_estimates
 from musicgraph.retrieval.catalog import FEATURES
-from musicgraph.retrieval.dense import HashingEncoder
+from musicgraph.retrieval.encoder import HashingEncoder
 from musicgraph.retrieval.index import build_indexes
 
 LOUD = {"energy": 0.9, "valence": 0.8, "danceability": 0.7, "acousticness": 0.1, "tempo": 150.0,

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from musicgraph.graph.check import Issue, check_graph, run_check
-from musicgraph.retrieval.dense import HashingEncoder
+from musicgraph.retrieval.encoder import HashingEncoder
 
 
 @pytest.fixture(scope="module")

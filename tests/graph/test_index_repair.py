@@ -15,7 +15,7 @@ import pytest
 import musicgraph
 from musicgraph.graph.check import run_check
 from musicgraph.retrieval.catalog import IndexFileError
-from musicgraph.retrieval.dense import HashingEncoder
+from musicgraph.retrieval.encoder import HashingEncoder
 
 QUERIES = ("sad songs", "party dance", "metal shout")
 #: every file an index directory holds after a build and an incremental update

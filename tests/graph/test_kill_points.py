@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 
 from musicgraph.graph.store import GraphStore, content_checksum
-from musicgraph.retrieval.dense import HashingEncoder
+from musicgraph.retrieval.encoder import HashingEncoder
 
 KILL_POINTS = 10
 SEED = 15

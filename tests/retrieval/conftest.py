@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from musicgraph.graph.embedded import EmbeddedStore
-from musicgraph.retrieval.dense import HashingEncoder
+from musicgraph.retrieval.encoder import HashingEncoder
 
 VAD: dict[str, tuple[float, float, float]] = {
     "sad": (0.10, 0.30, 0.20), "tears": (0.15, 0.50, 0.30), "cry": (0.10, 0.60, 0.20),

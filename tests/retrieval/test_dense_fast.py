@@ -7,7 +7,7 @@ import importlib.util
 import numpy as np
 import pytest
 
-from musicgraph.retrieval.dense import Encoder
+from musicgraph.retrieval.encoder import Encoder
 
 QUERIES = ["sad songs for a rainy night", "upbeat road trip songs like Daft Punk", "rock",
            "calm instrumental piano music for studying late at night, no vocals " * 30]  # the last is truncated

@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 
 from musicgraph.retrieval.catalog import SongTable
-from musicgraph.retrieval.dense import DenseIndex, textualize
+from musicgraph.retrieval.dense import DenseIndex
 from musicgraph.retrieval.index import IndexBundle, build_indexes
+from musicgraph.retrieval.textualize import textualize
 
 
 def test_bundle_roundtrip(index_dir, store) -> None:
@@ -63,7 +64,7 @@ def test_dense_index_kinds_find_the_vector_itself(kind: str, tmp_path) -> None:
 
 
 def test_minilm_encoder_is_semantic() -> None:
-    from musicgraph.retrieval.dense import Encoder
+    from musicgraph.retrieval.encoder import Encoder
 
     v = Encoder(device="cpu").encode(["a sad song about tears", "melancholic heartbreak ballad", "loud party anthem"])
     assert v.shape == (3, 384)

@@ -8,7 +8,8 @@ import time
 
 import numpy as np
 
-from musicgraph.retrieval.dense import FAISS_THREADS, DenseIndex, ThreadLimit
+from musicgraph.retrieval.dense import DenseIndex
+from musicgraph.retrieval.threads import FAISS_THREADS, ThreadLimit
 
 
 class GlobalSetting:

@@ -29,7 +29,7 @@ class HashEncoder:
     """The model-free hashing encoder (64 dims) in place of MiniLM."""
 
     def __new__(cls) -> Any:
-        from musicgraph.retrieval.dense import HashingEncoder
+        from musicgraph.retrieval.encoder import HashingEncoder
 
         return HashingEncoder(dim=64)
 

@@ -209,7 +209,9 @@ def holdout_bundle(store: GraphStore, bundle: Any, hidden_moods: set[str], cache
     dense = bundle.dense
     reason = None
     if dense is not None and getattr(dense, "vectors", None) is not None:
-        from musicgraph.retrieval.dense import DenseIndex, Encoder, textualize
+        from musicgraph.retrieval.dense import DenseIndex
+        from musicgraph.retrieval.encoder import Encoder
+        from musicgraph.retrieval.textualize import textualize
 
         vecs = np.array(dense.vectors, dtype=np.float32)
         old = bundle.catalog
