@@ -8,7 +8,7 @@ both alike:
   normalize_embeddings=True)``, fp32, the model's 256-token limit (it sorts each call by length too);
 * ours, in each precision of ``--precision`` (default ``fp32 int8``): ``Encoder.encode_documents``
   (ONNX Runtime fp32, or int8 dynamic quantization; length-sorted batches, 128-token limit; see
-  ``musicgraph/retrieval/dense.py``).
+  ``musicgraph/retrieval/encoder.py``).
 
 Reported: songs/s (wall and CPU seconds), the load average before and after, and the quality of
 each variant's vectors against the fp32 peer's: cosine per song, and for ``--queries`` requests (mood

@@ -33,11 +33,15 @@ if TYPE_CHECKING:
 __all__ = [
     "BM25Retriever",
     "Constraints",
+    "DenseIndex",
     "DenseRetriever",
     "Diversity",
+    "Encoder",
     "EntityRef",
+    "FAISS_THREADS",
     "GNNRetriever",
     "GraphRetriever",
+    "HashingEncoder",
     "HybridRetriever",
     "Relation",
     "Request",
@@ -45,10 +49,14 @@ __all__ = [
     "Retriever",
     "Seed",
     "SongTable",
+    "TORCH_THREADS",
     "Targets",
+    "ThreadLimit",
+    "lyric_summary",
     "parse_request",
     "request_from_file",
     "retriever_by_name",
+    "textualize",
 ]
 
 _LAZY = {
@@ -59,6 +67,14 @@ _LAZY = {
     "HybridRetriever": "musicgraph.retrieval.hybrid",
     "RequestParser": "musicgraph.retrieval.parser",
     "SongTable": "musicgraph.retrieval.catalog",
+    "DenseIndex": "musicgraph.retrieval.dense",
+    "Encoder": "musicgraph.retrieval.encoder",
+    "HashingEncoder": "musicgraph.retrieval.encoder",
+    "textualize": "musicgraph.retrieval.textualize",
+    "lyric_summary": "musicgraph.retrieval.textualize",
+    "ThreadLimit": "musicgraph.retrieval.threads",
+    "TORCH_THREADS": "musicgraph.retrieval.threads",
+    "FAISS_THREADS": "musicgraph.retrieval.threads",
 }
 
 

@@ -8,7 +8,7 @@ stay valid (issue 10's incremental updates build on this).
 
 A catalog knows per song: title, main artist (key and name), album, year, genres (the song's and
 its artist's), the artist's top Last.fm tags, mood labels, audio features, popularity and the
-lyrics text reference. :meth:`document` and :func:`musicgraph.retrieval.dense.textualize` turn a
+lyrics text reference. :meth:`document` and :func:`musicgraph.retrieval.textualize.textualize` turn a
 row into the BM25 and dense texts.
 """
 

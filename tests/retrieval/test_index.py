@@ -3,10 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from musicgraph.retrieval.catalog import SongTable
 from musicgraph.retrieval.dense import DenseIndex
 from musicgraph.retrieval.index import IndexBundle, build_indexes
-from musicgraph.retrieval.textualize import textualize
 
 
 def test_bundle_roundtrip(index_dir, store) -> None:
@@ -41,14 +39,6 @@ def test_rebuild_keeps_rows_and_appends(tmp_path, vad, make_encoder, populate_st
     assert second.catalog.keys[-1] == "aaa|first"
 
 
-def test_textualize_words_and_numbers(store) -> None:
-    cat = SongTable.from_store(store)
-    text = textualize(cat, cat.row("daft punk|get lucky"), "dance party summer", ["party"])
-    assert '"Get Lucky" by Daft Punk' in text and "high energy (0.81)" in text and "116 BPM" in text
-    assert "Released 2013" in text and "Moods: happy" in text and "Lyrics about: party" in text
-    assert "electronic" in text  # artist tags
-
-
 @pytest.mark.parametrize("kind", ["flat", "hnsw", "ivfpq"])
 def test_dense_index_kinds_find_the_vector_itself(kind: str, tmp_path) -> None:
     rng = np.random.default_rng(0)
@@ -61,11 +51,3 @@ def test_dense_index_kinds_find_the_vector_itself(kind: str, tmp_path) -> None:
     ix.save(tmp_path / "d.faiss")
     again = DenseIndex.load(tmp_path / "d.faiss")
     assert again.kind == kind and again.size == 2000
-
-
-def test_minilm_encoder_is_semantic() -> None:
-    from musicgraph.retrieval.encoder import Encoder
-
-    v = Encoder(device="cpu").encode(["a sad song about tears", "melancholic heartbreak ballad", "loud party anthem"])
-    assert v.shape == (3, 384)
-    assert float(v[0] @ v[1]) > float(v[0] @ v[2])

@@ -1,4 +1,4 @@
-"""The single-query fast paths of the MiniLM encoder agree with the sentence-transformers pipeline."""
+"""The MiniLM encoder is semantic, and its single-query fast paths agree with the sentence-transformers pipeline."""
 
 from __future__ import annotations
 
@@ -101,3 +101,19 @@ def test_document_encoder_pipeline_setting(model, tmp_path, monkeypatch) -> None
     finally:
         monkeypatch.delenv("MUSICGRAPH_DENSE_PRECISION")
         reset_settings()
+
+
+def test_minilm_encoder_is_semantic() -> None:
+    v = Encoder(device="cpu").encode(["a sad song about tears", "melancholic heartbreak ballad", "loud party anthem"])
+    assert v.shape == (3, 384)
+    assert float(v[0] @ v[1]) > float(v[0] @ v[2])
+
+
+def test_hashing_encoder_is_deterministic_and_unit_length() -> None:
+    from musicgraph.retrieval.encoder import HashingEncoder
+
+    enc = HashingEncoder(dim=16)
+    a = enc.encode(["sad rain night", "sad rain night", "!!!"])
+    assert a.shape == (3, 16) and np.allclose(np.linalg.norm(a, axis=1), 1.0)
+    assert np.array_equal(a[0], a[1])
+    assert a[2, 0] == 1.0 and enc.calls == 1  # a text without words: the first basis vector
