@@ -105,7 +105,7 @@ def differences(a: Any, b: Any, tol: float, where: str = "") -> list[str]:
         if len(a) != len(b):
             return [f"{where}: length {len(a)} != {len(b)}"]
         out = []
-        for i, (x, y) in enumerate(zip(a, b)):
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
             out += differences(x, y, tol, f"{where}[{i}]")
         return out
     return [] if a == b else [f"{where}: {a!r} != {b!r}"]
@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
 
     per_op: dict[str, list[int]] = {}
     report = []
-    for q, x, y in zip(qs, peer, ours):
+    for q, x, y in zip(qs, peer, ours, strict=True):
         diff = differences(x, y, args.tol)
         per_op.setdefault(q["op"], [0, 0])[0 if not diff else 1] += 1
         if diff:
