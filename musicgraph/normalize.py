@@ -29,8 +29,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from difflib import SequenceMatcher
 
-__all__ = ["drop_article", "fold", "fold_accents", "spell_and", "word_form", "words"]
+__all__ = ["drop_article", "fold", "fold_accents", "similarity", "spell_and", "word_form", "words"]
 
 _AND = re.compile(r"[&+]")
 _APOSTROPHES = re.compile(r"['’`´]")
@@ -80,6 +81,16 @@ def drop_article(folded: str) -> str:
         if rest and rest != "the":
             return rest
     return folded
+
+
+def similarity(a: str, b: str) -> float:
+    """Similarity in [0, 1] of two names already in one comparison form: 1.0 when equal (also both
+    empty), 0.0 when only one is empty, else :class:`difflib.SequenceMatcher`'s ratio."""
+    if a == b:
+        return 1.0
+    if not a or not b:
+        return 0.0
+    return SequenceMatcher(None, a, b).ratio()
 
 
 def words(text: str) -> list[str]:

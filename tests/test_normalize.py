@@ -15,8 +15,10 @@ from musicgraph.graph.resolve import (
     split_featured,
     user_key,
 )
+from musicgraph.lm import judge
 from musicgraph.loaders.matching import name_similarity
-from musicgraph.normalize import drop_article, fold, fold_accents, spell_and, word_form, words
+from musicgraph.normalize import drop_article, fold, fold_accents, similarity, spell_and, word_form, words
+from musicgraph.rag import mentions
 from musicgraph.rag.mentions import NameIndex, _tokens
 from musicgraph.retrieval.parser import normalize_words
 
@@ -85,3 +87,11 @@ def test_user_keys_are_built_in_one_place() -> None:
     assert hetrec_key(2) == user_key("2") == user_key("hetrec:2") == "hetrec:2"
     assert personal_key("Alice") == user_key("me:alice") == "me:alice"
     assert is_personal(personal_key("bob")) and not is_personal(hetrec_key(3))
+
+
+def test_name_similarity_of_folded_forms_is_one_function() -> None:
+    """The judge and the mention finder compare folded names with the same :func:`similarity`."""
+    assert judge.similarity is similarity and mentions.similar is similarity
+    assert similarity("", "") == 1.0 and similarity("abba", "abba") == 1.0
+    assert similarity("abba", "") == 0.0 and similarity("", "abba") == 0.0
+    assert similarity("abba", "abbe") == 0.75

@@ -37,8 +37,9 @@ import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from difflib import SequenceMatcher
 from typing import TYPE_CHECKING, Any
+
+from musicgraph.normalize import similarity
 
 if TYPE_CHECKING:
     from musicgraph.graph.results import Result
@@ -82,15 +83,6 @@ def title_match(said: str, title: str) -> float:
         if x and y:
             best = max(best, similarity(x, y))
     return best
-
-
-def similarity(a: str, b: str) -> float:
-    """Similarity of two folded names (1.0 equal)."""
-    if a == b:
-        return 1.0
-    if not a or not b:
-        return 0.0
-    return SequenceMatcher(None, a, b).ratio()
 
 
 # ---------------------------------------------------------------------------------- the facts

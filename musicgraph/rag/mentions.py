@@ -23,11 +23,11 @@ import logging
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from difflib import SequenceMatcher
 from typing import TYPE_CHECKING
 
 from musicgraph.graph.results import Result
 from musicgraph.normalize import drop_article, fold
+from musicgraph.normalize import similarity as similar
 
 if TYPE_CHECKING:
     from musicgraph.graph.store import GraphStore
@@ -120,15 +120,6 @@ def norm_artist(name: str) -> str:
 def norm_title(title: str) -> str:
     """Folded title without parentheticals (feat., remaster) and version suffixes."""
     return fold(_SUFFIX.sub("", _PAREN.sub("", title))) or fold(title)
-
-
-def similar(a: str, b: str) -> float:
-    """Similarity of two normalized strings in [0, 1]."""
-    if a == b:
-        return 1.0
-    if not a or not b:
-        return 0.0
-    return SequenceMatcher(None, a, b).ratio()
 
 
 @dataclass(slots=True)
