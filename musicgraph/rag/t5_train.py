@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -18,6 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from musicgraph.lm.trainer import auto_threads
 from musicgraph.rag.seq2seq import Seq2SeqGenerator
 
 if TYPE_CHECKING:
@@ -51,17 +51,6 @@ class FinetuneConfig:
     seed: int = 13
     base: str | None = None  # a local pretrained seq2seq model to fine-tune instead
     eval_samples: int = 10  # held-out pairs decoded for the ROUGE-L figure
-
-
-def auto_threads() -> int:
-    """All cores, or one when the load average already exceeds the cores (oversubscribed BLAS
-    threads were 4x slower than one thread in that case)."""
-    cores = os.cpu_count() or 1
-    try:
-        busy = os.getloadavg()[0] >= cores
-    except OSError:
-        busy = False
-    return 1 if busy else cores
 
 
 def rouge_l(candidate: str, reference: str) -> float:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 
@@ -48,3 +50,10 @@ def test_bad_inputs_are_refused():
     with pytest.raises(ValueError, match="device"):
         pick_device("tpu")
     assert auto_threads(3) == 3
+
+
+def test_the_t5_finetune_picks_threads_with_the_same_rule() -> None:
+    from musicgraph.rag import t5_train
+
+    assert t5_train.auto_threads is auto_threads
+    assert 1 <= auto_threads() <= (os.cpu_count() or 1)
