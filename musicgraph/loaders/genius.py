@@ -27,11 +27,10 @@ from musicgraph.loaders.http_cache import (
     MalformedResponseError,
     MissingCredentialError,
     RetryPolicy,
-    service_client,
+    credentialed_client,
 )
 from musicgraph.loaders.matching import name_similarity, title_similarity
 from musicgraph.loaders.ratelimit import Clock, RateLimiter
-from musicgraph.redact import register_secret
 
 log = logging.getLogger(__name__)
 
@@ -230,26 +229,15 @@ class GeniusClient:
     ) -> None:
         from musicgraph.config import get_settings
 
-        settings = get_settings()
-        token = token if token is not None else settings.genius_token
-        register_secret(token)  # redacted from every error, log line and stored record
-        offline = (http.offline if http is not None else settings.offline) if offline is None else offline
-        if not token and not offline:
-            raise MissingCredentialError(
-                f"Genius needs an API token: set {TOKEN_VARIABLE} (create one at "
-                "https://genius.com/api-clients), or use --offline to serve cached responses only",
-                service=SERVICE,
-            )
-        if http is None:
-            from musicgraph import __version__
-
-            http = service_client(
-                SERVICE, RATE_PER_SECOND, user_agent=f"musicgraph/{__version__} ( {settings.contact} )",
-                cache=cache, session=session, clock=clock, retry=retry, offline=offline, timeout=timeout,
-            )
+        token = token if token is not None else get_settings().genius_token
+        http = credentialed_client(
+            SERVICE, RATE_PER_SECOND, token,
+            f"Genius needs an API token: set {TOKEN_VARIABLE} (create one at "
+            "https://genius.com/api-clients), or use --offline to serve cached responses only",
+            http=http, cache=cache, session=session, clock=clock, retry=retry, offline=offline, timeout=timeout,
+        )
         if token:
             http.headers["Authorization"] = f"Bearer {token}"
-        http.offline = offline
         self.http = http
         self.min_confidence = min_confidence
         genius_cls = _lyricsgenius_class()

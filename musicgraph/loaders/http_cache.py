@@ -33,7 +33,7 @@ from urllib.parse import urlencode
 
 from musicgraph.errors import MusicgraphError
 from musicgraph.loaders.ratelimit import Clock, RateLimiter, SystemClock
-from musicgraph.redact import redact
+from musicgraph.redact import redact, register_secret
 
 log = logging.getLogger(__name__)
 
@@ -417,11 +417,19 @@ def default_cache(cache_dir: Path) -> HttpCache:
     return HttpCache(Path(cache_dir) / "http.sqlite")
 
 
+def default_user_agent(contact: str) -> str:
+    """The User-Agent an API client sends unless its service asks for another:
+    ``musicgraph/<version> ( <contact> )``."""
+    from musicgraph import __version__
+
+    return f"musicgraph/{__version__} ( {contact} )"
+
+
 def service_client(
     service: str,
     rate_per_second: float,
     *,
-    user_agent: str,
+    user_agent: str | None = None,
     cache: HttpCache | None = None,
     session: Any = None,
     clock: Clock | None = None,
@@ -430,10 +438,12 @@ def service_client(
     timeout: float | None = None,
 ) -> HttpClient:
     """The :class:`HttpClient` an API client uses by default: its own rate limiter (burst 1), the shared
-    cache under ``MUSICGRAPH_HOME/cache`` and the offline setting, unless given."""
+    cache under ``MUSICGRAPH_HOME/cache``, the offline setting and :func:`default_user_agent`, unless given."""
     from musicgraph.config import get_settings
 
     settings = get_settings()
+    if user_agent is None:
+        user_agent = default_user_agent(settings.contact)
     extra: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
     return HttpClient(
         service,
@@ -445,3 +455,38 @@ def service_client(
         retry=retry,
         **extra,
     )
+
+
+def credentialed_client(
+    service: str,
+    rate_per_second: float,
+    secret: str | None,
+    missing: str,
+    *,
+    http: HttpClient | None = None,
+    cache: HttpCache | None = None,
+    session: Any = None,
+    clock: Clock | None = None,
+    retry: RetryPolicy | None = None,
+    offline: bool | None = None,
+    timeout: float | None = None,
+) -> HttpClient:
+    """The :class:`HttpClient` of an API that needs a key or token (``secret``).
+
+    The secret is registered for redaction first. ``offline`` defaults to the given client's, else
+    the setting; without a secret only offline use is possible, otherwise
+    :class:`MissingCredentialError` with the message ``missing``. Without ``http`` a
+    :func:`service_client` is built; the client returned is set to the resolved ``offline``.
+    """
+    from musicgraph.config import get_settings
+
+    register_secret(secret)  # redacted from every error, log line and stored record
+    if offline is None:
+        offline = http.offline if http is not None else get_settings().offline
+    if not secret and not offline:
+        raise MissingCredentialError(missing, service=service)
+    if http is None:
+        http = service_client(service, rate_per_second, cache=cache, session=session, clock=clock, retry=retry,
+                              offline=offline, timeout=timeout)
+    http.offline = offline
+    return http

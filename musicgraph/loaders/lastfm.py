@@ -29,11 +29,10 @@ from musicgraph.loaders.http_cache import (
     NotFoundError,
     RateLimitedError,
     RetryPolicy,
-    service_client,
+    credentialed_client,
 )
 from musicgraph.loaders.musicbrainz import TagCount
 from musicgraph.loaders.ratelimit import Clock, RateLimiter
-from musicgraph.redact import register_secret
 
 log = logging.getLogger(__name__)
 
@@ -205,25 +204,13 @@ class LastFmClient:
     ) -> None:
         from musicgraph.config import get_settings
 
-        settings = get_settings()
-        api_key = api_key if api_key is not None else settings.lastfm_api_key
-        register_secret(api_key)  # redacted from every error, log line and stored record
-        offline = (http.offline if http is not None else settings.offline) if offline is None else offline
-        if not api_key and not offline:
-            raise MissingCredentialError(
-                f"Last.fm needs an API key: set {KEY_VARIABLE} (get one at https://www.last.fm/api/account/create), "
-                "or use --offline to serve cached responses only",
-                service=SERVICE,
-            )
-        if http is None:
-            from musicgraph import __version__
-
-            http = service_client(
-                SERVICE, RATE_PER_SECOND, user_agent=f"musicgraph/{__version__} ( {settings.contact} )",
-                cache=cache, session=session, clock=clock, retry=retry, offline=offline,
-            )
-        http.offline = offline
-        self.http = http
+        api_key = api_key if api_key is not None else get_settings().lastfm_api_key
+        self.http = credentialed_client(
+            SERVICE, RATE_PER_SECOND, api_key,
+            f"Last.fm needs an API key: set {KEY_VARIABLE} (get one at https://www.last.fm/api/account/create), "
+            "or use --offline to serve cached responses only",
+            http=http, cache=cache, session=session, clock=clock, retry=retry, offline=offline,
+        )
         self.api_key = api_key or ""
         self.base_url = base_url
 

@@ -69,13 +69,8 @@ class ListenBrainzClient:
         base_url: str = API_ROOT,
     ) -> None:
         if http is None:
-            from musicgraph import __version__
-            from musicgraph.config import get_settings
-
-            http = service_client(
-                SERVICE, RATE_PER_SECOND, user_agent=f"musicgraph/{__version__} ( {get_settings().contact} )",
-                cache=cache, session=session, clock=clock, retry=retry, offline=offline,
-            )
+            http = service_client(SERVICE, RATE_PER_SECOND, cache=cache, session=session, clock=clock, retry=retry,
+                                  offline=offline)
         self.http = http
         self.base_url = base_url
 

@@ -158,3 +158,32 @@ def test_cache_max_age_makes_entries_stale(tmp_path: Path) -> None:
     cache.put("k", HttpResponse(200, b"{}", URL, fetched_at=0.0))
     assert cache.get("k") is None
     assert cache.get("k", allow_stale=True) is not None
+
+
+def test_api_clients_build_their_default_http_client_one_way(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Last.fm, Genius and ListenBrainz build the same default client: the shared User-Agent, the
+    offline setting, and a missing key refused only when online."""
+    from musicgraph import __version__
+    from musicgraph.config import reset_settings
+    from musicgraph.loaders.genius import GeniusClient
+    from musicgraph.loaders.http_cache import MissingCredentialError, default_user_agent
+    from musicgraph.loaders.lastfm import LastFmClient
+    from musicgraph.loaders.listenbrainz import ListenBrainzClient
+
+    monkeypatch.setenv("MUSICGRAPH_HOME", str(tmp_path))
+    monkeypatch.setenv("MUSICGRAPH_CONTACT", "ops@example.org")
+    monkeypatch.setenv("MUSICGRAPH_OFFLINE", "1")
+    monkeypatch.delenv("MUSICGRAPH_LASTFM_API_KEY", raising=False)
+    reset_settings()
+    try:
+        agent = f"musicgraph/{__version__} ( ops@example.org )"
+        assert default_user_agent("ops@example.org") == agent
+        clients = [LastFmClient(), GeniusClient(), ListenBrainzClient()]
+        assert [c.http.user_agent for c in clients] == [agent] * 3
+        assert [c.http.offline for c in clients] == [True] * 3
+        with pytest.raises(MissingCredentialError, match="MUSICGRAPH_LASTFM_API_KEY"):
+            LastFmClient(offline=False)
+        given = make_client(tmp_path, offline=True)[0]
+        assert LastFmClient(given).http is given and given.offline  # a given client's offline flag is kept
+    finally:
+        reset_settings()
