@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from musicgraph.cli.core import console, err_console, handle_errors, open_cli_store
+from musicgraph.cli.core import JsonOpt, StoreOpt, console, err_console, handle_errors, open_cli_store
 from musicgraph.cli.terminal import print_error, safe
 
 catalog_app = typer.Typer(help="Add, update or delete songs, artists, tags and listening data (incrementally indexed).",
@@ -69,10 +69,8 @@ def _edit(op: str, file: Path | None, keys: list[str] | None, store: str | None,
 
 
 FileArg = Annotated[Path | None, typer.Argument(help="A .jsonl or .csv file of changes (see docs/catalog.md).")]
-StoreOpt = Annotated[str | None, typer.Option("--store", help="embedded or neo4j")]
 IndexOpt = Annotated[Path | None, typer.Option("--index-dir", help="Retrieval index directory.")]
 NoIndexOpt = Annotated[bool, typer.Option("--no-index", help="Change the store only (then run `musicgraph check --repair`).")]
-JsonOpt = Annotated[bool, typer.Option("--json")]
 
 
 @catalog_app.command("add")

@@ -22,6 +22,11 @@ log = logging.getLogger(__name__)
 console = Console()
 err_console = Console(stderr=True)
 
+#: The ``--store`` option of the commands that open the store.
+StoreOpt = Annotated[str | None, typer.Option("--store", help="embedded or neo4j")]
+#: The bare ``--json`` flag (commands with their own help text for it declare their own).
+JsonOpt = Annotated[bool, typer.Option("--json")]
+
 
 class CliError(MusicgraphError):
     """An error shown to the user as one clear line, exit code 2."""
@@ -155,8 +160,8 @@ def _bulk_ingest(store: str | None, stage: list[str] | None, force: bool, ddir: 
 
 
 def stats_cmd(
-    store: Annotated[str | None, typer.Option(help="embedded or neo4j")] = None,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    store: StoreOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Counts per label and relationship type, and what each source contributed and merged."""
     from musicgraph.graph.ingest import source_stats
@@ -224,7 +229,7 @@ def recommend_cmd(
     no_graph: Annotated[bool, typer.Option("--no-graph")] = False,
     no_emotion: Annotated[bool, typer.Option("--no-emotion")] = False,
     no_audio: Annotated[bool, typer.Option("--no-audio")] = False,
-    store: Annotated[str | None, typer.Option(help="embedded or neo4j")] = None,
+    store: StoreOpt = None,
     me: Annotated[bool, typer.Option("--me", help="For you: your imported history (musicgraph me import) is the "
                                      "user seed; what you know is left out.")] = False,
     profile: Annotated[str | None, typer.Option(help="Which imported profile --me means (default: the only one).")] = None,
@@ -326,7 +331,7 @@ def recommend_cmd(
 
 def export_cmd(
     graphml: Annotated[Path, typer.Option(help="Write the whole graph as GraphML to this file.")],
-    store: Annotated[str | None, typer.Option(help="embedded or neo4j")] = None,
+    store: StoreOpt = None,
 ) -> None:
     """Export the graph for analysis (networkx view → GraphML)."""
     import networkx as nx

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from musicgraph.cli.core import console, handle_errors, open_cli_store
+from musicgraph.cli.core import JsonOpt, StoreOpt, console, handle_errors, open_cli_store
 
 features_app = typer.Typer(help="Estimate audio features for songs without them, from the graph.", no_args_is_help=True)
 
@@ -17,8 +17,8 @@ features_app = typer.Typer(help="Estimate audio features for songs without them,
 def evaluate_cmd(
     holdout: Annotated[float, typer.Option(help="Share of songs with features to hide.")] = 0.2,
     seed: Annotated[int, typer.Option()] = 0,
-    store: Annotated[str | None, typer.Option(help="embedded or neo4j")] = None,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    store: StoreOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Hide songs that have features, estimate them, print MAE per feature vs the mean baseline."""
     from musicgraph.graph.features import evaluate
@@ -42,7 +42,7 @@ def evaluate_cmd(
 
 
 @features_app.command("estimate")
-def estimate_cmd(store: Annotated[str | None, typer.Option(help="embedded or neo4j")] = None) -> None:
+def estimate_cmd(store: StoreOpt = None) -> None:
     """Estimate and write features (flagged ``features_estimated``) for every reachable song without them."""
     from musicgraph.graph.features import estimate, write_estimates
 

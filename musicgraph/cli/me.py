@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+
+from musicgraph.cli.core import StoreOpt
 
 me_app = typer.Typer(
     help="Your own listening history: import it (Spotify, Last.fm, ListenBrainz), show the profile, forget it. "
@@ -46,7 +49,7 @@ def import_cmd(
                                                      "listens to fetch.")] = None,
     name: Annotated[str, typer.Option("--name", help="Profile name (the user key is me:NAME).")] = "default",
     max_pages: Annotated[int, typer.Option(help="At most this many API pages per service.", min=1)] = 50,
-    store: Annotated[str | None, typer.Option(help="embedded or neo4j")] = None,
+    store: StoreOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Import a listening history as your profile (replaces an earlier import of the same name)."""
@@ -58,10 +61,7 @@ def import_cmd(
             result = import_history(st, name, paths=files or [], lastfm=lastfm, listenbrainz=listenbrainz,
                                     max_pages=max_pages)
         data = result.to_dict()
-        if as_json:
-            typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
-        else:
-            _print_profile(data, title=f"imported {data['user']} from {', '.join(data['inputs'])}")
+        _show_profile(data, as_json, lambda: f"imported {data['user']} from {', '.join(data['inputs'])}")
 
     _run(run)
 
@@ -69,7 +69,7 @@ def import_cmd(
 @me_app.command("show")
 def show_cmd(
     name: Annotated[str | None, typer.Option("--name", help="Profile name (default: the only one).")] = None,
-    store: Annotated[str | None, typer.Option(help="embedded or neo4j")] = None,
+    store: StoreOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Show your profile: match rate, top artists, tags, moods, audio features."""
@@ -79,10 +79,7 @@ def show_cmd(
     def run() -> None:
         with open_cli_store(store) as st:
             data = show(st, name)
-        if as_json:
-            typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
-        else:
-            _print_profile(data, title=f"profile {data['user']} (imported {data.get('imported_at')})")
+        _show_profile(data, as_json, lambda: f"profile {data['user']} (imported {data.get('imported_at')})")
 
     _run(run)
 
@@ -90,7 +87,7 @@ def show_cmd(
 @me_app.command("forget")
 def forget_cmd(
     name: Annotated[str | None, typer.Option("--name", help="Profile name (default: the only one).")] = None,
-    store: Annotated[str | None, typer.Option(help="embedded or neo4j")] = None,
+    store: StoreOpt = None,
 ) -> None:
     """Delete your profile and everything derived from it (GNN vector, cached API answers)."""
     from musicgraph.cli.core import open_cli_store
@@ -102,6 +99,14 @@ def forget_cmd(
         typer.echo(json.dumps(out, indent=2))
 
     _run(run)
+
+
+def _show_profile(data: dict[str, Any], as_json: bool, title: Callable[[], str]) -> None:
+    """``data`` as JSON, or as the profile tables under ``title()``."""
+    if as_json:
+        typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+    else:
+        _print_profile(data, title=title())
 
 
 def _print_profile(data: dict[str, Any], title: str) -> None:

@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from musicgraph.cli.core import StoreOpt
+
 trends_app = typer.Typer(help="What is popular now (Last.fm top tracks, Reddit top posts): the --trending signal.",
                          no_args_is_help=True)
 
@@ -20,7 +22,7 @@ def fetch_cmd(
     reddit: Annotated[list[str] | None, typer.Option("--reddit", help="Subreddit whose top posts of the week to "
                                                      "read (repeatable), e.g. Music.")] = None,
     limit: Annotated[int, typer.Option(help="Tracks per Last.fm list.", min=1, max=1000)] = 100,
-    store: Annotated[str | None, typer.Option(help="embedded or neo4j")] = None,
+    store: StoreOpt = None,
 ) -> None:
     """Fetch the trend lists (rate limited, cached 6 h, with provenance) and resolve them into the catalog."""
     from musicgraph.cli.core import fail, open_cli_store
