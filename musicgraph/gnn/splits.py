@@ -39,8 +39,24 @@ DEFAULT_RATIOS: tuple[float, float, float] = (0.8, 0.1, 0.1)
 DEFAULT_SEED = 2020
 
 
+class _KeyCounts:
+    """``num_users`` / ``num_items``: the sizes of the ``user_keys`` / ``item_keys`` vocabularies."""
+
+    __slots__ = ()
+    user_keys: np.ndarray
+    item_keys: np.ndarray
+
+    @property
+    def num_users(self) -> int:
+        return int(len(self.user_keys))
+
+    @property
+    def num_items(self) -> int:
+        return int(len(self.item_keys))
+
+
 @dataclass(slots=True)
-class Interactions:
+class Interactions(_KeyCounts):
     """Weighted user -> item interactions with their key vocabularies.
 
     Attributes:
@@ -70,14 +86,6 @@ class Interactions:
             raise ValueError(f"user index out of range [0, {len(self.user_keys)})")
         if len(self.item) and (self.item.min() < 0 or self.item.max() >= len(self.item_keys)):
             raise ValueError(f"item index out of range [0, {len(self.item_keys)})")
-
-    @property
-    def num_users(self) -> int:
-        return int(len(self.user_keys))
-
-    @property
-    def num_items(self) -> int:
-        return int(len(self.item_keys))
 
     def __len__(self) -> int:
         return int(len(self.user))
@@ -177,7 +185,7 @@ def split_counts(n: np.ndarray, ratios: tuple[float, float, float] = DEFAULT_RAT
 
 
 @dataclass(slots=True)
-class Split:
+class Split(_KeyCounts):
     """A train / validation / test split of :class:`Interactions` (indices into the key arrays)."""
 
     user_keys: np.ndarray
@@ -190,14 +198,6 @@ class Split:
     test_item: np.ndarray
     train_weight: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
     seed: int = DEFAULT_SEED
-
-    @property
-    def num_users(self) -> int:
-        return int(len(self.user_keys))
-
-    @property
-    def num_items(self) -> int:
-        return int(len(self.item_keys))
 
     @property
     def train(self) -> tuple[np.ndarray, np.ndarray]:
