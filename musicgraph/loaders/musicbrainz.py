@@ -271,6 +271,18 @@ def _tag_counts(items: Any) -> list[TagCount]:
     return out
 
 
+def _aliases(items: Any) -> list[str]:
+    """The names of an ``aliases`` list."""
+    return [str(a["name"]) for a in items or [] if isinstance(a, Mapping) and a.get("name")]
+
+
+def _search_hits(data: Any, key: str, what: str) -> list[Mapping[str, Any]]:
+    """The hits (with an ``id``) of a search answer's ``key`` list, or :class:`MalformedResponseError`."""
+    if not isinstance(data, Mapping) or not isinstance(data.get(key), list):
+        raise MalformedResponseError(f"{SERVICE}: {what} search has no {key!r} list", service=SERVICE)
+    return [hit for hit in data[key] if isinstance(hit, Mapping) and hit.get("id")]
+
+
 def _credit(credits: Any) -> tuple[str, list[tuple[str, str]]]:
     """(display credit, [(mbid, name)]) of an ``artist-credit`` list."""
     text = ""
@@ -318,7 +330,7 @@ def parse_artist(data: Mapping[str, Any]) -> ArtistInfo:
         begin=life.get("begin"),
         end=life.get("end"),
         ended=bool(life.get("ended")),
-        aliases=[str(a["name"]) for a in data.get("aliases") or [] if isinstance(a, Mapping) and a.get("name")],
+        aliases=_aliases(data.get("aliases")),
         genres=_tag_counts(data.get("genres")),
         tags=_tag_counts(data.get("tags")),
         relations=relations,
@@ -360,13 +372,8 @@ def parse_recording(data: Mapping[str, Any]) -> RecordingInfo:
 
 def parse_artist_search(data: Mapping[str, Any]) -> list[ArtistCandidate]:
     """Hits of an artist search (``{"artists": [...]}``), best first."""
-    if not isinstance(data, Mapping) or not isinstance(data.get("artists"), list):
-        raise MalformedResponseError(f"{SERVICE}: artist search has no 'artists' list", service=SERVICE)
-    hits = data["artists"]
     out = []
-    for a in hits or []:
-        if not isinstance(a, Mapping) or not a.get("id"):
-            continue
+    for a in _search_hits(data, "artists", "artist"):
         out.append(
             ArtistCandidate(
                 mbid=str(a["id"]),
@@ -376,7 +383,7 @@ def parse_artist_search(data: Mapping[str, Any]) -> list[ArtistCandidate]:
                 type=a.get("type"),
                 country=a.get("country"),
                 disambiguation=str(a.get("disambiguation") or ""),
-                aliases=[str(x["name"]) for x in a.get("aliases") or [] if isinstance(x, Mapping) and x.get("name")],
+                aliases=_aliases(a.get("aliases")),
             )
         )
     return out
@@ -384,13 +391,8 @@ def parse_artist_search(data: Mapping[str, Any]) -> list[ArtistCandidate]:
 
 def parse_recording_search(data: Mapping[str, Any]) -> list[RecordingCandidate]:
     """Hits of a recording search (``{"recordings": [...]}``), best first."""
-    if not isinstance(data, Mapping) or not isinstance(data.get("recordings"), list):
-        raise MalformedResponseError(f"{SERVICE}: recording search has no 'recordings' list", service=SERVICE)
-    hits = data["recordings"]
     out = []
-    for r in hits or []:
-        if not isinstance(r, Mapping) or not r.get("id"):
-            continue
+    for r in _search_hits(data, "recordings", "recording"):
         credit, artists = _credit(r.get("artist-credit"))
         out.append(
             RecordingCandidate(

@@ -27,6 +27,7 @@ from musicgraph.loaders.musicbrainz import (
     parse_artist,
     parse_artist_search,
     parse_recording,
+    parse_recording_search,
     user_agent,
 )
 from musicgraph.loaders.ratelimit import FakeClock, RateLimiter
@@ -178,3 +179,18 @@ def test_recorded_lookup_served_through_the_client(tmp_path: Path) -> None:
     rec = client.recording("cb2cc207-8125-445c-9ef9-6ea44eee959a")
     assert rec.first_release_date == "2014-06-20"
     assert {t.name for t in rec.tags} >= set()  # tags parse (may be empty)
+
+
+def test_search_answers_keep_hits_with_an_id_and_refuse_a_missing_list() -> None:
+    from musicgraph.loaders.http_cache import MalformedResponseError
+
+    artists = parse_artist_search({"artists": [
+        {"id": "a1", "name": "Blurtones", "score": 100, "aliases": [{"name": "The Blurtones"}, {"x": 1}, "bad"]},
+        {"name": "no id"}, "not a hit"]})
+    assert [(a.mbid, a.aliases) for a in artists] == [("a1", ["The Blurtones"])]
+    recordings = parse_recording_search({"recordings": [{"id": "r1", "title": "Glass Harbor"}, {"title": "no id"}]})
+    assert [r.mbid for r in recordings] == ["r1"]
+    with pytest.raises(MalformedResponseError, match="musicbrainz: artist search has no 'artists' list"):
+        parse_artist_search({"recordings": []})
+    with pytest.raises(MalformedResponseError, match="musicbrainz: recording search has no 'recordings' list"):
+        parse_recording_search({"recordings": None})
