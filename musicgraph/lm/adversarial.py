@@ -120,19 +120,20 @@ def _clean(ctx: _Ctx, family: str, rng: random.Random) -> list[tuple[str, str]]:
 
 
 def _invented_title(cat: JudgeCatalog, rng: random.Random) -> str:
-    for _ in range(100):
-        t = f"{rng.choice(_ADJ)} {rng.choice(_NOUN)}"
-        if norm(t) not in cat.titles.exact and norm(t) not in cat.artists.exact:
-            return t
-    raise RuntimeError("could not invent a title absent from the catalog")
+    return _invented(cat, rng, "", "title")
 
 
 def _invented_band(cat: JudgeCatalog, rng: random.Random) -> str:
+    return _invented(cat, rng, "The ", "band")
+
+
+def _invented(cat: JudgeCatalog, rng: random.Random, prefix: str, what: str) -> str:
+    """``prefix`` + an adjective and a noun that name no title and no artist of the catalog."""
     for _ in range(100):
-        t = f"The {rng.choice(_ADJ)} {rng.choice(_NOUN)}"
-        if norm(t) not in cat.artists.exact and norm(t) not in cat.titles.exact:
+        t = f"{prefix}{rng.choice(_ADJ)} {rng.choice(_NOUN)}"
+        if norm(t) not in cat.titles.exact and norm(t) not in cat.artists.exact:
             return t
-    raise RuntimeError("could not invent a band absent from the catalog")
+    raise RuntimeError(f"could not invent a {what} absent from the catalog")
 
 
 def _plant(kind: str, ctx: _Ctx, base: str, family: str, cat: JudgeCatalog, rng: random.Random,

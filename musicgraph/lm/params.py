@@ -272,14 +272,7 @@ def lexicon_params(parsed: Any) -> dict[str, Any]:
     year = parsed.filters.get("year") or parsed.features.get("year")
     if year:
         out["filters"]["year"] = [year[0], year[1]]
-    for s in parsed.seeds:
-        if s.label == "Artist":
-            out["seeds"].append(s.name)
-        elif s.label in ("Genre", "Tag"):
-            out["genres"].append(s.name)
-    for s in parsed.exclude:
-        if s.label == "Artist":
-            out["filters"].setdefault("exclude_artists", []).append(s.name)
+    _add_seeds(out, parsed.seeds, parsed.exclude)
     return out
 
 
@@ -308,15 +301,20 @@ def request_params(req: Any) -> dict[str, Any]:
         out["features"]["popularity"] = {"level": _level(lo, hi), "range": [lo, hi], "weight": 1.0}
     if c.years:
         out["filters"]["year"] = [c.years[0], c.years[1]]
-    for s in req.seeds:
+    _add_seeds(out, req.seeds, c.exclude)
+    return out
+
+
+def _add_seeds(out: dict[str, Any], seeds: Iterable[Any], exclude: Iterable[Any]) -> None:
+    """Artist seeds are the like-artists, genre and tag seeds genres, excluded artists a filter."""
+    for s in seeds:
         if s.label == "Artist":
             out["seeds"].append(s.name)
         elif s.label in ("Genre", "Tag"):
             out["genres"].append(s.name)
-    for e in c.exclude:
+    for e in exclude:
         if e.label == "Artist":
             out["filters"].setdefault("exclude_artists", []).append(e.name)
-    return out
 
 
 def params_request(params: dict[str, Any], text: str, k: int = 10) -> Any:
