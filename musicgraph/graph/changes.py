@@ -359,14 +359,20 @@ def clean_song(data: SongRecord | Mapping[str, Any], where: str) -> dict[str, An
             "moods": moods, "tags": tags}
 
 
+def _already_clean(data: object, where: str, must: str) -> bool:
+    """Whether ``data`` is a change cleaned before (taken as it is); :class:`CatalogError`
+    ``"<where>: <must>, got <type>"`` when it is not an object."""
+    if not isinstance(data, Mapping):
+        raise CatalogError(f"{where}: {must}, got {type(data).__name__}")
+    return bool(data.get("_clean"))
+
+
 def clean_song_delete(data: str | Mapping[str, Any], where: str) -> dict[str, Any]:
     """A validated song deletion: a key, or ``key``/``artist`` + ``title``."""
     if isinstance(data, str):
         return {"type": "song", "_where": where, "_clean": True, "key": _text(where, "key", data, 2 * MAX_NAME_LENGTH,
                                                                                  required=True)}
-    if not isinstance(data, Mapping):
-        raise CatalogError(f"{where}: a song to delete must be a key or an object, got {type(data).__name__}")
-    if data.get("_clean"):
+    if _already_clean(data, where, "a song to delete must be a key or an object"):
         return dict(data)
     where = _where(data, where)
     if data.get("key") is not None:
@@ -382,9 +388,7 @@ def clean_song_delete(data: str | Mapping[str, Any], where: str) -> dict[str, An
 
 def clean_artist(data: Mapping[str, Any], where: str, delete: bool = False) -> dict[str, Any]:
     """A validated artist change: ``name`` (or ``artist``), ``aliases``, ``tags``, ``genres``, ``source``."""
-    if not isinstance(data, Mapping):
-        raise CatalogError(f"{where}: an artist change must be an object, got {type(data).__name__}")
-    if data.get("_clean"):
+    if _already_clean(data, where, "an artist change must be an object"):
         return dict(data)
     where = _where(data, where)
     _check_keys(where, data, {"name", "artist", "aliases", "tags", "genres", "source"}, "artist")
@@ -405,9 +409,7 @@ def clean_artist(data: Mapping[str, Any], where: str, delete: bool = False) -> d
 
 def clean_tag(data: Mapping[str, Any], where: str) -> dict[str, Any]:
     """A validated tag change: ``artist``, ``tag``, ``weight`` (default 1)."""
-    if not isinstance(data, Mapping):
-        raise CatalogError(f"{where}: a tag change must be an object, got {type(data).__name__}")
-    if data.get("_clean"):
+    if _already_clean(data, where, "a tag change must be an object"):
         return dict(data)
     where = _where(data, where)
     _check_keys(where, data, {"artist", "tag", "weight"}, "tag")
@@ -424,9 +426,7 @@ def clean_tag(data: Mapping[str, Any], where: str) -> dict[str, Any]:
 def clean_listen(data: Mapping[str, Any], where: str) -> dict[str, Any]:
     """A validated listening change: ``user`` (``source:id``, a bare id means ``catalog:id``), ``artist``,
     ``weight`` (default 1)."""
-    if not isinstance(data, Mapping):
-        raise CatalogError(f"{where}: a listen change must be an object, got {type(data).__name__}")
-    if data.get("_clean"):
+    if _already_clean(data, where, "a listen change must be an object"):
         return dict(data)
     where = _where(data, where)
     _check_keys(where, data, {"user", "artist", "weight"}, "listen")

@@ -137,6 +137,11 @@ def _now_iso() -> str:
     return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
+def _artist_title(song: Node) -> tuple[str, str]:
+    """The artist and title a song node is looked up by in the APIs."""
+    return str(song.props.get("artist") or ""), str(song.props.get("title") or song.name)
+
+
 def text_ref(text: str) -> str:
     """Content reference of a text: ``sha1:<hex>`` (the same scheme as ingest)."""
     return "sha1:" + hashlib.sha1(text.encode("utf-8")).hexdigest()
@@ -384,8 +389,7 @@ class Enricher:
 
     def _mb_song(self, node: Node) -> tuple[_Writes, str]:
         w = _Writes()
-        artist = str(node.props.get("artist") or "")
-        title = str(node.props.get("title") or node.name)
+        artist, title = _artist_title(node)
         match = self.client.resolve_recording(artist, title)
         if match is None:
             return w, "no_match"
@@ -407,8 +411,7 @@ class Enricher:
 
     def _genius_song(self, node: Node) -> tuple[_Writes, str]:
         w = _Writes()
-        artist = str(node.props.get("artist") or "")
-        title = str(node.props.get("title") or node.name)
+        artist, title = _artist_title(node)
         match = self.client.resolve_song(artist, title)
         if match is None:
             return w, "no_match"
@@ -443,8 +446,7 @@ class Enricher:
 
     def _lastfm_song(self, node: Node) -> tuple[_Writes, str]:
         w = _Writes()
-        artist = str(node.props.get("artist") or "")
-        title = str(node.props.get("title") or node.name)
+        artist, title = _artist_title(node)
         tags = self.client.track_top_tags(artist, title)
         kept = [(t.name, t.count / 100.0) for t in tags if t.count >= LASTFM_MIN_TAG_WEIGHT]
         if not kept:

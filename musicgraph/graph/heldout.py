@@ -97,13 +97,7 @@ def heldout_projection(
     matrices["LISTENED_TO"] = kept
     if data_dir is not None:
         matrices["TAGGED"], matrices["USED_TAG"] = tag_matrices_without(projection, data_dir, pairs)
-    return Projection(
-        keys=projection.keys,
-        names=projection.names,
-        label_ranges=projection.label_ranges,
-        matrices=matrices,
-        version=projection.version + f"-heldout{len(pairs)}",
-    )
+    return _with_matrices(projection, matrices, f"-heldout{len(pairs)}")
 
 
 def without_song_moods(projection: Projection, song_keys: Iterable[str]) -> Projection:
@@ -121,10 +115,15 @@ def without_song_moods(projection: Projection, song_keys: Iterable[str]) -> Proj
         kept.eliminate_zeros()
         kept.sort_indices()
         matrices["HAS_MOOD"] = kept
+    return _with_matrices(projection, matrices, f"-nomoods{len(rows)}")
+
+
+def _with_matrices(projection: Projection, matrices: dict[str, sp.csr_matrix], suffix: str) -> Projection:
+    """``projection``'s nodes with other ``matrices``; its version gets ``suffix`` (caches tell them apart)."""
     return Projection(
         keys=projection.keys,
         names=projection.names,
         label_ranges=projection.label_ranges,
         matrices=matrices,
-        version=projection.version + f"-nomoods{len(rows)}",
+        version=projection.version + suffix,
     )

@@ -264,28 +264,26 @@ def _stage_hetrec_tags(data_dir: Path, buf: GraphBuffer, rep: LoadReport, store:
 
 
 def _songs_stage(*loaders: Callable[[Path, LoadReport], Iterable[SongRecord]]) -> StageFn:
-    def run(data_dir: Path, buf: GraphBuffer, rep: LoadReport, store: GraphStore) -> int:
-        n = 0
-        for loader in loaders:
-            for rec in loader(data_dir, rep):
-                add_song(buf, rec)
-                n += 1
-        return n
-
-    run.__doc__ = "Songs from " + ", ".join(f"{ld.__module__.rsplit('.', 1)[-1]}.{ld.__name__}" for ld in loaders)
-    return run
+    doc = "Songs from " + ", ".join(f"{ld.__module__.rsplit('.', 1)[-1]}.{ld.__name__}" for ld in loaders)
+    return _records_stage(add_song, loaders, doc)
 
 
 def _moods_stage(*loaders: Callable[[Path, LoadReport], Iterable[MoodLabel]]) -> StageFn:
+    return _records_stage(add_mood_label, loaders, "Mood labels from " + ", ".join(ld.__name__ for ld in loaders))
+
+
+def _records_stage(add: Callable[[GraphBuffer, Any], Any], loaders: Sequence[Callable[[Path, LoadReport], Iterable[Any]]],
+                   doc: str) -> StageFn:
+    """A stage that adds every record of ``loaders`` to the buffer with ``add`` (its ``__doc__`` is ``doc``)."""
     def run(data_dir: Path, buf: GraphBuffer, rep: LoadReport, store: GraphStore) -> int:
         n = 0
         for loader in loaders:
             for rec in loader(data_dir, rep):
-                add_mood_label(buf, rec)
+                add(buf, rec)
                 n += 1
         return n
 
-    run.__doc__ = "Mood labels from " + ", ".join(ld.__name__ for ld in loaders)
+    run.__doc__ = doc
     return run
 
 
