@@ -228,6 +228,18 @@ class HybridRetriever(Retriever):
                     log.debug("hybrid retrieval without the GNN component: %s", exc)
             return self._gnn
 
+    def _top_component(self, scores: np.ndarray, mask: np.ndarray, pool: int) -> _Component | None:
+        """The ``pool`` best rows of ``mask`` with a positive score (ties: popularity, then catalog
+        order), or None when there is none."""
+        masked = np.where(mask, scores, 0.0)
+        nz = np.flatnonzero(masked > 0)
+        if len(nz) > pool:
+            nz = nz[np.argpartition(-masked[nz], pool - 1)[:pool]]
+        if not len(nz):
+            return None
+        top = nz[np.lexsort((self._tie_order[nz], -self._popularity[nz], -masked[nz]))]
+        return _Component(top.tolist(), {int(r): float(masked[r]) for r in top})
+
     def _gnn_scores(self, prep: Prepared, kind: str) -> np.ndarray | None:
         """The GNN's scores of the kind's items for the request's entity seeds (None: no GNN or no seed vector)."""
         gnn = self.gnn
@@ -442,13 +454,7 @@ class HybridRetriever(Retriever):
                                 or req.constraints.moods)
         if use_graph and has_graph_signal:
             graph_vec, walk_paths = self._graph_song_scores(prep)
-            gscores = np.where(mask, graph_vec, 0.0)
-            nz = np.flatnonzero(gscores > 0)
-            if len(nz) > pool:
-                nz = nz[np.argpartition(-gscores[nz], pool - 1)[:pool]]
-            if len(nz):
-                top = nz[np.lexsort((self._tie_order[nz], -self._popularity[nz], -gscores[nz]))]
-                graph_comp = _Component(top.tolist(), {int(r): float(gscores[r]) for r in top})
+            graph_comp = self._top_component(graph_vec, mask, pool)
             clock.lap("graph")
         if dense_job is not None:
             qvec, enc_seconds = dense_job.result()
@@ -465,13 +471,9 @@ class HybridRetriever(Retriever):
         if "gnn" in comps and prep.seeds:
             gvec = self._gnn_scores(prep, "song")
             if gvec is not None:
-                gsc = np.where(mask, gvec, 0.0)
-                nz = np.flatnonzero(gsc > 0)
-                if len(nz) > pool:
-                    nz = nz[np.argpartition(-gsc[nz], pool - 1)[:pool]]
-                if len(nz):
-                    top = nz[np.lexsort((self._tie_order[nz], -self._popularity[nz], -gsc[nz]))]
-                    found["gnn"] = _Component(top.tolist(), {int(r): float(gsc[r]) for r in top})
+                gnn_comp = self._top_component(gvec, mask, pool)
+                if gnn_comp is not None:
+                    found["gnn"] = gnn_comp
                 clock.lap("gnn")
 
         if "bm25" not in found and not prep.seeds and mood_target is None and not feature_targets \

@@ -343,6 +343,22 @@ class IncrementalBM25:
         return out
 
 
+def _row_issues(part: str, rows: set[int], alive_rows: set[int], thing: str,
+                repairs: tuple[str, str]) -> list[Issue]:
+    """Issues of an index part whose entries (``thing``, one per catalog row in ``rows``) should be the
+    live rows exactly: ``orphan`` entries of dead or unknown rows, ``missing`` live rows (``repairs``:
+    the repair of each)."""
+    out: list[Issue] = []
+    orphan, absent = sorted(rows - alive_rows), sorted(alive_rows - rows)
+    if orphan:
+        out.append(Issue(part, "orphan", f"{len(orphan)} {thing}s for deleted or unknown rows",
+                         items=[str(r) for r in orphan], repair=repairs[0]))
+    if absent:
+        out.append(Issue(part, "missing", f"{len(absent)} live songs have no {thing}",
+                         items=[str(r) for r in absent], repair=repairs[1]))
+    return out
+
+
 # --------------------------------------------------------------------------- the bundle
 @dataclass(slots=True)
 class UpdateReport:
@@ -724,13 +740,7 @@ class RetrievalIndexes:
             issues.append(Issue("bm25", "missing", "no BM25 index", repair="bm25"))
         elif isinstance(sp_, IncrementalBM25):
             rows = set(sp_.rows().tolist())
-            orphan, absent = sorted(rows - alive_rows), sorted(alive_rows - rows)
-            if orphan:
-                issues.append(Issue("bm25", "orphan", f"{len(orphan)} BM25 documents for deleted or unknown rows",
-                                    items=[str(r) for r in orphan], repair="bm25"))
-            if absent:
-                issues.append(Issue("bm25", "missing", f"{len(absent)} live songs have no BM25 document",
-                                    items=[str(r) for r in absent], repair="bm25"))
+            issues += _row_issues("bm25", rows, alive_rows, "BM25 document", ("bm25", "bm25"))
             if int(sp_.df.sum()) != sum(len(sp_.doc_terms(r)) for r in rows) or sp_.df.min(initial=0) < 0:
                 issues.append(Issue("bm25", "corrupt", "BM25 document frequencies disagree with the postings",
                                     repair="bm25"))
@@ -784,13 +794,7 @@ class RetrievalIndexes:
         if len(np.unique(live)) != len(live):
             out.append(Issue("dense", "duplicate", "a catalog row has more than one live vector", repair="dense"))
         rows = set(live.tolist())
-        orphan, absent = sorted(rows - alive_rows), sorted(alive_rows - rows)
-        if orphan:
-            out.append(Issue("dense", "orphan", f"{len(orphan)} FAISS vectors for deleted or unknown rows",
-                             items=[str(r) for r in orphan], repair="dense"))
-        if absent:
-            out.append(Issue("dense", "missing", f"{len(absent)} live songs have no FAISS vector",
-                             items=[str(r) for r in absent], repair="dense-encode"))
+        out += _row_issues("dense", rows, alive_rows, "FAISS vector", ("dense", "dense-encode"))
         if len(vec) < len(bundle.catalog) and alive_rows:
             out.append(Issue("dense", "count", f"{len(vec)} raw vectors for {len(bundle.catalog)} catalog rows",
                              repair="dense-encode"))

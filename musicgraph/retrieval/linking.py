@@ -17,7 +17,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections import defaultdict
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -76,6 +76,16 @@ class _Entry:
     key: str
     name: str
     prior: float
+
+
+def _trigram_pool(phrase: str, index: Mapping[str, Iterable[str]]) -> list[str]:
+    """The names in ``index`` (trigram -> names) that share at least half of ``phrase``'s trigrams."""
+    grams = _trigrams(phrase)
+    counts: dict[str, int] = defaultdict(int)
+    for g in grams:
+        for norm in index.get(g, ()):
+            counts[norm] += 1
+    return [n for n, c in counts.items() if c >= 0.5 * len(grams)]
 
 
 def _trigrams(text: str) -> set[str]:
@@ -367,12 +377,7 @@ class EntityLinker:
                 return None
             norm, key, title = next(c for c in cands if c[0] == best[0])
             return key, title, difflib.SequenceMatcher(None, phrase, norm).ratio()
-        grams = _trigrams(phrase)
-        counts: dict[str, int] = defaultdict(int)
-        for g in grams:
-            for norm in self.title_trigrams.get(g, ()):
-                counts[norm] += 1
-        pool = [n for n, c in counts.items() if c >= 0.5 * len(grams)]
+        pool = _trigram_pool(phrase, self.title_trigrams)
         best = difflib.get_close_matches(phrase, pool, n=1, cutoff=cutoff) if pool else []
         if not best:
             return None
@@ -397,12 +402,7 @@ class EntityLinker:
 
     def fuzzy_artist(self, phrase: str, cutoff: float = 0.85) -> tuple[str, str, float] | None:
         """The artist whose normalized name is closest to ``phrase`` (difflib ratio >= ``cutoff``)."""
-        grams = _trigrams(phrase)
-        counts: dict[str, int] = defaultdict(int)
-        for g in grams:
-            for norm in self.artist_trigrams.get(g, ()):
-                counts[norm] += 1
-        pool = [n for n, c in counts.items() if c >= 0.5 * len(grams)]
+        pool = _trigram_pool(phrase, self.artist_trigrams)
         if not pool:
             return None
         close = difflib.get_close_matches(phrase, pool, n=5, cutoff=cutoff)

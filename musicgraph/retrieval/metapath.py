@@ -32,6 +32,29 @@ from musicgraph.graph.schema import Label, Rel
 log = logging.getLogger(__name__)
 
 
+def listening_matrices(
+    projection: Projection, users: tuple[int, int], artists: tuple[int, int]
+) -> tuple[sp.csr_matrix, sp.csr_matrix, sp.csr_matrix, sp.csr_matrix]:
+    """The ``LISTENED_TO`` block between the node ranges ``users`` and ``artists`` of ``projection``:
+    ``(W, L, LT, WT)``, play counts W (float32, users x artists), binary L, and the transposes (artists
+    x users, sorted indices). Empty matrices of that shape when there is no listening."""
+    (u_lo, u_hi), (a_lo, a_hi) = users, artists
+    mat = projection.matrices.get(Rel.LISTENED_TO)
+    n_users, n_artists = u_hi - u_lo, a_hi - a_lo
+    if mat is None or mat.nnz == 0 or n_users == 0 or n_artists == 0:
+        w = sp.csr_matrix((n_users, n_artists), dtype=np.float32)
+    else:
+        w = sp.csr_matrix(mat[u_lo:u_hi, a_lo:a_hi], dtype=np.float32)
+        w.eliminate_zeros()
+    binary = w.copy()
+    binary.data[:] = 1.0
+    binary_t = binary.T.tocsr()
+    binary_t.sort_indices()
+    w_t = w.T.tocsr()
+    w_t.sort_indices()
+    return w, binary, binary_t, w_t
+
+
 class CoListening:
     """Artist–artist affinity through shared listeners over a :class:`Projection`.
 
@@ -48,20 +71,8 @@ class CoListening:
         self.projection = projection
         self.u_lo, self.u_hi = projection.label_ranges.get(Label.USER, (0, 0))
         self.a_lo, self.a_hi = projection.label_ranges.get(Label.ARTIST, (0, 0))
-        mat = projection.matrices.get(Rel.LISTENED_TO)
-        n_users, n_artists = self.u_hi - self.u_lo, self.a_hi - self.a_lo
-        if mat is None or mat.nnz == 0 or n_users == 0 or n_artists == 0:
-            self.W = sp.csr_matrix((n_users, n_artists), dtype=np.float32)
-        else:
-            self.W = sp.csr_matrix(mat[self.u_lo:self.u_hi, self.a_lo:self.a_hi], dtype=np.float32)
-            self.W.eliminate_zeros()
-        #: binary users x artists and its transpose (artists x users)
-        self.L = self.W.copy()
-        self.L.data[:] = 1.0
-        self.LT = self.L.T.tocsr()
-        self.LT.sort_indices()
-        self.WT = self.W.T.tocsr()  # artists x users, play counts (witness choice)
-        self.WT.sort_indices()
+        #: users x artists play counts, binary users x artists, and the transposes (artists x users)
+        self.W, self.L, self.LT, self.WT = listening_matrices(projection, (self.u_lo, self.u_hi), (self.a_lo, self.a_hi))
         self.fans = np.diff(self.LT.indptr).astype(np.int64)
         self.available = self.W.nnz > 0
         self.song_artist_nodes = song_artist_nodes

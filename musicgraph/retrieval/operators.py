@@ -41,6 +41,7 @@ import scipy.sparse as sp
 from musicgraph.graph.resolve import is_personal
 from musicgraph.graph.results import ExplanationPath
 from musicgraph.graph.schema import Label, Rel
+from musicgraph.retrieval.metapath import listening_matrices
 from musicgraph.retrieval.request import Relation
 from musicgraph.retrieval.space import ItemSpace
 
@@ -118,19 +119,7 @@ class GraphOperators:
         self.beta, self.k0, self.tag_blend = beta, k0, tag_blend
         self.a_lo, self.a_hi = space.a_lo, space.a_hi
         self.u_lo, self.u_hi = space.ranges[Label.USER]
-        n_users, n_artists = self.u_hi - self.u_lo, self.a_hi - self.a_lo
-        lt = self.proj.matrices.get(Rel.LISTENED_TO)
-        if lt is None or lt.nnz == 0 or n_users == 0:
-            self.W = sp.csr_matrix((n_users, n_artists), dtype=np.float32)
-        else:
-            self.W = sp.csr_matrix(lt[self.u_lo:self.u_hi, self.a_lo:self.a_hi], dtype=np.float32)
-            self.W.eliminate_zeros()
-        self.L = self.W.copy()
-        self.L.data[:] = 1.0
-        self.LT = self.L.T.tocsr()
-        self.LT.sort_indices()
-        self.WT = self.W.T.tocsr()
-        self.WT.sort_indices()
+        self.W, self.L, self.LT, self.WT = listening_matrices(self.proj, (self.u_lo, self.u_hi), (self.a_lo, self.a_hi))
         #: listeners per artist
         self.fans = np.diff(self.LT.indptr).astype(np.float64)
         self.damp = np.power(self.fans + k0, beta)
