@@ -144,17 +144,24 @@ class MostPop(BaselineRecommender):
         return np.tile(self._pop, (len(rows), 1))
 
 
-class ItemKNN(BaselineRecommender):
+class _KNN(BaselineRecommender):
+    """A kNN baseline: ``k`` neighbours (at least 1), cosine similarity shrunk by ``shrink``."""
+
+    def __init__(self, k: int, shrink: float) -> None:
+        super().__init__()
+        if k < 1:
+            raise ValueError(f"{type(self).__name__}: k must be >= 1, got {k}")
+        self.k = k
+        self.shrink = shrink
+
+
+class ItemKNN(_KNN):
     """Item-based kNN: ``score(u, i) = sum_j x_uj * sim(j, i)`` over the ``k`` nearest items of each j."""
 
     name = "itemknn"
 
     def __init__(self, k: int = 100, shrink: float = 0.0) -> None:
-        super().__init__()
-        if k < 1:
-            raise ValueError(f"ItemKNN: k must be >= 1, got {k}")
-        self.k = k
-        self.shrink = shrink
+        super().__init__(k, shrink)
 
     def fit(self, train: sp.spmatrix) -> ItemKNN:
         self.train = _binary(train)
@@ -175,17 +182,13 @@ class ItemKNN(BaselineRecommender):
         return np.asarray((train[rows] @ self._sim).todense())
 
 
-class UserKNN(BaselineRecommender):
+class UserKNN(_KNN):
     """Row-based kNN: ``score(u, i) = sum_v sim(u, v) * x_vi`` over the ``k`` most similar rows v."""
 
     name = "userknn"
 
     def __init__(self, k: int = 50, shrink: float = 0.0) -> None:
-        super().__init__()
-        if k < 1:
-            raise ValueError(f"UserKNN: k must be >= 1, got {k}")
-        self.k = k
-        self.shrink = shrink
+        super().__init__(k, shrink)
 
     def fit(self, train: sp.spmatrix) -> UserKNN:
         self.train = _binary(train)

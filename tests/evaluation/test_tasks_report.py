@@ -206,3 +206,15 @@ def test_eval_with_mlflow_logs_every_system_metric(hetrec_dir, tmp_path, monkeyp
     assert {a.path for a in c.list_artifacts(run.info.run_id)} == {"report.md", "results.json"}
     assert run.data.params["tasks"] == "recommendation" and run.data.params["quick"] == "True"
     reset_settings()
+
+
+def test_add_system_records_the_system_and_each_slice_on_its_queries():
+    from musicgraph.evaluation.tasks import SystemResult, TaskResult
+
+    res = TaskResult("t", {})
+    sysres = SystemResult("sys", {"hit": np.array([1.0, 0.0, 1.0, 1.0])}, {"hit": [0.75]}, [0, 1], {"k": 3})
+    res.add_system("shown", sysres, {"a": np.array([0, 1]), "b": np.array([2, 3])}, boot_seed=1, n_boot=50)
+    assert res.systems["shown"] is sysres and "hit" in sysres.ci
+    a, b = res.slices["a"]["shown"], res.slices["b"]["shown"]
+    assert (a.system, a.mean("hit"), a.per_seed, a.seeds, a.params) == ("shown", 0.5, {}, [0, 1], {"k": 3})
+    assert b.mean("hit") == 1.0 and "hit" in b.ci

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -94,6 +94,16 @@ class TaskResult:
     main_metrics: list[str] = field(default_factory=list)
     seconds: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def add_system(self, name: str, sysres: SystemResult, slices: Mapping[str, np.ndarray], boot_seed: int = 0,
+                   n_boot: int = 1000) -> None:
+        """Record ``sysres`` as system ``name`` (finalized), and in each slice (slice name -> query indexes)
+        the same system on those queries only."""
+        self.systems[name] = sysres.finalize(boot_seed, n_boot)
+        for slice_name, idx in slices.items():
+            self.slices.setdefault(slice_name, {})[name] = SystemResult(
+                name, {m: v[idx] for m, v in sysres.per_query.items()}, {}, sysres.seeds, sysres.params
+            ).finalize(boot_seed, n_boot)
 
     def add_paired(self, metric: str, a: str, b: str, seed: int = 0) -> None:
         """Paired test of systems ``a`` vs ``b`` on ``metric`` (same queries)."""

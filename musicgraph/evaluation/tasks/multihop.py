@@ -271,11 +271,7 @@ def run(cfg: EvalConfig) -> TaskResult:
         return out
 
     def add(name: str, sysres: SystemResult) -> None:
-        result.systems[name] = sysres.finalize(cfg.boot_seed, cfg.n_boot)
-        for kind, idx in by_kind.items():
-            result.slices.setdefault(kind, {})[name] = SystemResult(
-                name, {m: v[idx] for m, v in sysres.per_query.items()}, {}, sysres.seeds, sysres.params
-            ).finalize(cfg.boot_seed, cfg.n_boot)
+        result.add_system(name, sysres, by_kind, cfg.boot_seed, cfg.n_boot)
         log.info("multihop: %s Hit@10 %.3f PathR@10 %.3f (%.1fs)", name, sysres.mean(f"hit@{K}"),
                  sysres.mean(f"path_recall@{K}"), sysres.seconds)
 

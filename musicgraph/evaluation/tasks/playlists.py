@@ -165,11 +165,7 @@ def run(cfg: EvalConfig) -> TaskResult:
     by_source = {s: np.flatnonzero(sources[rows] == s) for s in sorted(set(sources[rows]))}
 
     def add(name: str, sysres: SystemResult) -> None:
-        result.systems[name] = sysres.finalize(cfg.boot_seed, cfg.n_boot)
-        for src, idx in by_source.items():
-            result.slices.setdefault(src, {})[name] = SystemResult(
-                name, {m: v[idx] for m, v in sysres.per_query.items()}, {}, sysres.seeds, sysres.params
-            ).finalize(cfg.boot_seed, cfg.n_boot)
+        result.add_system(name, sysres, by_source, cfg.boot_seed, cfg.n_boot)
         log.info("playlists: %s R-prec %.4f (%.1fs)", name, sysres.mean("r_precision"), sysres.seconds)
 
     for name, params in BASELINES.items():

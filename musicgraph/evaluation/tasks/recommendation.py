@@ -228,14 +228,7 @@ def run(cfg: EvalConfig) -> TaskResult:
 
     def add(name: str, sysres: SystemResult, ranked_seed0: np.ndarray) -> None:
         sysres.extra = _beyond(ranked_seed0, split.num_items, pop, split.num_users, vecs)
-        result.systems[name] = sysres.finalize(cfg.boot_seed, cfg.n_boot)
-        result.slices.setdefault("cold", {})[name] = SystemResult(
-            system=name,
-            per_query={m: v[cold] for m, v in sysres.per_query.items()},
-            per_seed={},
-            seeds=sysres.seeds,
-            params=sysres.params,
-        ).finalize(cfg.boot_seed, cfg.n_boot)
+        result.add_system(name, sysres, {"cold": cold}, cfg.boot_seed, cfg.n_boot)
         log.info(
             "recommendation: %s R@10 %.4f NDCG@10 %.4f (%.1fs)",
             name,
