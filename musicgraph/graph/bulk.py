@@ -31,13 +31,13 @@ import shutil
 import subprocess
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from musicgraph.graph.schema import LABELS, REL_TYPES
-from musicgraph.graph.store import StoreError
+from musicgraph.graph.store import StoreError, chunked
 
 if TYPE_CHECKING:
     from musicgraph.graph.embedded import EmbeddedStore
@@ -371,7 +371,7 @@ def _write_fixups(store: Any, files: ImportFiles) -> None:
         by_node[(label, prop)].append({"key": key, "value": value})
     for (label, prop), rows in by_node.items():
         cypher = f"UNWIND $rows AS row MATCH (n:`{label}` {{uid: row.key}}) SET n.`{prop}` = row.value"
-        for chunk in _chunks(rows, 5000):
+        for chunk in chunked(rows, 5000):
             store._write(lambda tx, c=chunk, q=cypher: tx.run(q, {"rows": c}).consume())
     by_edge: dict[tuple[str, str, str, str], list[dict[str, Any]]] = defaultdict(list)
     for rel, sl, src, dl, dst, prop, value in files.edge_fixups:
@@ -380,13 +380,8 @@ def _write_fixups(store: Any, files: ImportFiles) -> None:
     for (rel, sl, dl, prop), rows in by_edge.items():
         cypher = (f"UNWIND $rows AS row MATCH (a:`{sl}` {{uid: row.src}})-[r:`{rel}`]->(b:`{dl}` {{uid: row.dst}}) "
                   f"SET r.`{prop}` = row.value")
-        for chunk in _chunks(rows, 5000):
+        for chunk in chunked(rows, 5000):
             store._write(lambda tx, c=chunk, q=cypher: tx.run(q, {"rows": c}).consume())
-
-
-def _chunks(rows: list[Any], size: int) -> Iterator[list[Any]]:
-    for i in range(0, len(rows), size):
-        yield rows[i : i + size]
 
 
 def staging_store_path(home: Path) -> Path:

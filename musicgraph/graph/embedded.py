@@ -26,7 +26,6 @@ import threading
 import weakref
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +42,7 @@ from musicgraph.graph.store import (
     Node,
     StoreError,
     check_prop_names,
+    chunked,
     merge_props,
 )
 
@@ -70,12 +70,6 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 _CHUNK = 900  # stays under SQLite's default limit of bound parameters per statement
-
-
-def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
-    it = iter(items)
-    while chunk := list(islice(it, size)):
-        yield chunk
 
 
 def _dumps(props: Mapping[str, Any]) -> str:
@@ -191,7 +185,7 @@ class EmbeddedStore(GraphStore):
 
     def _ids(self, label: str, keys: list[str]) -> dict[str, int]:
         out: dict[str, int] = {}
-        for chunk in _chunks(dict.fromkeys(keys), _CHUNK):
+        for chunk in chunked(dict.fromkeys(keys), _CHUNK):
             q = f"SELECT key, id FROM nodes WHERE label = ? AND key IN ({','.join('?' * len(chunk))})"
             out.update(self._db.execute(q, [label, *chunk]).fetchall())
         return out
@@ -200,7 +194,7 @@ class EmbeddedStore(GraphStore):
     def upsert_nodes(self, label: str, rows: Iterable[tuple[str, Mapping[str, Any]]]) -> int:
         check_label(label)
         written = 0
-        for batch in _chunks(rows, self.batch_size):
+        for batch in chunked(rows, self.batch_size):
             pending: dict[str, dict[str, Any]] = {}
             order: list[str] = []
             for key, props in batch:
@@ -212,7 +206,7 @@ class EmbeddedStore(GraphStore):
                 pending[key] = merge_props(pending.get(key), props)
             with self._tx():
                 existing: dict[str, dict[str, Any]] = {}
-                for chunk in _chunks(order, _CHUNK):
+                for chunk in chunked(order, _CHUNK):
                     q = f"SELECT key, props FROM nodes WHERE label = ? AND key IN ({','.join('?' * len(chunk))})"
                     for key, props in self._db.execute(q, [label, *chunk]):
                         existing[key] = json.loads(props)
@@ -233,7 +227,7 @@ class EmbeddedStore(GraphStore):
     ) -> int:
         check_rel(rel_type, src_label, dst_label)
         written = 0
-        for batch in _chunks(rows, self.batch_size):
+        for batch in chunked(rows, self.batch_size):
             with self._tx():
                 src_ids = self._ids(src_label, [r[0] for r in batch])
                 dst_ids = self._ids(dst_label, [r[1] for r in batch])
@@ -247,7 +241,7 @@ class EmbeddedStore(GraphStore):
                     pair = (src_ids[src], dst_ids[dst])
                     pending[pair] = merge_props(pending.get(pair), props)
                 existing: dict[tuple[int, int], dict[str, Any]] = {}
-                for chunk in _chunks(sorted({s for s, _ in pending}), _CHUNK):
+                for chunk in chunked(sorted({s for s, _ in pending}), _CHUNK):
                     q = f"SELECT src, dst, props FROM edges WHERE type = ? AND src IN ({','.join('?' * len(chunk))})"
                     for s, d, props in self._db.execute(q, [rel_type, *chunk]):
                         if (s, d) in pending:
@@ -263,10 +257,10 @@ class EmbeddedStore(GraphStore):
     def delete_nodes(self, label: str, keys: Iterable[str]) -> int:
         check_label(label)
         deleted = 0
-        for batch in _chunks(keys, self.batch_size):
+        for batch in chunked(keys, self.batch_size):
             with self._tx():
                 ids = list(self._ids(label, batch).values())
-                for chunk in _chunks(ids, _CHUNK):
+                for chunk in chunked(ids, _CHUNK):
                     marks = ",".join("?" * len(chunk))
                     self._db.execute(f"DELETE FROM edges WHERE src IN ({marks})", chunk)
                     self._db.execute(f"DELETE FROM edges WHERE dst IN ({marks})", chunk)
@@ -278,7 +272,7 @@ class EmbeddedStore(GraphStore):
     ) -> int:
         check_rel(rel_type, src_label, dst_label)
         deleted = 0
-        for batch in _chunks(pairs, self.batch_size):
+        for batch in chunked(pairs, self.batch_size):
             with self._tx():
                 src_ids = self._ids(src_label, [p[0] for p in batch])
                 dst_ids = self._ids(dst_label, [p[1] for p in batch])
@@ -298,7 +292,7 @@ class EmbeddedStore(GraphStore):
             raise ValueError(f"{label}: vectors of different lengths in one call")
         path = f"$.{VECTOR_PROPERTY}"
         updated = 0
-        for batch in _chunks(items, self.batch_size):
+        for batch in chunked(items, self.batch_size):
             with self._tx():
                 for key, vec in batch:
                     updated += self._db.execute(
@@ -325,7 +319,7 @@ class EmbeddedStore(GraphStore):
                     (path, label, path),
                 ).rowcount
         cleared = 0
-        for batch in _chunks(dict.fromkeys(keys), _CHUNK):
+        for batch in chunked(dict.fromkeys(keys), _CHUNK):
             with self._tx():
                 cleared += self._db.execute(
                     f"UPDATE nodes SET props = json_remove(props, ?) WHERE label = ? AND key IN ({','.join('?' * len(batch))}) "
@@ -336,7 +330,7 @@ class EmbeddedStore(GraphStore):
 
     def put_texts(self, texts: Mapping[str, str]) -> None:
         items = list(texts.items())
-        for batch in _chunks(items, self.batch_size):
+        for batch in chunked(items, self.batch_size):
             with self._tx():
                 self._db.executemany(
                     "INSERT INTO texts(ref, text) VALUES (?, ?) ON CONFLICT(ref) DO UPDATE SET text = excluded.text",
@@ -346,7 +340,7 @@ class EmbeddedStore(GraphStore):
     def get_texts(self, refs: Iterable[str]) -> dict[str, str]:
         out: dict[str, str] = {}
         with self._read() as db:
-            for chunk in _chunks(dict.fromkeys(refs), _CHUNK):
+            for chunk in chunked(dict.fromkeys(refs), _CHUNK):
                 q = f"SELECT ref, text FROM texts WHERE ref IN ({','.join('?' * len(chunk))})"
                 out.update(db.execute(q, chunk).fetchall())
         return out
@@ -384,7 +378,7 @@ class EmbeddedStore(GraphStore):
         check_label(label)
         out: dict[str, Node] = {}
         with self._read() as db:
-            for chunk in _chunks(dict.fromkeys(keys), _CHUNK):
+            for chunk in chunked(dict.fromkeys(keys), _CHUNK):
                 q = f"SELECT key, props FROM nodes WHERE label = ? AND key IN ({','.join('?' * len(chunk))})"
                 for key, props in db.execute(q, [label, *chunk]):
                     out[key] = Node(label, key, json.loads(props))

@@ -38,7 +38,6 @@ import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from itertools import islice
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from musicgraph.graph.projection import Projection, build_projection
@@ -52,6 +51,7 @@ from musicgraph.graph.store import (
     Node,
     StoreError,
     check_prop_names,
+    chunked,
     merge_props,
 )
 
@@ -79,12 +79,6 @@ class ReadOnlyQueryError(StoreError):
 
 class QueryTimeoutError(StoreError):
     """A read query ran past its timeout and was terminated by the server."""
-
-
-def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
-    it = iter(items)
-    while chunk := list(islice(it, size)):
-        yield chunk
 
 
 def _node_props(props: Mapping[str, Any]) -> dict[str, Any]:
@@ -324,7 +318,7 @@ class Neo4jStore(GraphStore):
         label = check_label(label)
         cypher = f"UNWIND $rows AS row MERGE (n:`{label}` {{uid: row.key}}) " + _set_clause("n")
         written = 0
-        for batch in _chunks(rows, self.batch_size):
+        for batch in chunked(rows, self.batch_size):
             pending: dict[str, dict[str, Any]] = {}
             for key, props in batch:
                 if not isinstance(key, str) or not key:
@@ -363,7 +357,7 @@ class Neo4jStore(GraphStore):
             "UNWIND $keys AS k OPTIONAL MATCH (n:`{label}` {{uid: k}}) WITH k, n WHERE n IS NULL RETURN k"
         )
         written = 0
-        for batch in _chunks(rows, self.batch_size):
+        for batch in chunked(rows, self.batch_size):
             pending: dict[tuple[str, str], dict[str, Any]] = {}
             for src, dst, props in batch:
                 check_prop_names(props)
@@ -401,7 +395,7 @@ class Neo4jStore(GraphStore):
         label = check_label(label)
         cypher = f"UNWIND $keys AS k MATCH (n:`{label}` {{uid: k}}) DETACH DELETE n RETURN count(*) AS c"
         deleted = 0
-        for batch in _chunks(dict.fromkeys(keys), self.batch_size):
+        for batch in chunked(dict.fromkeys(keys), self.batch_size):
             deleted += self._write(lambda tx, b=batch: tx.run(cypher, {"keys": b}).single()["c"])
         return deleted
 
@@ -414,20 +408,20 @@ class Neo4jStore(GraphStore):
             f"(b:`{dst_label}` {{uid: row[1]}}) DELETE r RETURN count(*) AS c"
         )
         deleted = 0
-        for batch in _chunks(dict.fromkeys(pairs), self.batch_size):
+        for batch in chunked(dict.fromkeys(pairs), self.batch_size):
             rows = [[s, d] for s, d in batch]
             deleted += self._write(lambda tx, r=rows: tx.run(cypher, {"rows": r}).single()["c"])
         return deleted
 
     def put_texts(self, texts: Mapping[str, str]) -> None:
         cypher = f"UNWIND $rows AS row MERGE (t:{TEXT_LABEL} {{ref: row.ref}}) SET t.text = row.text"
-        for batch in _chunks(texts.items(), min(self.batch_size, _TEXT_BATCH)):
+        for batch in chunked(texts.items(), min(self.batch_size, _TEXT_BATCH)):
             rows = [{"ref": ref, "text": text} for ref, text in batch]
             self._write(lambda tx, r=rows: tx.run(cypher, {"rows": r}).consume())
 
     def get_texts(self, refs: Iterable[str]) -> dict[str, str]:
         out: dict[str, str] = {}
-        for batch in _chunks(dict.fromkeys(refs), self.batch_size):
+        for batch in chunked(dict.fromkeys(refs), self.batch_size):
             for row in self._read(
                 f"UNWIND $refs AS r MATCH (t:{TEXT_LABEL} {{ref: r}}) RETURN t.ref AS ref, t.text AS text",
                 {"refs": batch},
@@ -456,7 +450,7 @@ class Neo4jStore(GraphStore):
             "CALL db.create.setNodeVectorProperty(n, 'embedding', row.vec) RETURN count(*) AS c"
         )
         updated = 0
-        for batch in _chunks(vectors.items(), min(self.batch_size, 1000)):
+        for batch in chunked(vectors.items(), min(self.batch_size, 1000)):
             rows = []
             for key, vec in batch:
                 values = [float(x) for x in vec]
@@ -522,7 +516,7 @@ class Neo4jStore(GraphStore):
             f"CALL db.create.setNodeVectorProperty(n, '{VECTOR_PROPERTY}', row.vec) RETURN count(*) AS c"
         )
         updated = 0
-        for batch in _chunks(vectors.items(), min(self.batch_size, 1000)):
+        for batch in chunked(vectors.items(), min(self.batch_size, 1000)):
             rows = [{"key": key, "vec": [float(x) for x in vec]} for key, vec in batch]
             updated += self._write(lambda tx, r=rows: tx.run(cypher, {"rows": r}).single()["c"])
         return updated
@@ -532,7 +526,7 @@ class Neo4jStore(GraphStore):
         cypher = (f"UNWIND $keys AS k MATCH (n:`{label}` {{uid: k}}) WHERE n.{VECTOR_PROPERTY} IS NOT NULL "
                   f"RETURN n.uid AS key, n.{VECTOR_PROPERTY} AS vec")
         out: dict[str, list[float]] = {}
-        for batch in _chunks(dict.fromkeys(keys), self.batch_size):
+        for batch in chunked(dict.fromkeys(keys), self.batch_size):
             for row in self._read(cypher, {"keys": batch}):
                 out[row["key"]] = [float(x) for x in row["vec"]]
         return out
@@ -555,7 +549,7 @@ class Neo4jStore(GraphStore):
             f"REMOVE n.{VECTOR_PROPERTY} RETURN count(*) AS c"
         )
         cleared = 0
-        for batch in _chunks(dict.fromkeys(keys), self.batch_size):
+        for batch in chunked(dict.fromkeys(keys), self.batch_size):
             cleared += self._write(lambda tx, b=batch: tx.run(cypher, {"keys": b}).single()["c"])
         return cleared
 
@@ -593,7 +587,7 @@ class Neo4jStore(GraphStore):
         label = check_label(label)
         out: dict[str, Node] = {}
         cypher = f"UNWIND $keys AS k MATCH (n:`{label}` {{uid: k}}) RETURN n.uid AS key, properties(n) AS props"
-        for batch in _chunks(dict.fromkeys(keys), self.batch_size):
+        for batch in chunked(dict.fromkeys(keys), self.batch_size):
             for row in self._read(cypher, {"keys": batch}):
                 out[row["key"]] = Node(label, row["key"], _node_props(row["props"]))
         return out

@@ -24,6 +24,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import TYPE_CHECKING, Any, Literal
 
 from musicgraph.errors import MusicgraphError
@@ -108,6 +109,13 @@ def merge_props(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> Props:
         else:
             merged[name] = value
     return merged
+
+
+def chunked(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    """``items`` in lists of ``size`` (the last one shorter), in order: the write batches of the stores."""
+    it = iter(items)
+    while chunk := list(islice(it, size)):
+        yield chunk
 
 
 class GraphStore(ABC):

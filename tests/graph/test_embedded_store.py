@@ -137,3 +137,10 @@ def test_transaction_rolls_everything_back_when_the_block_raises(tmp_path):
     # the store still takes writes afterwards
     store.upsert_nodes("Song", [("a|y", {"title": "Y"})])
     assert store.get_node("Song", "a|y") is not None
+
+
+def test_write_batches_come_from_one_chunker():
+    from musicgraph.graph.store import chunked
+
+    assert list(chunked(iter(range(7)), 3)) == [[0, 1, 2], [3, 4, 5], [6]]
+    assert list(chunked([], 3)) == [] and list(chunked("ab", 5)) == [["a", "b"]]
