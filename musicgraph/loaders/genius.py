@@ -27,7 +27,8 @@ from musicgraph.loaders.http_cache import (
     MalformedResponseError,
     MissingCredentialError,
     RetryPolicy,
-    credentialed_client,
+    require_credential,
+    service_client,
 )
 from musicgraph.loaders.matching import name_similarity, title_similarity
 from musicgraph.loaders.ratelimit import Clock, RateLimiter
@@ -230,12 +231,15 @@ class GeniusClient:
         from musicgraph.config import get_settings
 
         token = token if token is not None else get_settings().genius_token
-        http = credentialed_client(
-            SERVICE, RATE_PER_SECOND, token,
+        offline = require_credential(
+            SERVICE, token,
             f"Genius needs an API token: set {TOKEN_VARIABLE} (create one at "
-            "https://genius.com/api-clients), or use --offline to serve cached responses only",
-            http=http, cache=cache, session=session, clock=clock, retry=retry, offline=offline, timeout=timeout,
+            "https://genius.com/api-clients), or use --offline to serve cached responses only", http, offline,
         )
+        if http is None:
+            http = service_client(SERVICE, RATE_PER_SECOND, cache=cache, session=session, clock=clock, retry=retry,
+                                  offline=offline, timeout=timeout)
+        http.offline = offline
         if token:
             http.headers["Authorization"] = f"Bearer {token}"
         self.http = http

@@ -457,26 +457,13 @@ def service_client(
     )
 
 
-def credentialed_client(
-    service: str,
-    rate_per_second: float,
-    secret: str | None,
-    missing: str,
-    *,
-    http: HttpClient | None = None,
-    cache: HttpCache | None = None,
-    session: Any = None,
-    clock: Clock | None = None,
-    retry: RetryPolicy | None = None,
-    offline: bool | None = None,
-    timeout: float | None = None,
-) -> HttpClient:
-    """The :class:`HttpClient` of an API that needs a key or token (``secret``).
+def require_credential(service: str, secret: str | None, missing: str, http: HttpClient | None,
+                       offline: bool | None) -> bool:
+    """Check the key or token (``secret``) of an API that needs one; returns the offline mode to use.
 
     The secret is registered for redaction first. ``offline`` defaults to the given client's, else
     the setting; without a secret only offline use is possible, otherwise
-    :class:`MissingCredentialError` with the message ``missing``. Without ``http`` a
-    :func:`service_client` is built; the client returned is set to the resolved ``offline``.
+    :class:`MissingCredentialError` with the message ``missing``.
     """
     from musicgraph.config import get_settings
 
@@ -485,8 +472,4 @@ def credentialed_client(
         offline = http.offline if http is not None else get_settings().offline
     if not secret and not offline:
         raise MissingCredentialError(missing, service=service)
-    if http is None:
-        http = service_client(service, rate_per_second, cache=cache, session=session, clock=clock, retry=retry,
-                              offline=offline, timeout=timeout)
-    http.offline = offline
-    return http
+    return offline

@@ -29,7 +29,8 @@ from musicgraph.loaders.http_cache import (
     NotFoundError,
     RateLimitedError,
     RetryPolicy,
-    credentialed_client,
+    require_credential,
+    service_client,
 )
 from musicgraph.loaders.musicbrainz import TagCount
 from musicgraph.loaders.ratelimit import Clock, RateLimiter
@@ -205,12 +206,16 @@ class LastFmClient:
         from musicgraph.config import get_settings
 
         api_key = api_key if api_key is not None else get_settings().lastfm_api_key
-        self.http = credentialed_client(
-            SERVICE, RATE_PER_SECOND, api_key,
+        offline = require_credential(
+            SERVICE, api_key,
             f"Last.fm needs an API key: set {KEY_VARIABLE} (get one at https://www.last.fm/api/account/create), "
-            "or use --offline to serve cached responses only",
-            http=http, cache=cache, session=session, clock=clock, retry=retry, offline=offline,
+            "or use --offline to serve cached responses only", http, offline,
         )
+        if http is None:
+            http = service_client(SERVICE, RATE_PER_SECOND, cache=cache, session=session, clock=clock, retry=retry,
+                                  offline=offline)
+        http.offline = offline
+        self.http = http
         self.api_key = api_key or ""
         self.base_url = base_url
 
