@@ -207,14 +207,18 @@ def _text_list(where: str, name: str, value: Any, max_length: int) -> list[str]:
     else:
         raise CatalogError(f"{where}: '{name}' must be a list of text or a ';'-separated text, "
                            f"got {type(value).__name__}")
-    if len(items) > MAX_LIST_ITEMS:
-        raise CatalogError(f"{where}: '{name}' has {len(items)} items; the limit is {MAX_LIST_ITEMS}")
+    _check_list_length(where, name, items)
     out = []
     for item in items:
         text = _text(where, f"{name} item", item, max_length)
         if text:
             out.append(text)
     return out
+
+
+def _check_list_length(where: str, name: str, items: Sequence[Any]) -> None:
+    if len(items) > MAX_LIST_ITEMS:
+        raise CatalogError(f"{where}: '{name}' has {len(items)} items; the limit is {MAX_LIST_ITEMS}")
 
 
 def _weights(where: str, name: str, value: Any) -> list[tuple[str, float]]:
@@ -235,8 +239,7 @@ def _weights(where: str, name: str, value: Any) -> list[tuple[str, float]]:
     else:
         raise CatalogError(f"{where}: '{name}' must be an object {{tag: weight}}, a list or a ';'-separated text, "
                            f"got {type(value).__name__}")
-    if len(items) > MAX_LIST_ITEMS:
-        raise CatalogError(f"{where}: '{name}' has {len(items)} items; the limit is {MAX_LIST_ITEMS}")
+    _check_list_length(where, name, items)
     out = []
     for tag, w in items:
         t = _text(where, "tag", tag, MAX_TAG_LENGTH)
