@@ -115,24 +115,15 @@ class CandidateEvidence:
     def render(self, level: int = 0) -> str:
         """The entry's line; higher ``level`` drops detail (0 full … 3 heading only)."""
         parts = [f"[{self.number}] {self.heading()}"]
+        lists: list[tuple[str, list[str]]] = []
         if level <= 2:
-            if self.genres:
-                parts.append("genres: " + ", ".join(self.genres[:3]))
-            if self.moods:
-                parts.append("moods: " + ", ".join(self.moods[:3]))
-            if self.sound:
-                parts.append("sound: " + ", ".join(self.sound))
-            if self.feature_notes:
-                parts.append("fits: " + ", ".join(self.feature_notes[:3]))
+            lists += [("genres", self.genres[:3]), ("moods", self.moods[:3]), ("sound", self.sound),
+                      ("fits", self.feature_notes[:3])]
         if level <= 1:
-            if self.matches:
-                parts.append("matches: " + ", ".join(self.matches[:4]))
-            if self.tags:
-                parts.append("tags: " + ", ".join(self.tags[:4]))
-            if self.emotions:
-                parts.append("emotion words: " + ", ".join(self.emotions[:4]))
-            if self.paths:
-                parts.append("why: " + "; ".join(self.paths[: (1 if level else MAX_PATHS)]))
+            lists += [("matches", self.matches[:4]), ("tags", self.tags[:4]), ("emotion words", self.emotions[:4])]
+        parts += [f"{label}: " + ", ".join(items) for label, items in lists if items]
+        if level <= 1 and self.paths:
+            parts.append("why: " + "; ".join(self.paths[: (1 if level else MAX_PATHS)]))
         if level == 0 and self.lyric:
             parts.append(f'lyric: "{self.lyric}"')
         return " | ".join(parts)
