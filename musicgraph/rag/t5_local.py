@@ -53,6 +53,7 @@ def t5_local_dir(settings: Settings | None = None) -> Path:
 
 
 def t5_local_available(settings: Settings | None = None) -> bool:
+    """Whether ``musicgraph rag finetune`` has saved the small T5 (the ``t5-local`` backend can load)."""
     directory = t5_local_dir(settings)
     return (directory / "config.json").is_file()
 
