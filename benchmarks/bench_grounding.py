@@ -82,7 +82,8 @@ def main() -> None:
     from musicgraph.graph import open_store
     from musicgraph.lm.judge import GroundingJudge, JudgeCatalog
     from musicgraph.rag.ask import ask, default_retriever
-    from musicgraph.rag.base import GeneratorError, load_generator
+    from musicgraph.rag.base import GeneratorError
+    from musicgraph.rag.generators import load_generator
     from musicgraph.rag.mentions import NameIndex
 
     store = open_store()

@@ -127,8 +127,8 @@ def regrade(
         base_catalog = getattr(base_mod, "NameIndex", None) or base_mod.Catalog  # older versions: Catalog
         base_catalog = base_catalog.from_store(store)
     from musicgraph.rag.ask import OVERFETCH, refine_results
-    from musicgraph.rag.base import load_generator
     from musicgraph.rag.context import build_context
+    from musicgraph.rag.generators import load_generator
     from musicgraph.rag.grounding import ground
     from musicgraph.rag.mentions import evidence_artists
 
@@ -201,7 +201,8 @@ def main() -> None:
     from musicgraph.graph import open_store
     from musicgraph.graph.embedded import EmbeddedStore
     from musicgraph.rag.ask import ask, default_retriever, graph_retriever
-    from musicgraph.rag.base import GeneratorError, load_generator
+    from musicgraph.rag.base import GeneratorError
+    from musicgraph.rag.generators import load_generator
     from musicgraph.rag.grounding import ground
     from musicgraph.rag.mentions import NameIndex, evidence_artists
     from musicgraph.rag.t5_train import rouge_l

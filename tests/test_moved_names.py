@@ -11,6 +11,16 @@ MOVED = [
     ("musicgraph.rag.grounding", "Catalog", "musicgraph.rag.mentions", "NameIndex"),
     ("musicgraph.rag.grounding", "evidence_artists", "musicgraph.rag.mentions", "evidence_artists"),
     ("musicgraph.graph.results", "Path", "musicgraph.graph.results", "ExplanationPath"),
+    ("musicgraph.rag.base", "BACKENDS", "musicgraph.rag.generators", "BACKENDS"),
+    ("musicgraph.rag.base", "FAST_BACKENDS", "musicgraph.rag.generators", "FAST_BACKENDS"),
+    ("musicgraph.rag.base", "load_generator", "musicgraph.rag.generators", "load_generator"),
+    ("musicgraph.rag.base", "default_backend", "musicgraph.rag.generators", "default_backend"),
+    ("musicgraph.rag.base", "installed_backends", "musicgraph.rag.generators", "installed_backends"),
+    ("musicgraph.rag.base", "clear_cache", "musicgraph.rag.generators", "clear_cache"),
+    ("musicgraph.rag.base", "smollm2_gguf", "musicgraph.rag.causal", "smollm2_gguf"),
+    ("musicgraph.rag.base", "t5_local_dir", "musicgraph.rag.t5_local", "t5_local_dir"),
+    ("musicgraph.rag.base", "t5_local_available", "musicgraph.rag.t5_local", "t5_local_available"),
+    ("musicgraph.rag.base", "lm_available", "musicgraph.lm.answer", "lm_available"),
     ("musicgraph.retrieval.dense", "Encoder", "musicgraph.retrieval.encoder", "Encoder"),
     ("musicgraph.retrieval.dense", "HashingEncoder", "musicgraph.retrieval.encoder", "HashingEncoder"),
     ("musicgraph.retrieval.dense", "textualize", "musicgraph.retrieval.textualize", "textualize"),
@@ -32,3 +42,5 @@ def test_unknown_names_still_raise() -> None:
         importlib.import_module("musicgraph.rag.grounding").NoSuchThing  # noqa: B018
     with pytest.raises(AttributeError):
         importlib.import_module("musicgraph.retrieval.dense").NoSuchThing  # noqa: B018
+    with pytest.raises(AttributeError):
+        importlib.import_module("musicgraph.rag.base").NoSuchThing  # noqa: B018

@@ -142,7 +142,7 @@ def train_cmd(
     except (ValueError, WeightsError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
-    from musicgraph.rag.base import clear_cache
+    from musicgraph.rag.generators import clear_cache
 
     clear_cache()
     typer.echo(json.dumps({k: v for k, v in info.items() if k != "config"}, indent=2, default=str))

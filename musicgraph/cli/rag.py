@@ -173,7 +173,9 @@ def finetune_cmd(
     threads: int = typer.Option(0, "--threads", min=0, help="CPU threads (0: auto)."),
 ) -> None:
     """Train the small local T5 on (request + evidence → answer) pairs generated from the graph."""
-    from musicgraph.rag.base import GeneratorError, clear_cache, t5_local_dir
+    from musicgraph.rag.base import GeneratorError
+    from musicgraph.rag.generators import clear_cache
+    from musicgraph.rag.t5_local import t5_local_dir
     from musicgraph.rag.t5_train import FinetuneConfig, finetune
 
     cfg = FinetuneConfig(pairs=pairs, epochs=epochs, max_minutes=max_minutes, d_model=d_model, num_layers=layers,

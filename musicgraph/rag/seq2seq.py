@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from musicgraph.rag.base import Generator, GeneratorError
 
 if TYPE_CHECKING:
+    from musicgraph.config import Settings
     from musicgraph.rag.context import Context
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,13 @@ class Seq2SeqGenerator(Generator):
     """
 
     name = "seq2seq"
+
+    @classmethod
+    def load(cls, model: str | Path | None = None, settings: Settings | None = None) -> Seq2SeqGenerator:
+        """The generator for ``model``, which the seq2seq backend needs (there is no default model)."""
+        if model is None:
+            raise GeneratorError("the seq2seq backend needs --model: a local model directory or cached model id")
+        return cls(model)
 
     def __init__(self, model: str | Path, max_new_tokens: int = 200, num_beams: int = 1):
         from transformers import AutoConfig, AutoModelForSeq2SeqLM, AutoTokenizer

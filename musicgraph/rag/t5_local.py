@@ -29,13 +29,15 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from musicgraph.rag.base import GeneratorError
 from musicgraph.rag.seq2seq import Seq2SeqGenerator
 from musicgraph.rag.template import expand_pointers
 
 if TYPE_CHECKING:
+    from musicgraph.config import Settings
     from musicgraph.rag.context import Context
 
-__all__ = ["MAX_INPUT", "MAX_TARGET", "T5LocalGenerator"]
+__all__ = ["MAX_INPUT", "MAX_TARGET", "T5LocalGenerator", "t5_local_available", "t5_local_dir"]
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +45,37 @@ MAX_INPUT = 384
 MAX_TARGET = 192
 
 
+def t5_local_dir(settings: Settings | None = None) -> Path:
+    """Where ``musicgraph rag finetune`` saves the small T5."""
+    from musicgraph.config import get_settings
+
+    return (settings or get_settings()).models_dir / "t5-local"
+
+
+def t5_local_available(settings: Settings | None = None) -> bool:
+    """Whether ``musicgraph rag finetune`` has saved the small T5 (the ``t5-local`` backend can load)."""
+    directory = t5_local_dir(settings)
+    return (directory / "config.json").is_file()
+
+
 class T5LocalGenerator(Seq2SeqGenerator):
     """The fine-tuned small T5 saved by :func:`~musicgraph.rag.t5_train.finetune` (a seq2seq model directory)."""
 
     name = "t5-local"
+
+    @classmethod
+    def load(cls, model: str | Path | None = None, settings: Settings | None = None) -> T5LocalGenerator:
+        """The T5 in ``model`` (default :func:`t5_local_dir`); an error pointing to the training when absent."""
+        directory = Path(model) if model is not None else t5_local_dir(settings)
+        if not (directory / "config.json").is_file():
+            raise GeneratorError(
+                f"no fine-tuned T5 at {directory}; train it with `musicgraph rag finetune` or pick --backend template"
+            )
+        return cls(directory)
+
+    @classmethod
+    def available(cls, settings: Settings | None = None) -> bool:
+        return t5_local_available(settings)
 
     def __init__(self, directory: str | Path, max_new_tokens: int = MAX_TARGET):
         super().__init__(directory, max_new_tokens=max_new_tokens)

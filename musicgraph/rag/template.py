@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from musicgraph.rag.base import Generator
 
 if TYPE_CHECKING:
+    from musicgraph.config import Settings
     from musicgraph.rag.context import CandidateEvidence, Context
 
 log = logging.getLogger(__name__)
@@ -84,6 +85,11 @@ class TemplateGenerator(Generator):
 
     name = "template"
     max_input_tokens = 2048
+
+    @classmethod
+    def available(cls, settings: Settings | None = None) -> bool:
+        """Always: the template needs no model."""
+        return True
 
     def generate(self, request: str, context: Context, *, strict: bool = False) -> str:
         return template_answer(request, context)

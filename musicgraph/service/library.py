@@ -85,7 +85,7 @@ def resolve_backend(backend: str, allowed: list[str]) -> str:
     Raises:
         RequestError: a backend the server does not enable (field ``backend``).
     """
-    from musicgraph.rag.base import default_backend, installed_backends
+    from musicgraph.rag.generators import default_backend, installed_backends
 
     if backend == "best":
         usable = [b for b in installed_backends() if b in allowed]

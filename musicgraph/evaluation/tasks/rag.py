@@ -98,7 +98,8 @@ def load_backend(backend: str) -> tuple[Any, str | None]:
     counts as an absence, and never for ``template``, which needs no model: every other exception is
     raised, so a broken backend fails the task instead of showing up as "not run".
     """
-    from musicgraph.rag.base import GeneratorError, load_generator
+    from musicgraph.rag.base import GeneratorError
+    from musicgraph.rag.generators import load_generator
 
     try:
         return load_generator(backend), None

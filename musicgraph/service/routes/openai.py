@@ -43,7 +43,7 @@ _CREATED = int(time.time())
 
 def models(request: Request) -> dict[str, str]:
     """Model id → generator backend."""
-    from musicgraph.rag.base import installed_backends
+    from musicgraph.rag.generators import installed_backends
 
     settings = request.app.state.settings
     allowed = settings.allowed_backends()
