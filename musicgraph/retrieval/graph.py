@@ -27,7 +27,7 @@ from musicgraph.graph.projection import Projection
 from musicgraph.graph.results import ExplanationPath
 from musicgraph.graph.schema import Label, Rel
 from musicgraph.retrieval.catalog import SongTable
-from musicgraph.retrieval.metapath import CoListening, song_artist_nodes
+from musicgraph.retrieval.metapath import CoListening, label_nodes, song_artist_nodes
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,30 @@ class GraphScores:
     scores: np.ndarray  # per catalog row, 0 where unreached
     ppr: np.ndarray | None
     seed_index: dict[int, float]
+
+
+@dataclass(slots=True)
+class WalkMatrices:
+    """The float32 operators of :meth:`GraphComponent._walk`, in the walk's own numbering.
+
+    Attributes:
+        PT: the transposed transition matrix (original numbering; the plain walk's operator).
+        P32: the transition matrix (rows = out-edges), original numbering.
+        perm, inv: position ``i`` of the walk's numbering holds node ``perm[i]``; ``inv`` inverts it
+            (both None without reordering).
+        PTw, P32w: ``PT`` and ``P32`` renumbered (the same objects without reordering).
+        row_nnz: out-edges per row of ``P32w``.
+        dangling_w: the dangling nodes' positions in the walk's numbering.
+    """
+
+    PT: sp.csr_matrix
+    P32: sp.csr_matrix
+    perm: np.ndarray | None
+    inv: np.ndarray | None
+    PTw: sp.csr_matrix
+    P32w: sp.csr_matrix
+    row_nnz: np.ndarray
+    dangling_w: np.ndarray
 
 
 class GraphComponent:
@@ -99,23 +123,8 @@ class GraphComponent:
         self.projection = projection
         self.scorer = MultiHopScorer(projection, rel_weights, max_iter=max_iter, tol=tol)
         self.max_iter, self.tol = max_iter, tol
-        self._PT = self.scorer.PT.astype(np.float32)
-        #: rows = out-edges: the early, local steps of a walk read only the rows holding mass
-        self._P32 = self.scorer.P.astype(np.float32).tocsr()
-        self._dangling_idx = np.flatnonzero(self.scorer.dangling)
-        # the walk's own numbering (see ``reorder``): position i holds node _perm[i]
-        n_nodes = projection.num_nodes
-        if reorder and n_nodes:
-            self._perm = np.argsort(-np.diff(self._PT.indptr), kind="stable")
-            self._inv = np.empty_like(self._perm)
-            self._inv[self._perm] = np.arange(n_nodes)
-            self._PTw = _relabel(self._PT, self._perm, self._inv)
-            self._P32w = _relabel(self._P32, self._perm, self._inv)
-        else:
-            self._perm = self._inv = None
-            self._PTw, self._P32w = self._PT, self._P32
-        self._row_nnz = np.diff(self._P32w.indptr)
-        self._dangling_w = self._dangling_idx if self._inv is None else self._inv[self._dangling_idx]
+        self._reorder = reorder
+        self._matrices: WalkMatrices | None = None  # built on the first walk (many requests never walk)
         self.cache_size = cache_size
         self.sparse_fraction = sparse_fraction
         self._walks: OrderedDict[tuple[tuple[int, float], ...], np.ndarray] = OrderedDict()
@@ -125,12 +134,9 @@ class GraphComponent:
         self.popularity_damping = popularity_damping
         lo, hi = projection.label_ranges.get(Label.SONG, (0, 0))
         self._song_lo, self._song_hi = lo, hi
-        self.row_to_node = np.full(len(catalog), -1, dtype=np.int64)
-        for i, key in enumerate(catalog.keys):
-            idx = projection.index(Label.SONG, key)
-            if idx is not None:
-                self.row_to_node[i] = idx
-        self.node_to_row = {int(v): i for i, v in enumerate(self.row_to_node) if v >= 0}
+        self.row_to_node = label_nodes(projection, Label.SONG, catalog.keys)
+        ok_rows = np.flatnonzero(self.row_to_node >= 0)
+        self.node_to_row = dict(zip(self.row_to_node[ok_rows].tolist(), ok_rows.tolist(), strict=True))
         self.colisten = CoListening(projection, song_artist_nodes(projection, catalog.artist_keys))
         self.colisten_weight = float(colisten_weight)
         self._deg_damp = np.power(np.maximum(self.scorer.degree, 1e-12), popularity_damping)
@@ -148,6 +154,29 @@ class GraphComponent:
         self._ok_nodes = self.row_to_node[ok]
         self._ok_damp = self._deg_damp[self._ok_nodes]
         self._ok_tiebreak = self._tiebreak[self._ok_nodes]
+
+    def walk_matrices(self) -> WalkMatrices:
+        """The walk's operators (:class:`WalkMatrices`), built on first use (once, thread-safe)."""
+        mats = self._matrices
+        if mats is not None:
+            return mats
+        with self._walk_lock:
+            if self._matrices is None:
+                sc = self.scorer
+                PT = sc.PT.astype(np.float32)
+                #: rows = out-edges: the early, local steps of a walk read only the rows holding mass
+                P32 = sc.P.astype(np.float32).tocsr()
+                dangling = np.flatnonzero(sc.dangling)
+                n_nodes = self.projection.num_nodes
+                if self._reorder and n_nodes:  # the walk's own numbering (see ``reorder``)
+                    perm = np.argsort(-np.diff(PT.indptr), kind="stable")
+                    inv = np.empty_like(perm)
+                    inv[perm] = np.arange(n_nodes)
+                    PTw, P32w = _relabel(PT, perm, inv), _relabel(P32, perm, inv)
+                    self._matrices = WalkMatrices(PT, P32, perm, inv, PTw, P32w, np.diff(P32w.indptr), inv[dangling])
+                else:
+                    self._matrices = WalkMatrices(PT, P32, None, None, PT, P32, np.diff(P32.indptr), dangling)
+            return self._matrices
 
     def clear_walks(self, keep_moods: bool = True) -> None:
         """Empty the walk cache (``keep_moods``: except the single-mood walks of :meth:`warm_up`)."""
@@ -253,69 +282,130 @@ class GraphComponent:
         w = self.colisten_weight
         return w * share / top + (1.0 - w) * (scores / m if m > 0 else scores)
 
-    def _ppr(self, seed_index: Mapping[int, float]) -> np.ndarray:
+    def _ppr(self, seed_index: Mapping[int, float], rows: tuple[int, int] | None = None) -> np.ndarray:
         """The foundation's PPR iteration (restart, dangling mass back to the seeds) in float32.
 
         Cached per normalized seed group (see ``cache_size``); the returned array is shared with the
-        cache and read-only.
+        cache and read-only. With ``rows = (lo, hi)`` only ``r[lo:hi]`` is returned (bit for bit the
+        same values): the last step then multiplies only those rows (:meth:`_walk`), and a full walk
+        of the same seeds already in the cache answers by slicing.
         """
         total = float(sum(seed_index.values()))
         key = tuple(sorted((int(i), float(w) / total) for i, w in seed_index.items())) if total > 0 else ()
-        if self.cache_size > 0 and key:
+        cached = self.cache_size > 0 and bool(key)
+        slice_key = (*key, ("rows", *rows)) if rows is not None else key
+        if cached:
             with self._walk_lock:
-                hit = self._walks.get(key)
+                hit = self._walks.get(slice_key)
+                if hit is None and rows is not None:
+                    full = self._walks.get(key)
+                    hit = full[rows[0]:rows[1]] if full is not None else None
+                    key_hit = key
+                else:
+                    key_hit = slice_key
                 if hit is not None:
-                    self._walks.move_to_end(key)
+                    self._walks.move_to_end(key_hit)
                     self.walk_stats["hits"] += 1
                     return hit
-        r = self._walk(seed_index)
-        if self.cache_size > 0 and key:
+        r = self._walk(seed_index, rows)
+        if cached:
             r.setflags(write=False)
             with self._walk_lock:
-                self._walks[key] = r
+                self._walks[slice_key] = r
                 while len(self._walks) > self.cache_size:
                     self._walks.popitem(last=False)
         return r
 
-    def _walk(self, seed_index: Mapping[int, float]) -> np.ndarray:
-        """One uncached walk: ``max_iter`` steps (or until the L1 change is below ``tol``), float32."""
+    def _rows_operator(self, rows: tuple[int, int]) -> sp.csr_matrix:
+        """The rows ``lo:hi`` (original numbering, in that order) of the walk's operator, built once.
+
+        Each row keeps its entries in the walk matrix's order, so its products are the full
+        product's entries bit for bit.
+        """
+        ops = self.__dict__.setdefault("_row_ops", {})
+        op = ops.get(rows)
+        if op is None:
+            m = self.walk_matrices()
+            pick = np.arange(rows[0], rows[1]) if m.inv is None else m.inv[rows[0]:rows[1]]
+            op = m.PTw[pick]
+            op.has_sorted_indices = False  # keep the entry order (no re-sorting before a product)
+            ops[rows] = op
+        return op
+
+    def _walk(self, seed_index: Mapping[int, float], rows: tuple[int, int] | None = None) -> np.ndarray:
+        """One uncached walk: ``max_iter`` steps (or until the L1 change is below ``tol``), float32.
+
+        Bit for bit the plain power iteration (``r <- damp * P^T r + (restart + damp * dangling) s``,
+        one full product per step), computed with less work: early steps whose mass sits on few rows
+        push it from those rows only (``sparse_fraction``); the L1 change, needed only to decide
+        whether to stop, is summed only when the seeds' own entries do not already exceed ``tol``
+        (a sum of non-negative floats is at least each of its terms, so that decides it the same
+        way); the last step's change is not computed at all; and with ``rows`` only those rows of
+        the last step are multiplied.
+        """
         sc = self.scorer
+        m = self.walk_matrices()
+        perm, inv = m.perm, m.inv
         self.walk_stats["walks"] += 1
-        s = np.zeros(self.projection.num_nodes, dtype=np.float32)
-        for idx, w in seed_index.items():
-            s[idx] += w
-        s /= s.sum()  # normalized in the original numbering: the same rounding as the plain walk
-        if self._perm is not None:
-            s = s[self._perm]
+        n = self.projection.num_nodes
+        single = len(seed_index) == 1 and 0 < np.float32(next(iter(seed_index.values()))) < np.inf
+        if single:  # w / w: exactly one at the seed, as the general normalization gives
+            (idx,) = seed_index
+            s = np.zeros(n, dtype=np.float32)
+            s[int(idx) if inv is None else int(inv[int(idx)])] = 1.0
+        else:
+            s = np.zeros(n, dtype=np.float32)
+            for idx, w in seed_index.items():
+                s[idx] += w
+            s /= s.sum()  # normalized in the original numbering: the same rounding as the plain walk
+            if perm is not None:
+                s = s[perm]
         r = s.copy()
         damp = np.float32(1.0 - sc.restart)
         restart = np.float32(sc.restart)
-        budget = self.sparse_fraction * self._P32w.nnz
+        budget = self.sparse_fraction * m.P32w.nnz
         seeds = np.flatnonzero(s)
         s_seeds = s[seeds]
-        support: np.ndarray | None = seeds if self._perm is None else self._inv[np.sort(self._perm[seeds])]
+        support: np.ndarray | None = seeds if perm is None else inv[np.sort(perm[seeds])]
+        if support is not None and not m.row_nnz[support].sum() < budget:
+            support = None
         diff = np.empty_like(r)
-        for _ in range(self.max_iter):
-            dangling = r[self._dangling_w].sum() if len(self._dangling_w) else np.float32(0.0)
-            if support is not None and self._row_nnz[support].sum() < budget:
+        last = self.max_iter - 1
+        for it in range(self.max_iter):
+            dangling = r[m.dangling_w].sum() if len(m.dangling_w) else np.float32(0.0)
+            if it == last and rows is not None and support is None:
+                # only rows lo:hi of the last step are wanted
+                step = self._rows_operator(rows) @ r
+                step = np.multiply(step, damp, out=step)
+                orig = seeds if perm is None else perm[seeds]
+                inside = (orig >= rows[0]) & (orig < rows[1])
+                step[orig[inside] - rows[0]] += (restart + damp * dangling) * s_seeds[inside]
+                return step.astype(np.float64)
+            if support is not None:
                 # few rows hold all the mass: push it along their out-edges only
-                step = self._P32w[support].T @ r[support]
+                step = m.P32w[support].T @ r[support]
             else:
-                step = self._PTw @ r
-                support = None
+                step = m.PTw @ r
             # r_next = damp * step + (restart + damp * dangling) * s, with s nonzero at the seeds only
             r_next = np.multiply(step, damp, out=step)
             r_next[seeds] += (restart + damp * dangling) * s_seeds
-            np.subtract(r_next, r, out=diff)
-            err = float(np.abs(diff, out=diff).sum())
+            stop = False
+            if it < last and float(np.abs(r_next[seeds] - r[seeds]).max(initial=0.0)) < self.tol:
+                np.subtract(r_next, r, out=diff)
+                stop = float(np.abs(diff, out=diff).sum()) < self.tol
             r = r_next
             if support is not None:
-                support = np.flatnonzero(r)
-                if self._perm is not None:  # in original node order: contributions summed as in the plain walk
-                    support = self._inv[np.sort(self._perm[support])]
-            if err < self.tol:
+                nz = np.flatnonzero(r)
+                if not m.row_nnz[nz].sum() < budget:
+                    support = None
+                else:  # in original node order: contributions summed as in the plain walk
+                    support = nz if perm is None else inv[np.sort(perm[nz])]
+            if stop:
                 break
-        return (r if self._inv is None else r[self._inv]).astype(np.float64)
+        if rows is not None:
+            pick = np.arange(rows[0], rows[1]) if inv is None else inv[rows[0]:rows[1]]
+            return r[pick].astype(np.float64)
+        return (r if inv is None else r[inv]).astype(np.float64)
 
     def known_rows(self, seed_index: Mapping[int, float]) -> set[int]:
         """Catalog rows a user already "has" per the foundation (listened artists' songs, seeds)."""

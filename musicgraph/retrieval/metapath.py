@@ -182,16 +182,20 @@ class CoListening:
         )
 
 
+def label_nodes(projection: Projection, label: str, keys: Sequence[str]) -> np.ndarray:
+    """Per key, the projection index of node ``(label, key)`` (-1 when absent or the key is empty).
+
+    The answers of :meth:`Projection.index` for a whole column (a catalog's song or artist keys) with
+    one dictionary of the label's keys instead of a call per key.
+    """
+    lo, hi = projection.label_ranges.get(label, (0, 0))
+    table = {str(k): lo + i for i, k in enumerate(projection.keys[lo:hi].tolist())}
+    return np.fromiter((table.get(k, -1) if k else -1 for k in keys), dtype=np.int64, count=len(keys))
+
+
 def song_artist_nodes(projection: Projection, artist_keys: Sequence[str]) -> np.ndarray:
     """Per catalog row, the projection index of its main artist (-1 when absent)."""
-    cache: dict[str, int] = {}
-    out = np.full(len(artist_keys), -1, dtype=np.int64)
-    for i, a in enumerate(artist_keys):
-        if a not in cache:
-            idx = projection.index(Label.ARTIST, a) if a else None
-            cache[a] = -1 if idx is None else idx
-        out[i] = cache[a]
-    return out
+    return label_nodes(projection, Label.ARTIST, artist_keys)
 
 
-__all__ = ["CoListening", "song_artist_nodes"]
+__all__ = ["CoListening", "label_nodes", "song_artist_nodes"]

@@ -341,12 +341,26 @@ class GraphOperators:
         gs = self.walker.score(seeds, conjunctive=False)
         song = np.asarray(gs.scores, dtype=np.float64)
         r = gs.ppr if gs.ppr is not None else np.zeros(self.proj.num_nodes)
-        deg = self.walker.scorer.degree[self.a_lo:self.a_hi]
-        artist = r[self.a_lo:self.a_hi] / np.power(np.maximum(deg, 1e-12), self.walker.popularity_damping)
+        return OperatorScores(artist=self._walk_artists(r[self.a_lo:self.a_hi], seeds), song=song)
+
+    def _walk_artists(self, r_artists: np.ndarray, seeds: dict[int, float]) -> np.ndarray:
+        """Artist item scores from the walk's artist entries: damped by degree, the seeds left out."""
+        damp = self.__dict__.get("_artist_damp")
+        if damp is None:
+            deg = self.walker.scorer.degree[self.a_lo:self.a_hi]
+            damp = np.power(np.maximum(deg, 1e-12), self.walker.popularity_damping)
+            self.__dict__["_artist_damp"] = damp
+        artist = r_artists / damp
         for s in seeds:
             if self.a_lo <= s < self.a_hi:
                 artist[s - self.a_lo] = 0.0
-        return OperatorScores(artist=artist, song=song)
+        return artist
+
+    def _walk_artist_scores(self, seeds: dict[int, float]) -> np.ndarray:
+        """``_walk_scores(seeds).artist`` without the song scores: the walk's last step on the artist rows only."""
+        if self.walker is None:
+            raise RuntimeError("this operator needs the PPR walker")
+        return self._walk_artists(self.walker._ppr(seeds, rows=(self.a_lo, self.a_hi)), seeds)
 
     def _op_has_mood(self, node: int, label: str) -> OperatorScores:
         return self._walk_scores({node: 1.0})
@@ -354,13 +368,49 @@ class GraphOperators:
     def _op_related(self, node: int, label: str) -> OperatorScores:
         return self._walk_scores({node: 1.0})
 
+    #: users whose profiles (and their artists' listeners) are kept between calls
+    PROFILE_CACHE = 64
+
     def user_profile(self, user_node: int) -> dict[int, float]:
-        """The user's artists (artist items) with log play weights."""
+        """The user's artists (artist items) with log play weights (a shared dict: do not change it)."""
+        cache = self.__dict__.setdefault("_profiles", {})
+        hit = cache.get(user_node)
+        if hit is not None:
+            return hit
         u = user_node - self.u_lo
         if not 0 <= u < self.W.shape[0]:
             return {}
         lo, hi = self.W.indptr[u], self.W.indptr[u + 1]
-        return {int(a): float(np.log1p(w)) for a, w in zip(self.W.indices[lo:hi], self.W.data[lo:hi], strict=True)}
+        out = {int(a): float(np.log1p(w)) for a, w in zip(self.W.indices[lo:hi], self.W.data[lo:hi], strict=True)}
+        if len(cache) >= self.PROFILE_CACHE:
+            cache.clear()
+        cache[user_node] = out
+        return out
+
+    def _profile_fans(self, user_node: int) -> tuple[np.ndarray, ...] | None:
+        """The user's profile artists, their weights, and every listener of each (for :meth:`user_path`).
+
+        Returns ``(arts, weights, owner, listeners, norm)``: ``listeners[i]`` plays ``arts[owner[i]]``;
+        ``norm = sqrt(max(fans(arts), 1))``. Kept per user (one request explains ten answers with it).
+        """
+        cache = self.__dict__.setdefault("_profile_fans_cache", {})
+        hit = cache.get(user_node)
+        if hit is not None:
+            return hit
+        profile = self.user_profile(user_node)
+        if not profile:
+            return None
+        arts = np.fromiter(profile.keys(), dtype=np.int64, count=len(profile))
+        weights = np.fromiter(profile.values(), dtype=np.float64, count=len(profile))
+        starts, lens = self.LT.indptr[arts], np.diff(self.LT.indptr)[arts]
+        total = int(lens.sum())
+        owner = np.repeat(np.arange(len(arts)), lens)
+        pos = np.repeat(starts - np.concatenate(([0], np.cumsum(lens)[:-1])), lens) + np.arange(total)
+        out = (arts, weights, owner, self.LT.indices[pos], np.sqrt(np.maximum(self.fans[arts], 1.0)))
+        if len(cache) >= self.PROFILE_CACHE:
+            cache.clear()
+        cache[user_node] = out
+        return out
 
     def user_known(self, user_node: int) -> list[int]:
         """Every node the user has a ``LISTENED_TO`` edge to, artists and songs, whatever the weight: a
@@ -387,8 +437,8 @@ class GraphOperators:
             return OperatorScores(artist=out)
         # the walk from the user reaches artists no co-listener plays (through tags, friends):
         # a small share, so the shared-listener signal leads and every user gets answers
-        walk = self._walk_scores({node: 1.0})
-        return OperatorScores(artist=0.9 * _norm(out) + 0.1 * _norm(walk.artist))
+        walk = self._walk_artist_scores({node: 1.0})
+        return OperatorScores(artist=0.9 * _norm(out) + 0.1 * _norm(walk))
 
     # ------------------------------------------------------------ explanation
     def explain(self, relation: Relation, seed: int, kind: str, item: int) -> ExplanationPath | None:
@@ -497,20 +547,15 @@ class GraphOperators:
 
     def user_path(self, user_node: int, artist_item: int, song_node: int | None) -> ExplanationPath | None:
         """``U -LISTENED_TO-> a <-LISTENED_TO- u -LISTENED_TO-> A``: through the user's artist that counts most."""
-        profile = self.user_profile(user_node)
-        if not profile:
+        fans = self._profile_fans(user_node)
+        if fans is None:
             return None
-        arts = np.fromiter(profile.keys(), dtype=np.int64, count=len(profile))
-        weights = np.fromiter(profile.values(), dtype=np.float64, count=len(profile))
+        arts, weights, owner, listeners, norm = fans
         target_fans = np.zeros(self.L.shape[0])
         target_fans[self.LT.indices[self.LT.indptr[artist_item]:self.LT.indptr[artist_item + 1]]] = 1.0
         # listeners of each profile artist who play A (the profile's rows only, not every artist's)
-        starts, lens = self.LT.indptr[arts], np.diff(self.LT.indptr)[arts]
-        total = int(lens.sum())
-        owner = np.repeat(np.arange(len(arts)), lens)
-        pos = np.repeat(starts - np.concatenate(([0], np.cumsum(lens)[:-1])), lens) + np.arange(total)
-        shared = np.bincount(owner, weights=target_fans[self.LT.indices[pos]], minlength=len(arts))
-        value = weights * shared / np.sqrt(np.maximum(self.fans[arts], 1.0))
+        shared = np.bincount(owner, weights=target_fans[listeners], minlength=len(arts))
+        value = weights * shared / norm
         value[arts == artist_item] = 0.0
         if not (value > 0).any():
             return None

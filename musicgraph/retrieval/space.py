@@ -40,6 +40,7 @@ from musicgraph.graph.projection import Projection
 from musicgraph.graph.resolve import artist_key, normalize_tag
 from musicgraph.graph.schema import Label, Rel
 from musicgraph.retrieval.catalog import FEATURES, SongTable
+from musicgraph.retrieval.metapath import label_nodes
 from musicgraph.retrieval.request import Constraints, EntityRef
 
 log = logging.getLogger(__name__)
@@ -83,24 +84,14 @@ class ItemSpace:
                                                     Label.TAG, Label.GENRE, Label.MOOD, Label.USER)}
         self.a_lo, self.a_hi = self.ranges[Label.ARTIST]
         self.s_lo, self.s_hi = self.ranges[Label.SONG]
-        n_rows = len(catalog)
         # catalog row <-> projection song node
-        self.row_node = np.full(n_rows, -1, dtype=np.int64)
-        for i, key in enumerate(catalog.keys):
-            idx = projection.index(Label.SONG, key)
-            if idx is not None:
-                self.row_node[i] = idx
+        self.row_node = label_nodes(projection, Label.SONG, catalog.keys)
         self.node_row = np.full(max(self.s_hi - self.s_lo, 0), -1, dtype=np.int64)
         ok = self.row_node >= 0
         self.node_row[self.row_node[ok] - self.s_lo] = np.flatnonzero(ok)
         # main artist per row (as an artist item)
-        cache: dict[str, int] = {}
-        self.song_artist = np.full(n_rows, -1, dtype=np.int64)
-        for i, akey in enumerate(catalog.artist_keys):
-            if akey not in cache:
-                idx = projection.index(Label.ARTIST, akey) if akey else None
-                cache[akey] = -1 if idx is None else idx - self.a_lo
-            self.song_artist[i] = cache[akey]
+        nodes = label_nodes(projection, Label.ARTIST, catalog.artist_keys)
+        self.song_artist = np.where(nodes >= 0, nodes - self.a_lo, -1)
         self._members: dict[str, sp.csr_matrix] = {}
         self._cache: dict[tuple, Any] = {}
 
@@ -470,11 +461,11 @@ class ItemSpace:
         carries it; a mood every song labelled with it.
         """
         out = np.zeros(self.n(kind), dtype=bool)
+        artists = np.zeros(self.a_hi - self.a_lo + 1, dtype=bool)  # the last slot: owner -1 (none)
         for node in nodes:
             label = self.projection.label_of(node)
             if label == Label.ARTIST:
-                a = node - self.a_lo
-                out |= self.item_artist(kind) == a
+                artists[node - self.a_lo] = True  # all artists at once below (a user knows dozens)
             elif label == Label.TAG or label == Label.GENRE:
                 out |= self.carries(kind, str(self.projection.keys[node]))
             elif label == Label.MOOD:
@@ -492,6 +483,8 @@ class ItemSpace:
                     members = self.members("album" if label == Label.ALBUM else "playlist")
                     col = node - self.ranges[label][0]
                     out |= np.asarray(members[:, col].todense()).ravel() > 0
+        if artists.any():
+            out |= artists[self.item_artist(kind)]
         return out
 
     def constraint_mask(self, kind: str, c: Constraints) -> np.ndarray:

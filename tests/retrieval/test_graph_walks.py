@@ -20,7 +20,7 @@ def plain_walk(gc: GraphComponent, seed_index: dict[int, float]) -> np.ndarray:
     damp = np.float32(1.0 - sc.restart)
     for _ in range(gc.max_iter):
         dangling = r[sc.dangling].sum()
-        r_next = damp * (gc._PT @ r) + (np.float32(sc.restart) + damp * dangling) * s
+        r_next = damp * (gc.walk_matrices().PT @ r) + (np.float32(sc.restart) + damp * dangling) * s
         err = float(np.abs(r_next - r).sum())
         r = r_next
         if err < gc.tol:
@@ -49,14 +49,14 @@ def test_sparse_early_steps_equal_the_full_iteration(store) -> None:
     full = GraphComponent(proj, cat, cache_size=0, sparse_fraction=0.0, reorder=False)
     sparse = GraphComponent(proj, cat, cache_size=0, sparse_fraction=1.0, reorder=False)  # sparse steps when possible
     both = GraphComponent(proj, cat, cache_size=0, sparse_fraction=1.0)  # and the degree-ordered numbering
-    assert not both._PTw.has_sorted_indices  # rows keep the original entry order
+    assert not both.walk_matrices().PTw.has_sorted_indices  # rows keep the original entry order
     for seeds in seed_sets(full):
         want = plain_walk(full, seeds)
         assert np.array_equal(full._ppr(seeds), want)
         np.testing.assert_allclose(sparse._ppr(seeds), want, rtol=1e-5, atol=1e-9)
         assert np.array_equal(both._ppr(seeds), want)  # same sums in the same order: bit for bit
     assert sparse.walk_stats == {"hits": 0, "walks": len(seed_sets(full))}
-    assert both._perm is not None and sorted(both._perm.tolist()) == list(range(proj.num_nodes))
+    assert both.walk_matrices().perm is not None and sorted(both.walk_matrices().perm.tolist()) == list(range(proj.num_nodes))
 
 
 def test_walk_cache_is_keyed_by_normalized_weights_and_bounded(store) -> None:
