@@ -395,10 +395,12 @@ class GraphComponent:
                 stop = float(np.abs(diff, out=diff).sum()) < self.tol
             r = r_next
             if support is not None:
-                nz = np.flatnonzero(r)
-                if not m.row_nnz[nz].sum() < budget:
+                held = r != 0
+                # the rows' edge count first: listing a large scattered support costs more than a product
+                if not int(np.dot(m.row_nnz, held)) < budget:
                     support = None
                 else:  # in original node order: contributions summed as in the plain walk
+                    nz = np.flatnonzero(held)
                     support = nz if perm is None else inv[np.sort(perm[nz])]
             if stop:
                 break

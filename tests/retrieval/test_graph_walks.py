@@ -1,8 +1,9 @@
-"""GraphComponent's walk cache and sparse early steps: same vectors as the plain power iteration."""
+"""GraphComponent's walk cache, sparse early steps, row-range last steps and stopping rule: the plain power iteration bit for bit."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from musicgraph.retrieval.catalog import SongTable
 from musicgraph.retrieval.graph import GraphComponent
@@ -100,4 +101,85 @@ def test_clear_walks_keeps_the_warm_up_moods(store) -> None:
     gc.clear_walks()
     assert len(gc._walks) == moods
     gc.clear_walks(keep_moods=False)
+    assert len(gc._walks) == 0
+
+
+def plain_steps(gc: GraphComponent, seed_index: dict[int, float]) -> int:
+    """How many steps :func:`plain_walk` takes before its L1 change drops below ``tol`` (or ``max_iter``)."""
+    sc = gc.scorer
+    s = np.zeros(gc.projection.num_nodes, dtype=np.float32)
+    for idx, w in seed_index.items():
+        s[idx] += w
+    s /= s.sum()
+    r = s.copy()
+    damp = np.float32(1.0 - sc.restart)
+    for step in range(1, gc.max_iter + 1):
+        r_next = damp * (gc.walk_matrices().PT @ r) + (np.float32(sc.restart) + damp * r[sc.dangling].sum()) * s
+        err = float(np.abs(r_next - r).sum())
+        r = r_next
+        if err < gc.tol:
+            return step
+    return gc.max_iter
+
+
+@pytest.mark.parametrize("reorder", [True, False])
+@pytest.mark.parametrize("sparse_fraction", [0.0, 0.25, 1.0])
+def test_a_walk_of_some_rows_is_the_full_walks_slice_bit_for_bit(store, reorder, sparse_fraction) -> None:
+    cat = SongTable.from_store(store)
+    proj = store.projection()
+    gc = GraphComponent(proj, cat, cache_size=0, sparse_fraction=sparse_fraction, reorder=reorder)
+    for label in ("Artist", "Song", "User", "Tag"):
+        rows = proj.label_ranges[label]
+        for seeds in seed_sets(gc):
+            want = plain_walk(gc, seeds)
+            got = gc._ppr(seeds, rows=rows)
+            assert got.dtype == np.float64 and got.shape == (rows[1] - rows[0],)
+            assert np.array_equal(got, want[rows[0]:rows[1]])
+    if sparse_fraction == 0.0:  # full last steps: the row-range operator was used
+        assert gc.__dict__.get("_row_ops")
+
+
+@pytest.mark.parametrize("tol", [0.5, 0.1, 1e-2, 1e-3, 1e-7])
+def test_the_walk_stops_at_the_plain_iterations_step(store, tol) -> None:
+    """The L1 change is summed only when the seeds' own change is below ``tol``: the same stopping step."""
+    cat = SongTable.from_store(store)
+    proj = store.projection()
+    gc = GraphComponent(proj, cat, cache_size=0, max_iter=40, tol=tol)
+    rows = proj.label_ranges["Artist"]
+    steps = []
+    for seeds in seed_sets(gc):
+        want = plain_walk(gc, seeds)
+        assert np.array_equal(gc._ppr(seeds), want)
+        assert np.array_equal(gc._ppr(seeds, rows=rows), want[rows[0]:rows[1]])
+        steps.append(plain_steps(gc, seeds))
+    if tol >= 1e-2:
+        assert min(steps) < gc.max_iter  # some walks stopped early: the stopping rule was exercised
+    if tol <= 1e-7:
+        assert max(steps) == gc.max_iter
+
+
+def test_single_seed_walks_do_not_depend_on_the_seed_weight(store) -> None:
+    cat = SongTable.from_store(store)
+    gc = GraphComponent(store.projection(), cat, cache_size=0)
+    lo, _ = gc.projection.label_ranges["User"]
+    want = plain_walk(gc, {lo: 1.0})
+    for w in (1.0, 0.37, 3.0, 1e-3):
+        assert np.array_equal(gc._ppr({lo: w}), want)
+
+
+def test_row_walks_share_the_cache_with_full_walks(store) -> None:
+    cat = SongTable.from_store(store)
+    proj = store.projection()
+    gc = GraphComponent(proj, cat, cache_size=8)
+    rows = proj.label_ranges["Artist"]
+    a, b = seed_sets(gc)[:2]
+    full = gc._ppr(a)
+    part = gc._ppr(a, rows=rows)  # sliced from the cached full walk
+    assert gc.walk_stats == {"hits": 1, "walks": 1}
+    assert np.array_equal(part, full[rows[0]:rows[1]]) and not part.flags.writeable
+    first = gc._ppr(b, rows=rows)
+    assert gc._ppr(b, rows=rows) is first and gc.walk_stats == {"hits": 2, "walks": 2}
+    assert np.array_equal(first, gc._ppr(b)[rows[0]:rows[1]])  # the full walk is a walk of its own
+    assert gc.walk_stats["walks"] == 3
+    gc.clear_walks()
     assert len(gc._walks) == 0

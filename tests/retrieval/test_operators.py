@@ -131,3 +131,38 @@ def test_membership_relations_restrict_answers(store, res):
     assert {r.id for r in out} == {"adele|someone like you", "adele|rolling in the deep"}
     scores = np.array([r.score for r in out])
     assert (scores > 0).all()
+
+
+def test_the_artist_walk_of_listened_by_is_the_full_walks_artist_scores(res):
+    """listened_by's walk share computes only the artist rows of the last step: the same numbers bit for bit."""
+    ops, space = res.ops, res.space
+    u_lo, u_hi = space.ranges["User"]
+    seeds = [{u: 1.0} for u in range(u_lo, u_hi)] + [{space.a_lo: 1.0}, {space.a_lo + 1: 1.0}]
+    for s in seeds:
+        res.walker.clear_walks(keep_moods=False)
+        part = ops._walk_artist_scores(s)  # a walk of the artist rows
+        full = ops._walk_scores(s).artist  # a full walk of its own
+        assert np.array_equal(part, full)
+    assert np.all(ops._walk_artist_scores({space.a_lo: 1.0})[0] == 0.0)  # the seed is not its own answer
+
+
+def test_user_paths_are_the_same_with_the_per_user_cache(store, res, index_dir, vad):
+    from musicgraph.retrieval.index import IndexBundle
+
+    fresh = GraphResources(store, IndexBundle.load(index_dir, dense=False), vad=vad).ops
+    ops, space = res.ops, res.space
+    ops.PROFILE_CACHE = 2  # users come and go: hits, misses and a cleared cache
+    u_lo, u_hi = space.ranges["User"]
+    checked = 0
+    for _ in range(2):
+        for u in range(u_lo, u_hi):
+            for a in range(space.a_hi - space.a_lo):
+                fresh.__dict__.pop("_profiles", None)
+                fresh.__dict__.pop("_profile_fans_cache", None)
+                want = fresh.user_path(u, a, None)
+                got = ops.user_path(u, a, None)
+                assert (got is None) == (want is None)
+                if got is not None:
+                    assert got.as_list() == want.as_list() and got.note == want.note
+                    checked += 1
+    assert checked > 0 and len(ops.__dict__["_profiles"]) <= 2
