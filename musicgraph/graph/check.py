@@ -13,9 +13,12 @@ Derived indexes live in higher layers (retrieval, gnn), so this module only defi
 
 from __future__ import annotations
 
+import gc
 import logging
+import threading
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -70,10 +73,42 @@ class IndexFileError(MusicgraphError, ValueError):
         super().__init__(f"{path}: unreadable index file ({problem}); run `musicgraph check --repair`")
 
 
-def read_index_file(path: Path, part: str, read: Any) -> Any:
-    """``read()`` with any failure (other than a missing file) turned into :class:`IndexFileError` naming ``path``."""
+_GC_LOCK = threading.Lock()
+_gc_pauses = 0
+_gc_was_enabled = True
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """The cyclic garbage collector off for the block (nested and concurrent blocks: off until the last ends).
+
+    Parsing a large JSON file creates hundreds of thousands of lists and dicts, and the collections they
+    trigger walk every object already loaded: the song catalog's parse took 1.6-3x longer with it on.
+    The collector is switched back on only if it was on before the first block began.
+    """
+    global _gc_pauses, _gc_was_enabled
+    with _GC_LOCK:
+        if _gc_pauses == 0:
+            _gc_was_enabled = gc.isenabled()
+            gc.disable()
+        _gc_pauses += 1
     try:
-        return read()
+        yield
+    finally:
+        with _GC_LOCK:
+            _gc_pauses -= 1
+            if _gc_pauses == 0 and _gc_was_enabled:
+                gc.enable()
+
+
+def read_index_file(path: Path, part: str, read: Any) -> Any:
+    """``read()`` with any failure (other than a missing file) turned into :class:`IndexFileError` naming ``path``.
+
+    ``read`` runs with the garbage collector paused (:func:`gc_paused`): index files are bulk data.
+    """
+    try:
+        with gc_paused():
+            return read()
     except FileNotFoundError:
         raise
     except IndexFileError:

@@ -4,14 +4,16 @@ the real-data variant is marked ``integration``)."""
 
 from __future__ import annotations
 
+import gc
 import json
 import shutil
+import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from musicgraph.graph.check import Issue, check_graph, run_check
+from musicgraph.graph.check import IndexFileError, Issue, check_graph, gc_paused, read_index_file, run_check
 from musicgraph.retrieval.encoder import HashingEncoder
 
 
@@ -185,3 +187,53 @@ def test_check_on_real_ingest(real_store, real_data_dir, tmp_path):
     fixed = run_check(real_store, [idx], repair=True)
     assert fixed.ok and all(line.startswith("bm25") for line in fixed.repaired["retrieval"])
     assert (tmp_path / "idx" / "emotion.npy").stat().st_mtime_ns >= emo_before
+
+
+# ---- read_index_file pauses the garbage collector while it reads, and always restores it
+
+def test_the_collector_is_off_while_reading_and_back_on_after(tmp_path) -> None:
+    path = tmp_path / "x.json"
+    path.write_text(json.dumps([[1], [2]]))
+    seen = []
+
+    def read():
+        seen.append(gc.isenabled())
+        return json.loads(path.read_text())
+
+    assert gc.isenabled()
+    assert read_index_file(path, "catalog", read) == [[1], [2]]
+    assert seen == [False] and gc.isenabled()
+    path.write_text("{not json")
+    with pytest.raises(IndexFileError):
+        read_index_file(path, "catalog", read)
+    assert gc.isenabled()  # restored after a failed read too
+
+
+def test_nested_and_concurrent_pauses_end_with_the_last_one() -> None:
+    started, release = threading.Event(), threading.Event()
+
+    def other() -> None:
+        with gc_paused():
+            started.set()
+            release.wait(10)
+
+    t = threading.Thread(target=other)
+    with gc_paused():
+        t.start()
+        started.wait(10)
+        with gc_paused():
+            assert not gc.isenabled()
+    assert not gc.isenabled()  # the other thread is still reading
+    release.set()
+    t.join(10)
+    assert gc.isenabled()
+
+
+def test_a_collector_switched_off_before_stays_off() -> None:
+    gc.disable()
+    try:
+        with gc_paused():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
