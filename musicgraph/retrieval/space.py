@@ -540,35 +540,27 @@ class ItemSpace:
         cap never returns fewer than ``k`` when ``k`` allowed items exist.
         """
         scores = np.asarray(scores, dtype=np.float64)
-        valid = mask & (scores > 0)
-        count = int(np.count_nonzero(valid))
-        if count == 0:
+        cand = np.flatnonzero(mask & (scores > 0))
+        if len(cand) == 0:
             return []
         window = k if not max_per_artist else max(k * 8, k + 50)
         while True:
-            top = _top(valid, count, scores, window)
+            top = _top(cand, scores, window)
             if not max_per_artist:
                 return [Selected(int(i), float(scores[i])) for i in top[:k].tolist()]
             kept, spill = _cap(top.tolist(), self.item_artist(kind), max_per_artist, k)
-            if len(kept) >= k or len(top) == count:
+            if len(kept) >= k or len(top) == len(cand):
                 picked = kept + spill[: k - len(kept)]  # the capped ones fill the tail, best first
                 return [Selected(int(i), float(scores[i])) for i in picked[:k]]
             window *= 4  # the cap hid too much of the window: look further down
 
 
-def _top(valid: np.ndarray, count: int, scores: np.ndarray, n: int) -> np.ndarray:
-    """The ``n`` best items where ``valid`` (``count`` of them) by score (ties: lower index first), sorted.
-
-    With more than ``n`` valid items, the ``n``-th best score is found on the whole array (the others
-    set to -inf) and only the items scoring at least that much are listed and sorted: listing every
-    valid item of a large, scattered mask costs more than the partition.
-    """
-    if count > n:
-        masked = np.where(valid, scores, -np.inf)
-        kth = masked[np.argpartition(masked, len(masked) - n)[len(masked) - n:]].min()
-        cand = np.flatnonzero(masked >= kth)  # the n best and every item tied with the n-th
-    else:
-        cand = np.flatnonzero(valid)
+def _top(cand: np.ndarray, scores: np.ndarray, n: int) -> np.ndarray:
+    """The ``n`` best of ``cand`` by score (ties: lower index first), sorted."""
+    if len(cand) > n:
+        part = cand[np.argpartition(-scores[cand], n - 1)[:n]]
+        kth = scores[part].min()
+        cand = np.union1d(part, cand[scores[cand] >= kth])
     order = cand[np.lexsort((cand, -scores[cand]))]
     return order[:n] if len(order) > n else order
 
