@@ -502,12 +502,10 @@ class GraphOperators:
         y = seed_node - self.a_lo
         if y == artist_item or self.fans[y] == 0:
             return None
-        fy = self.LT.indices[self.LT.indptr[y]:self.LT.indptr[y + 1]]
-        fa = self.LT.indices[self.LT.indptr[artist_item]:self.LT.indptr[artist_item + 1]]
-        common = np.intersect1d(fy, fa, assume_unique=True)
+        common, strength = self._shared_listeners(y, artist_item)
         if len(common) == 0:
             return None
-        witness = self._witness(y, artist_item)
+        witness = int(common[np.lexsort((common, -strength))[0]])
         share = len(common) / self.fans[y]
         yn, an = str(self.proj.names[seed_node]), str(self.proj.names[self.a_lo + artist_item])
         note = f"{_pct(share)} of {yn}'s listeners also play {an} ({len(common):,} of {int(self.fans[y]):,})"
@@ -518,13 +516,23 @@ class GraphOperators:
             rels.append(f"<-{Rel.PERFORMED_BY}")
         return _path(self.proj, nodes, rels, share, note)
 
-    def _witness(self, y: int, a: int) -> int:
-        """The shared listener who plays both most (max of the smaller play count)."""
+    def _shared_listeners(self, y: int, a: int) -> tuple[np.ndarray, np.ndarray]:
+        """The listeners of both artist items (sorted) and, per listener, the smaller of the two play counts.
+
+        One scatter of ``a``'s play counts over the users and a gather at ``y``'s listeners (every
+        stored play count is nonzero: zeros were dropped from :attr:`W`), instead of a sorted merge.
+        """
         wt = self.WT
         uy, wy = wt.indices[wt.indptr[y]:wt.indptr[y + 1]], wt.data[wt.indptr[y]:wt.indptr[y + 1]]
-        ua, wa = wt.indices[wt.indptr[a]:wt.indptr[a + 1]], wt.data[wt.indptr[a]:wt.indptr[a + 1]]
-        common, iy, ia = np.intersect1d(uy, ua, assume_unique=True, return_indices=True)
-        strength = np.minimum(wy[iy], wa[ia])
+        plays_a = np.zeros(wt.shape[1], dtype=wt.data.dtype)
+        plays_a[wt.indices[wt.indptr[a]:wt.indptr[a + 1]]] = wt.data[wt.indptr[a]:wt.indptr[a + 1]]
+        at_y = plays_a[uy]
+        both = at_y != 0
+        return uy[both], np.minimum(wy[both], at_y[both])
+
+    def _witness(self, y: int, a: int) -> int:
+        """The shared listener who plays both most (max of the smaller play count; ties: the lower user index)."""
+        common, strength = self._shared_listeners(y, a)
         return int(common[np.lexsort((common, -strength))[0]])
 
     def tag_path(self, seed_node: int, artist_item: int, song_node: int | None) -> ExplanationPath | None:

@@ -166,3 +166,22 @@ def test_user_paths_are_the_same_with_the_per_user_cache(store, res, index_dir, 
                     assert got.as_list() == want.as_list() and got.note == want.note
                     checked += 1
     assert checked > 0 and len(ops.__dict__["_profiles"]) <= 2
+
+
+def test_shared_listeners_and_the_witness_against_a_sorted_merge(res):
+    ops = res.ops
+    wt = ops.WT
+    n_art = ops.a_hi - ops.a_lo
+    pairs = 0
+    for y in range(n_art):
+        for a in range(n_art):
+            uy, wy = wt.indices[wt.indptr[y]:wt.indptr[y + 1]], wt.data[wt.indptr[y]:wt.indptr[y + 1]]
+            ua, wa = wt.indices[wt.indptr[a]:wt.indptr[a + 1]], wt.data[wt.indptr[a]:wt.indptr[a + 1]]
+            common, iy, ia = np.intersect1d(uy, ua, assume_unique=True, return_indices=True)
+            got, strength = ops._shared_listeners(y, a)
+            assert got.tolist() == common.tolist()
+            assert np.array_equal(strength, np.minimum(wy[iy], wa[ia]))
+            if len(common):
+                pairs += 1
+                assert ops._witness(y, a) == int(common[np.lexsort((common, -np.minimum(wy[iy], wa[ia])))[0]])
+    assert pairs > n_art  # artists with shared listeners other than themselves
