@@ -224,6 +224,10 @@ def assemble(
     for name, vec in (components or {}).items():
         vals = vec[prep.mask]
         vals = vals[vals > 0]
+        chosen = vec[items]
+        chosen = chosen[~np.isnan(chosen)]
+        if len(chosen):  # only values above the lowest chosen one can count: usually a handful
+            vals = vals[vals > chosen.min()]
         above = [np.count_nonzero(vals > v) for v in vec[items]]  # k counts: cheaper than sorting every item
         ranks[name] = {int(i): int(a) + 1 for i, a, v in zip(items, above, vec[items], strict=True) if v > 0}
     described = req.describe()

@@ -185,3 +185,24 @@ def test_shared_listeners_and_the_witness_against_a_sorted_merge(res):
                 pairs += 1
                 assert ops._witness(y, a) == int(common[np.lexsort((common, -np.minimum(wy[iy], wa[ia])))[0]])
     assert pairs > n_art  # artists with shared listeners other than themselves
+
+
+@pytest.mark.parametrize("kind", ["song", "artist"])
+def test_component_ranks_count_the_allowed_items_scored_higher(store, res, kind):
+    from musicgraph.retrieval.assembly import assemble, prepare, seed_scores
+
+    requests = [Request(seeds=[Seed(label="User", name="3", key="hetrec:3")], kind=kind, k=8),
+                Request(seeds=[Seed(label="Artist", name=str(res.projection.names[res.space.a_lo]))], kind=kind, k=8)]
+    checked, ranks = 0, set()
+    for req in requests:
+        prep = prepare(res, req)
+        scores, _ = seed_scores(res, prep)
+        selected = res.space.select(kind, scores, prep.mask, req.k)
+        out = assemble(res, prep, selected, {"graph": scores}, paths=False)
+        allowed = scores[prep.mask]
+        allowed = allowed[allowed > 0]
+        for sel, r in zip(selected, out, strict=True):
+            assert r.ranks["graph"] == 1 + int(np.count_nonzero(allowed > scores[sel.item]))
+            checked += 1
+            ranks.add(r.ranks["graph"])
+    assert checked >= 2 and max(ranks) > 1
