@@ -187,17 +187,18 @@ def test_shared_listeners_and_the_witness_against_a_sorted_merge(res):
     assert pairs > n_art  # artists with shared listeners other than themselves
 
 
-@pytest.mark.parametrize("kind", ["song", "artist"])
-def test_component_ranks_count_the_allowed_items_scored_higher(store, res, kind):
+def test_component_ranks_count_the_allowed_items_scored_higher(store, res):
     from musicgraph.retrieval.assembly import assemble, prepare, seed_scores
 
-    requests = [Request(seeds=[Seed(label="User", name="3", key="hetrec:3")], kind=kind, k=8),
-                Request(seeds=[Seed(label="Artist", name=str(res.projection.names[res.space.a_lo]))], kind=kind, k=8)]
+    requests = [Request(seeds=[Seed(label=label, name=name, key=key)], kind=kind, k=8)
+                for kind in ("song", "artist")
+                for label, name, key in (("User", "3", "hetrec:3"), ("User", "2", "hetrec:2"),
+                                         ("Artist", str(res.projection.names[res.space.a_lo]), None))]
     checked, ranks = 0, set()
     for req in requests:
         prep = prepare(res, req)
         scores, _ = seed_scores(res, prep)
-        selected = res.space.select(kind, scores, prep.mask, req.k)
+        selected = res.space.select(req.kind, scores, prep.mask, req.k)
         out = assemble(res, prep, selected, {"graph": scores}, paths=False)
         allowed = scores[prep.mask]
         allowed = allowed[allowed > 0]
