@@ -3,7 +3,7 @@
 The default :class:`LexiconParser` is deterministic: hand-written phrase lexicons for moods,
 activities and audio features, NRC-VAD for the valence/arousal of emotion words, negation scopes
 ("no Coldplay", "without vocals", "nothing sad") and the catalog's entity linker
-(:class:`musicgraph.retrieval.graph.EntityLinker`) for seeds. :class:`LLMParser` is the optional
+(:class:`musicgraph.retrieval.linking.EntityLinker`) for seeds. :class:`LLMParser` is the optional
 hook for a few-shot language-model parser producing the same :class:`ParsedQuery`.
 
 >>> ParsedQuery(text="x").features
