@@ -11,6 +11,8 @@ import importlib
 
 import typer
 
+__all__ = ["COMMAND_MODULES", "app", "main"]
+
 app = typer.Typer(
     name="musicgraph",
     help="Knowledge-graph multi-hop music recommendation: ingest, recommend, retrieve, ask.",

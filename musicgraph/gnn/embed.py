@@ -173,6 +173,12 @@ class GnnIndex:
 
     @classmethod
     def load(cls, directory: str | Path | None = None) -> GnnIndex:
+        """The index saved in ``directory`` (default: the current store's index folder).
+
+        Raises:
+            FileNotFoundError: no GNN index there (``musicgraph gnn embed`` builds it).
+            IndexFileError: the index or its id map cannot be read (the message names the file).
+        """
         import faiss
 
         from musicgraph.graph.check import read_index_file
@@ -195,6 +201,7 @@ class GnnIndex:
 
     @property
     def tombstones(self) -> int:
+        """Replaced or deleted entries still held by FAISS (skipped by searches)."""
         return sum(1 for i in self.ids if i is None)
 
     def labels(self) -> set[str]:

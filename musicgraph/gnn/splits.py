@@ -206,10 +206,12 @@ class Split(_KeyCounts):
 
     @property
     def valid(self) -> tuple[np.ndarray, np.ndarray]:
+        """The validation pairs as ``(user indices, item indices)``."""
         return self.valid_user, self.valid_item
 
     @property
     def test(self) -> tuple[np.ndarray, np.ndarray]:
+        """The test pairs as ``(user indices, item indices)``."""
         return self.test_user, self.test_item
 
     def matrix(self, part: str) -> sp.csr_matrix:

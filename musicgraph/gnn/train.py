@@ -233,6 +233,7 @@ class LinkPredictionModel(nn.Module):
         self.cl_weight, self.cl_temp, self.cl_layer = cl_weight, cl_temp, cl_layer
 
     def embeddings(self, graph: Any) -> tuple[Tensor, Tensor]:
+        """The ``(user, item)`` embedding matrices the model computes over ``graph``."""
         return self.model(graph)
 
     def forward(self, graph: Any, u: Tensor, p: Tensor, n: Tensor, sub: Any = None) -> Tensor:

@@ -119,6 +119,7 @@ class Projection:
 
     @property
     def num_nodes(self) -> int:
+        """Nodes of the projection (all labels)."""
         return int(len(self.keys))
 
     def label_of(self, idx: int) -> str:
@@ -168,6 +169,7 @@ class Projection:
         return table.get(key)
 
     def ref(self, idx: int) -> NodeRef:
+        """The ``(label, key)`` reference of the node at row ``idx``."""
         return NodeRef(self.label_of(idx), str(self.keys[idx]))
 
     def adjacency(

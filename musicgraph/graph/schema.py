@@ -49,6 +49,7 @@ from musicgraph.errors import MusicgraphError
 
 
 class Label(StrEnum):
+    """The node labels of the graph; a store accepts no other."""
     SONG = "Song"
     ARTIST = "Artist"
     ALBUM = "Album"
@@ -60,6 +61,7 @@ class Label(StrEnum):
 
 
 class Rel(StrEnum):
+    """The relationship types of the graph; :data:`ENDPOINTS` lists the labels each may join."""
     PERFORMED_BY = "PERFORMED_BY"
     ON_ALBUM = "ON_ALBUM"
     ALBUM_BY = "ALBUM_BY"

@@ -68,6 +68,7 @@ class Node:
 
     @property
     def ref(self) -> NodeRef:
+        """The node's ``(label, key)`` reference."""
         return NodeRef(self.label, self.key)
 
     @property
@@ -247,6 +248,7 @@ class GraphStore(ABC):
         return [node.key for node in self.iter_nodes(label)]
 
     def is_empty(self) -> bool:
+        """Whether the store holds no node at all."""
         return sum(self.count_nodes().values()) == 0
 
     def projection(self) -> Projection:

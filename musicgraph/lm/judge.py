@@ -162,11 +162,13 @@ class JudgeCatalog:
         self.tags: set[str] = set()
 
     def add_artist(self, key: str, name: str, aliases: Iterable[str] = ()) -> None:
+        """Register artist ``key`` under its ``name`` and ``aliases`` (fuzzy-matched by the judge)."""
         self.artist_names[key] = name
         for n in {name, *aliases}:
             self.artists.add(n, key)
 
     def add_song(self, facts: SongFacts, aliases: Iterable[str] = ()) -> None:
+        """Register a song's facts, found by their title (``aliases`` are not indexed)."""
         self.songs[facts.key] = facts
         self.titles.add(facts.title, facts.key)
 

@@ -113,10 +113,12 @@ class ResidualVQ:
         return sum(cent[codes[:, level]] for level, cent in enumerate(self.codebooks))  # type: ignore[return-value]
 
     def save(self, path: Path) -> None:
+        """Write the codebooks and settings to ``path`` (numpy ``.npz``; :meth:`load` reads it)."""
         np.savez(path, *self.codebooks, levels=self.levels, size=self.size, seed=self.seed)
 
     @classmethod
     def load(cls, path: Path) -> ResidualVQ:
+        """The quantizer :meth:`save` wrote to ``path``."""
         data = np.load(path)
         levels = int(data["levels"])
         return cls(levels=levels, size=int(data["size"]), seed=int(data["seed"]),

@@ -80,6 +80,7 @@ class SemanticIds:
 
     @property
     def levels(self) -> int:
+        """Codes per ID (the RVQ levels plus the collision code)."""
         return int(self.codes.shape[1])
 
     @property
@@ -98,6 +99,7 @@ class SemanticIds:
         return self._by_code.get(tuple(int(c) for c in code))
 
     def code_of(self, key: str) -> tuple[int, ...] | None:
+        """The semantic ID of song ``key``, or None for a song without one."""
         if self._row is None:
             self._row = {k: i for i, k in enumerate(self.keys)}
         i = self._row.get(key)
@@ -126,6 +128,7 @@ class SemanticIds:
 
     @classmethod
     def load(cls, folder: Path) -> SemanticIds:
+        """The IDs saved in ``folder`` (``semantic_ids.json`` and ``semantic_ids.npy``)."""
         info = json.loads((folder / "semantic_ids.json").read_text())
         return cls(list(info["keys"]), np.load(folder / "semantic_ids.npy"), list(info["sizes"]), info.get("stats", {}))
 

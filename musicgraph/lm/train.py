@@ -54,6 +54,7 @@ class TaskConfig:
     held_out: float = 0.05
 
     def to_dict(self) -> dict[str, Any]:
+        """The settings as a JSON-ready dict (recorded in ``training_info.json``)."""
         return asdict(self)
 
 

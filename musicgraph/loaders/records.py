@@ -194,6 +194,7 @@ class LoadReport:
     problems: list[Problem] = field(default_factory=list)
 
     def add_problem(self, file: str, line: int, reason: str) -> None:
+        """Count a skipped row and keep its ``file:line: reason`` (the first 500 are kept)."""
         self.skipped += 1
         # Keep the first few hundred in memory; the count stays exact.
         if len(self.problems) < 500:

@@ -55,6 +55,7 @@ class ImportResult:
     files: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
+        """The profile summary, the edges written per type, the GNN fold-in and the input files, as JSON."""
         return {**self.profile.summary(), "edges_written": dict(self.edges), "gnn": dict(self.gnn),
                 "inputs": list(self.files)}
 

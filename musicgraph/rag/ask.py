@@ -51,6 +51,7 @@ class Recommendation:
     reasons: list[str]
 
     def to_dict(self) -> dict[str, Any]:
+        """The recommendation as JSON: its number, the result's fields and the reasons."""
         return {"number": self.number, **self.result.to_dict(), "reasons": list(self.reasons)}
 
 
@@ -95,6 +96,7 @@ class Answer:
         return {name: sum(v) / len(v) for name, v in sums.items()}
 
     def to_dict(self) -> dict[str, Any]:
+        """The answer as JSON: text, recommendations, evidence, timings and what grounding removed."""
         return {
             "question": self.question,
             "query": self.query,

@@ -108,6 +108,7 @@ class ChatState:
     turns: list[tuple[str, Turn]] = field(default_factory=list)
 
     def reset(self) -> None:
+        """Forget the conversation: base query, seed, focus, exclusions and shifts."""
         self.base_query, self.seed, self.last, self.focus = "", None, None, 1
         self.excluded_artists.clear()
         self.shifts.clear()

@@ -142,6 +142,7 @@ class Context:
 
     @property
     def truncated(self) -> bool:
+        """Whether candidates were dropped or shortened to fit the budget."""
         return bool(self.dropped or self.shortened)
 
     def by_number(self, number: int) -> CandidateEvidence:
@@ -152,6 +153,7 @@ class Context:
         raise IndexError(f"no candidate [{number}] in the evidence ({len(self.candidates)} candidates)")
 
     def by_id(self) -> dict[str, CandidateEvidence]:
+        """The candidates by their evidence id."""
         return {c.id: c for c in self.candidates}
 
 

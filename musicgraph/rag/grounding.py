@@ -44,6 +44,7 @@ class GroundingReport:
 
     @property
     def unsupported(self) -> list[Mention]:
+        """Mentions matching no candidate (nor, for artists, the evidence), known to the catalog or not."""
         return [m for m in self.mentions if not m.supported]
 
     @property

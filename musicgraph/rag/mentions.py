@@ -154,6 +154,7 @@ class NameIndex:
                     self.term_words.update(folded.split())
 
     def add_artist(self, key: str, name: str, aliases: Iterable[str] = ()) -> None:
+        """Index artist ``key`` under ``name`` and ``aliases`` (case- and accent-folded; a leading ``the`` optional)."""
         entry = NameEntry("artist", key, name)
         for alias in {name, *aliases}:
             toks = tuple(fold(alias).split())
@@ -163,6 +164,7 @@ class NameIndex:
                     self.artists.setdefault(toks[1:], []).append(entry)
 
     def add_song(self, key: str, title: str, artist: str | None, aliases: Iterable[str] = ()) -> None:
+        """Index song ``key`` under its ``title`` and ``aliases`` (folded, and without bracketed suffixes)."""
         entry = NameEntry("song", key, title, artist)
         for alias in {title, *aliases}:
             for form in {fold(alias), norm_title(alias)}:
@@ -181,15 +183,18 @@ class NameIndex:
                 self.add_artist(res.id, res.name)
 
     def find_artist(self, name: str) -> list[NameEntry]:
+        """The artists named exactly ``name`` (after folding); empty when none."""
         return self.artists.get(tuple(fold(name).split()), [])
 
     def find_title(self, title: str) -> list[NameEntry]:
+        """The songs titled ``title`` (normalized title first, then the folded text); empty when none."""
         return self.titles.get(tuple(norm_title(title).split()), []) or self.titles.get(
             tuple(fold(title).split()), []
         )
 
     @classmethod
     def from_results(cls, results: Iterable[Result]) -> NameIndex:
+        """An index of the songs and artists of retrieved ``results``."""
         cat = cls()
         cat.add_results(results)
         return cat

@@ -37,6 +37,7 @@ class DenseRetriever(SongScoreRetriever):
 
     @property
     def encoder(self) -> Any:
+        """The query encoder, loaded on first use."""
         if self._encoder is None:
             from musicgraph.retrieval.encoder import Encoder
 

@@ -168,6 +168,7 @@ class HybridRetriever(Retriever):
     # ------------------------------------------------------------ lazy parts
     @property
     def emotion(self) -> Any:
+        """The emotion index of the shared resources."""
         return self.resources.emotion
 
     def _prepare_emotion_sources(self) -> None:
@@ -208,6 +209,7 @@ class HybridRetriever(Retriever):
 
     @property
     def encoder(self) -> Any:
+        """The query encoder of the dense channel, loaded on first use."""
         if self._encoder is None:
             from musicgraph.retrieval.encoder import Encoder
 
@@ -262,10 +264,12 @@ class HybridRetriever(Retriever):
 
     @property
     def linker(self) -> Any:
+        """The entity linker of the shared resources."""
         return self.resources.linker
 
     @property
     def parser(self) -> Any:
+        """The free-text parser over these resources, built on first use."""
         if self._parser is None:
             from musicgraph.retrieval.parser import RequestParser
 

@@ -269,6 +269,7 @@ class Targets(_Model):
         return _check_feature_ranges(v)
 
     def is_empty(self) -> bool:
+        """Whether no mood, feature, avoided mood or valence target is set."""
         return not (self.moods or self.features or self.avoid_moods or self.valence is not None)
 
 

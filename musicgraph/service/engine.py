@@ -416,6 +416,13 @@ class Engine:
         return out
 
     def health(self) -> dict[str, Any]:
+        """The ``/health`` answer.
+
+        Returns:
+            ``status`` (``starting``, ``degraded`` when an index is stale, missing or failed, else ``ok``),
+            ``live``, ``ready``, the worker's pid, the store (backend, version, start error), the serving
+            version, the state of each index, the stale ones, the last check and the uptime in seconds.
+        """
         ready = self._ready.is_set() and self._gen is not None
         states = self.index_states() if ready else []
         stale = sorted({s["name"] for s in states if s["state"] in ("stale", "error", "missing")}
@@ -504,6 +511,7 @@ class Engine:
                 "index_errors": errors}
 
     def close(self) -> None:
+        """Stop serving; closes the store when the engine opened it."""
         self._closed = True
         if self._owns_store:
             self.store.close()
