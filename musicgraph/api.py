@@ -51,8 +51,16 @@ def get_retriever(name: RetrieverName = "hybrid", store: GraphStore | None = Non
     ``graph`` needs only the store; ``hybrid``, ``bm25`` and ``dense`` also need the retrieval
     indexes (``musicgraph index build``); ``gnn`` needs trained embeddings (``musicgraph gnn train``).
 
+    Args:
+        name: ``graph``, ``hybrid``, ``bm25``, ``dense`` or ``gnn``.
+        store: the store to answer from (default: :func:`default_store`).
+
+    Returns:
+        A :class:`~musicgraph.retrieval.base.Retriever`; its ``search(request)`` answers requests.
+
     Raises:
-        RequestError: an unknown name. FileNotFoundError: indexes or embeddings are missing.
+        RequestError: an unknown name.
+        FileNotFoundError: the indexes or embeddings the retriever needs are missing.
     """
     from musicgraph.retrieval import retriever_by_name
 
@@ -63,6 +71,21 @@ def search(request: Request | Mapping[str, Any] | str, *, retriever: RetrieverNa
            store: GraphStore | None = None, **changes: Any) -> list[Result]:
     """Answer a :class:`Request` (or its JSON form, or free text) with the named retriever.
 
+    Args:
+        request: a :class:`Request`, its JSON form (a mapping), or free text, which the retriever's
+            parser turns into a request.
+        retriever: which retriever answers (see :func:`get_retriever`).
+        store: the store to answer from (default: :func:`default_store`).
+        **changes: request fields replaced before searching (``k=20``, ``kind="artist"``).
+
+    Returns:
+        At most ``k`` results of the request's kind, best first, each with its score and evidence.
+
+    Raises:
+        RequestError: an invalid request or retriever name (one line naming the field).
+        UnknownEntityError: a seed or exclusion that is not in the graph.
+        FileNotFoundError: the retriever's indexes or embeddings are missing.
+
     Example::
 
         >>> musicgraph.search({"seeds": [{"label": "Artist", "name": "Eminem", "relation": "fans_of"}],
@@ -72,7 +95,11 @@ def search(request: Request | Mapping[str, Any] | str, *, retriever: RetrieverNa
 
 
 def parse(text: str, *, store: GraphStore | None = None) -> Request:
-    """The :class:`Request` that free ``text`` describes (entities linked against the store's catalog)."""
+    """The :class:`Request` that free ``text`` describes (entities linked against the store's catalog).
+
+    Nothing is searched: the result shows how ``text`` is understood (seeds, relations, constraints,
+    mood and audio targets) and can be edited and passed to :func:`search`.
+    """
     return get_retriever("graph", store).parse(text)
 
 
@@ -122,6 +149,10 @@ def recommend(
         max_per_artist: at most this many songs or albums of one artist (default 2 for songs).
         combine: ``any`` (a blend of the seeds) or ``all`` (answers related to every seed).
         retriever: which retriever answers (default the graph; ``hybrid`` adds text and emotion).
+        store: the store to answer from (default: :func:`default_store`).
+
+    Returns:
+        At most ``k`` results of ``kind``, best first; each result's ``paths`` explain it from the seeds.
 
     Raises:
         RequestError: an invalid request (one line naming the field).
@@ -187,8 +218,22 @@ def retrieve(query: str | Request | Mapping[str, Any], k: int | None = None, *, 
              **options: Any) -> list[Result]:
     """Hybrid retrieval (BM25 + dense + graph operators, emotion/audio re-rank) for free text or a request.
 
-    See :func:`musicgraph.retrieval.retriever.retrieve` for ``user``, ``filters``, the component
-    switches and ``explain``.
+    Args:
+        query: free text, a :class:`Request`, or its JSON form.
+        k: number of results (default: the request's, 10 for free text).
+        store: the store to answer from (default: :func:`default_store`).
+        **options: ``user``, ``exclude_known``, ``filters``, the component switches (``use_bm25``,
+            ``use_dense``, ``use_graph``, ``use_emotion``, ``use_audio``, ``use_gnn``), ``explain``,
+            ``fusion``, ``use_trending`` and ``index_dir``; see
+            :func:`musicgraph.retrieval.retriever.retrieve`.
+
+    Returns:
+        The top results, best first, each with its per-component evidence.
+
+    Raises:
+        RequestError: an empty or invalid request.
+        UnknownEntityError: an unknown user or entity.
+        FileNotFoundError: the retrieval indexes are not built (the message says what to run).
     """
     from musicgraph.retrieval.retriever import retrieve as _retrieve
 
@@ -196,7 +241,23 @@ def retrieve(query: str | Request | Mapping[str, Any], k: int | None = None, *, 
 
 
 def ask(question: str, k: int = 5, *, store: GraphStore | None = None, **options: Any) -> Any:
-    """A grounded answer in words, citing retrieved songs. See :func:`musicgraph.rag.ask.ask`."""
+    """A grounded answer in words, citing retrieved songs.
+
+    Args:
+        question: the request in words ("melancholic songs like Radiohead").
+        k: number of recommendations (1..50).
+        store: the store to answer from (default: :func:`default_store`).
+        **options: ``backend``, ``history`` (a :class:`~musicgraph.rag.chat.ChatState` for follow-ups),
+            ``filters``, ``user``, ``regenerate`` and more; see :func:`musicgraph.rag.ask.ask`.
+
+    Returns:
+        A :class:`~musicgraph.rag.ask.Answer`: the text, the numbered recommendations it cites, the
+        evidence it was written from, timings and what grounding removed.
+
+    Raises:
+        ValueError: an empty question or ``k`` out of range (``RequestError`` for a bad filter).
+        GeneratorError: the backend cannot be loaded.
+    """
     from musicgraph.rag.ask import ask as _ask
 
     return _ask(question, k=k, store=store or default_store(), **options)

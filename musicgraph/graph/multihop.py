@@ -764,7 +764,16 @@ _SCORERS: dict[tuple[int, str], MultiHopScorer] = {}
 
 
 def scorer_for(store: GraphStore, rel_weights: Mapping[str, float] | None = None) -> MultiHopScorer:
-    """A cached :class:`MultiHopScorer` for the store's current projection."""
+    """A cached :class:`MultiHopScorer` for the store's current projection.
+
+    Args:
+        store: the graph store.
+        rel_weights: per-relationship multipliers of the walk (default :data:`DEFAULT_REL_WEIGHTS`).
+
+    Returns:
+        The scorer of the last call when the projection and weights are the same (a new store
+        version builds a new one; one scorer is kept per process).
+    """
     projection = store.projection()
     key = (id(store), projection.version + repr(sorted((rel_weights or {}).items())))
     cached = _SCORERS.get(key)
@@ -831,6 +840,10 @@ def recommend(
             hubs do not crowd out specific matches.
         max_per_artist: at most this many songs of one main artist (songs only; None = no cap).
 
+    Returns:
+        At most ``k`` results, best first, each with its node's properties and up to ``n_paths`` paths
+        from the seeds.
+
     Raises:
         EmptyStoreError: the store has no data (run ``musicgraph ingest``).
         UnknownEntityError: a seed is not in the graph (with suggestions).
@@ -872,7 +885,17 @@ def rank_items(
 ) -> list[tuple[int, float]]:
     """Top-k (node index, score) of ``kind`` by damped PPR from ``seeds``.
 
-    ``allowed`` is an optional boolean mask over the label's index range (filters).
+    Args:
+        scorer: the scorer over the projection.
+        seeds: seed node index -> weight (the restart distribution).
+        k: the most items returned; ``kind``: ``song`` or ``artist``.
+        exclude_known: leave out what the seeds already have (:func:`known_items`); else the seeds only.
+        popularity_damping: divide scores by ``degree ** popularity_damping`` (0: raw PPR).
+        allowed: an optional boolean mask over the label's index range (filters).
+        ppr: the PPR vector of ``seeds`` when already computed.
+
+    Returns:
+        ``(projection node index, damped score)`` pairs, best first; ties go to the better-connected item.
     """
     proj = scorer.projection
     r = scorer.ppr(seeds) if ppr is None else ppr

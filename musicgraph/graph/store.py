@@ -132,7 +132,15 @@ class GraphStore(ABC):
     # ---------------------------------------------------------------- writes
     @abstractmethod
     def upsert_nodes(self, label: str, rows: Iterable[tuple[str, Mapping[str, Any]]]) -> int:
-        """Create or update nodes ``(key, props)`` of ``label``; returns the number of rows written."""
+        """Create or update nodes ``(key, props)`` of ``label``; returns the number of rows written.
+
+        Properties merge into an existing node by :func:`merge_props` (lists are unioned, None leaves a
+        value as it is).
+
+        Raises:
+            SchemaError: ``label`` is not in the schema.
+            ValueError: an empty key or an invalid property name.
+        """
 
     @abstractmethod
     def upsert_edges(
@@ -142,9 +150,19 @@ class GraphStore(ABC):
         dst_label: str,
         rows: Iterable[tuple[str, str, Mapping[str, Any]]],
     ) -> int:
-        """Create or update relationships ``(src_key, dst_key, props)``.
+        """Create or update relationships ``(src_key, dst_key, props)`` of ``rel_type``.
 
-        Raises :class:`MissingNodeError` (writing nothing of that batch) if an endpoint is absent.
+        Args:
+            rel_type: the relationship type (:class:`~musicgraph.graph.schema.Rel`).
+            src_label, dst_label: the endpoint labels; the pair must be one the schema allows for the type.
+            rows: ``(source key, target key, properties)``; properties merge like nodes'.
+
+        Returns:
+            The number of rows written.
+
+        Raises:
+            SchemaError: an unknown type or label, or an endpoint pair the type does not join.
+            MissingNodeError: an endpoint node is absent (nothing of that batch is written).
         """
 
     @abstractmethod
@@ -155,7 +173,8 @@ class GraphStore(ABC):
     def delete_edges(
         self, rel_type: str, src_label: str, dst_label: str, pairs: Iterable[tuple[str, str]]
     ) -> int:
-        """Delete the given relationships; returns the number deleted."""
+        """Delete the relationships ``(src_key, dst_key)`` of ``rel_type`` between ``src_label`` and
+        ``dst_label`` nodes; pairs that are absent are skipped. Returns the number deleted."""
 
     @abstractmethod
     def put_texts(self, texts: Mapping[str, str]) -> None:
@@ -195,7 +214,21 @@ class GraphStore(ABC):
         direction: Direction = "both",
         limit: int | None = None,
     ) -> list[tuple[Edge, Node]]:
-        """Relationships touching a node, with the node at the other end."""
+        """Relationships touching a node, with the node at the other end.
+
+        Args:
+            label, key: the node.
+            rel_type: only relationships of this type (default: all).
+            direction: ``out`` (the node is the source), ``in`` (the target) or ``both``.
+            limit: the most pairs returned (default: all).
+
+        Returns:
+            ``(edge, other node)`` pairs ordered by type, label and key (outgoing first); empty when
+            the node is absent.
+
+        Raises:
+            SchemaError: an unknown label or relationship type.
+        """
 
     @abstractmethod
     def count_nodes(self) -> dict[str, int]:

@@ -112,6 +112,7 @@ class HybridRetriever(Retriever):
             the bundle must have been built with the same set).
         hidden_users: user keys whose LISTENED_TO edges the graph must not see (held-out evaluation).
         vad: NRC-VAD table (default: read from ``MUSICGRAPH_DATA_DIR``).
+        data_dir: where the emotion lexicons are read (default ``MUSICGRAPH_DATA_DIR``).
         parser: a request parser with ``parse(text) -> Request`` (default
             :class:`~musicgraph.retrieval.parser.RequestParser`).
         parallel_encode: encode the dense query on a worker thread while BM25 and the graph run.
@@ -349,8 +350,12 @@ class HybridRetriever(Retriever):
             config: fusion settings for this call.
             use_trending: move songs on the current trend lists up (off by default; ``musicgraph trends fetch``).
 
+        Returns:
+            The top results, best first; each result's ``evidence`` holds its component scores and ranks.
+
         Raises:
-            RequestError: an empty or invalid request. UnknownEntityError: an unknown user or entity.
+            RequestError: an empty or invalid request.
+            UnknownEntityError: an unknown user or entity.
         """
         from musicgraph.graph.resolve import user_key
         from musicgraph.retrieval.request import Seed, parse_request
@@ -393,6 +398,14 @@ class HybridRetriever(Retriever):
                 ``artists``, ``duplicates``, ``not_known_by``, ...), for song answers.
             explain: add ``evidence["explain"]`` lines per result (the parsed request, component ranks).
             config: fusion settings for this call (default: the retriever's).
+
+        Returns:
+            ``(results, trace)``: the results as :meth:`search` returns them, and the search's
+            :class:`Trace` (the parsed request, per-stage timings, notes such as a fallback ranking).
+
+        Raises:
+            RequestError: an empty request, or song ``filters`` on a request for other kinds.
+            UnknownEntityError: a seed, exclusion or filtered user that is not in the graph.
         """
         clock = _StageClock()
         req = self.parse(request) if isinstance(request, str) else request

@@ -196,9 +196,16 @@ class EntityLinker:
              starts: Collection[int] = (), ends: Collection[int] = ()) -> list[Mention]:
         """Entities in ``toks`` restricted to ``positions`` (and not in ``skip``), longest span first.
 
-        ``starts`` / ``ends``: positions where the words around say a name begins (after "fans of",
-        "like") or ends (before "'s fans", "has worked with"); there a misspelt name is matched to
-        the closest artist, and an ordinary word may be a name.
+        Args:
+            toks: the request's folded words.
+            positions: the token positions that may hold a name.
+            skip: positions already read as something else (moods, negations).
+            starts, ends: positions where the words around say a name begins (after "fans of",
+                "like") or ends (before "'s fans", "has worked with"); there a misspelt name is
+                matched to the closest artist, and an ordinary word may be a name.
+
+        Returns:
+            The mentions found (artists, songs, albums, playlists, genres, tags, moods), spans not overlapping.
         """
         starts, ends = set(starts), set(ends)
         allowed = sorted(set(positions) - set(skip))
@@ -340,6 +347,16 @@ class EntityLinker:
 
         Run before the mood lexicon and negations read the words: "Rage Against the Machine" is
         a name, not rage; "No Doubt" is a band, not a negation; "soft rock" a genre, not soft.
+
+        Args:
+            toks: the request's folded words.
+            allowed: the positions a name may cover.
+            min_len: the fewest words a name has.
+            labels: the node labels looked for.
+            accept: a last check of each mention (a rejected one leaves its words free).
+
+        Returns:
+            The mentions, spans not overlapping, in the order found (longest spans first).
         """
         ok = set(allowed)
         taken: set[int] = set()
@@ -367,7 +384,16 @@ class EntityLinker:
         return out
 
     def fuzzy_title(self, phrase: str, artist: str | None = None, cutoff: float = 0.8) -> tuple[str, str, float] | None:
-        """The song whose normalized title is closest to ``phrase`` (of ``artist`` when given): (key, title, ratio)."""
+        """The song whose normalized title is closest to ``phrase``.
+
+        Args:
+            phrase: the normalized words read as a title.
+            artist: an artist key: only that artist's songs are candidates.
+            cutoff: the least difflib ratio accepted.
+
+        Returns:
+            ``(song key, title, ratio)``, or None when no title is that close.
+        """
         if artist is not None:
             cands = self.titles_by_artist.get(artist, [])
             if not cands:

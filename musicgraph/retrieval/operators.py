@@ -109,6 +109,11 @@ class GraphOperators:
         walker: the PPR engine for ``has_mood`` and ``related`` (:class:`GraphComponent`).
         beta, k0: hub damping of co-listening, ``count / (fans(A) + k0) ** beta``.
         tag_blend: share of tag-profile similarity in ``similar_to`` when no similar-artist edges exist.
+
+    Indices in the methods: ``seed`` and ``*_node`` are rows of the projection (nodes of any label);
+    ``item`` is a row of the item space of ``kind`` and ``artist_item`` a row of its artists. The
+    explanation methods return an :class:`~musicgraph.graph.results.ExplanationPath` from the seed
+    to the answer, or None when the graph holds no such path.
     """
 
     def __init__(self, space: ItemSpace, walker: GraphComponent | None = None, beta: float = 0.5,

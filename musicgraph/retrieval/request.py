@@ -323,7 +323,11 @@ class Request(_Model):
         return [s for s in self.seeds if s.label == "User"]
 
     def with_(self, **changes: Any) -> Request:
-        """A validated copy with ``changes`` applied (``req.with_(k=20, kind="artist")``)."""
+        """A validated copy with ``changes`` applied (``req.with_(k=20, kind="artist")``).
+
+        Raises:
+            RequestError: the changed request is invalid (one line naming the field).
+        """
         data = self.model_dump()
         data.update({k: (v.model_dump() if isinstance(v, BaseModel) else v) for k, v in changes.items()})
         return parse_request(data)

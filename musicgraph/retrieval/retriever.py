@@ -31,7 +31,19 @@ _DEFAULT_LOCK = threading.Lock()
 
 
 def get_retriever(store: GraphStore | None = None, index_dir: Path | None = None) -> HybridRetriever:
-    """A process-wide retriever for the configured store and index (built on first call)."""
+    """A process-wide retriever for the configured store and index (built on first call).
+
+    Args:
+        store: the store (default: the configured one, opened here).
+        index_dir: the retrieval index directory (default ``MUSICGRAPH_HOME/indexes/<store name>``).
+
+    Returns:
+        The cached :class:`HybridRetriever` for that store and directory; without ``store``, a new one
+        once the store has changed since its indexes were loaded.
+
+    Raises:
+        FileNotFoundError: the retrieval indexes are not built (``musicgraph index build``).
+    """
     from musicgraph.config import get_settings
     from musicgraph.graph import open_store
 
@@ -78,8 +90,12 @@ def retrieve(
         fusion: ``rrf`` or ``linear`` for this call.
         use_trending: move songs on the current trend lists up (off by default; ``musicgraph trends fetch``).
 
+    Returns:
+        The top results, best first; each result's ``evidence`` holds its component scores and ranks.
+
     Raises:
-        RequestError: an empty or invalid request. UnknownEntityError: an unknown user or entity.
+        RequestError: an empty or invalid request.
+        UnknownEntityError: an unknown user or entity.
         FileNotFoundError: the indexes are not built (the message says what to run).
     """
     r = get_retriever(store, index_dir)

@@ -95,6 +95,14 @@ class SparseIndex:
         """Top-``k`` documents for a query (text or tokens); rows with ``mask[row] == False`` are skipped.
 
         Documents with score 0 (no query term in common) are never returned.
+
+        Args:
+            query: free text (tokenized with :func:`~musicgraph.retrieval.text.tokenize`) or its tokens.
+            k: the most hits returned.
+            mask: one bool per document row; False rows are never returned.
+
+        Returns:
+            At most ``k`` hits, best score first, ties by row; each names the query terms its document holds.
         """
         tokens = tokenize(query) if isinstance(query, str) else list(query)
         if k <= 0 or not tokens:
