@@ -48,7 +48,12 @@ def index_dir(settings: Settings | None = None, store_name: str | None = None) -
 
 
 def load_embeddings(path: str | Path) -> dict[str, tuple[list[str], np.ndarray]]:
-    """``{label: (keys, float32 array)}`` from a run's ``embeddings.pt`` (or a run directory)."""
+    """``{label: (keys, float32 array)}`` from a run's ``embeddings.pt`` (or a run directory).
+
+    Raises:
+        FileNotFoundError: no embeddings there (``musicgraph gnn train`` writes them).
+        ValueError: a label whose key and vector counts differ.
+    """
     import torch
 
     path = Path(path)
@@ -87,7 +92,21 @@ def write_embeddings(
 ) -> EmbedReport:
     """Write ``embedding`` properties into ``store`` and a FAISS index into ``out_dir``.
 
-    Nodes absent from the store are skipped (counted in the report). ``labels`` limits the labels.
+    Each written label's old vectors are cleared first, so the store holds this run's vectors only.
+
+    Args:
+        store: the graph store whose nodes get the vectors.
+        embeddings: ``{label: (keys, vectors)}`` as :func:`load_embeddings` returns it.
+        out_dir: where the FAISS index goes (None: no index).
+        labels: only these labels (default: all in ``embeddings``).
+        batch: vectors per store write.
+        progress: show a progress bar.
+
+    Returns:
+        Nodes written and skipped (absent from the store) per label, the dimension and the index path.
+
+    Raises:
+        SchemaError: a label that is not in the schema.
     """
     from rich.progress import Progress
 
@@ -125,7 +144,19 @@ def write_embeddings(
 
 
 def build_index(vectors: np.ndarray, ids: Sequence[Sequence[str]], out_dir: Path) -> Path:
-    """Write an inner-product FAISS index of L2-normalized ``vectors`` and its id map."""
+    """Write an inner-product FAISS index of L2-normalized ``vectors`` and its id map.
+
+    Args:
+        vectors: one row per node.
+        ids: the ``(label, key)`` of each row.
+        out_dir: the folder of ``gnn.faiss`` and ``gnn.ids.json`` (created when missing).
+
+    Returns:
+        The path of the FAISS file.
+
+    Raises:
+        ValueError: the counts of vectors and ids differ.
+    """
     import faiss
 
     if len(vectors) != len(ids):
@@ -291,7 +322,17 @@ class GnnIndex:
     def similar(
         self, seeds: Sequence[NodeRef], k: int = 10, label: str | None = None, exclude_seeds: bool = True
     ) -> list[tuple[NodeRef, float]]:
-        """Nodes most similar to the mean of the seeds' vectors (optionally of one label)."""
+        """Nodes most similar to the mean of the seeds' vectors (optionally of one label).
+
+        Args:
+            seeds: the nodes to start from; those without a vector are ignored.
+            k: the most nodes returned.
+            label: only nodes of this label.
+            exclude_seeds: never return the seeds themselves.
+
+        Returns:
+            ``(node, cosine similarity)`` pairs, most similar first; empty when no seed has a vector.
+        """
         vecs = [v for v in (self.vector(s) for s in seeds) if v is not None]
         if not vecs:
             return []

@@ -556,7 +556,19 @@ def l2_reg(tensors: list[Tensor], batch: int) -> Tensor:
 
 
 def build_model(name: str, graph: Any, **kw: Any) -> nn.Module:
-    """Model by name (``mf``, ``lightgcn``, ``sage``, ``sage-bipartite``) for a TrainGraph."""
+    """Model by name (``mf``, ``lightgcn``, ``sage``, ``sage-bipartite``) for a TrainGraph.
+
+    Args:
+        name: ``mf`` (matrix factorization), ``lightgcn``, ``sage`` (heterogeneous GraphSAGE over every
+            relation of ``graph``) or ``sage-bipartite`` (GraphSAGE over the interactions only).
+        graph: the :class:`~musicgraph.gnn.data.TrainGraph` it trains on (sizes, edges, features).
+        **kw: the :class:`~musicgraph.gnn.train.TrainConfig` fields the model reads (``dim``, ``layers``,
+            ``aggr``, ``combine``, ``activation``, ``dropout``, ``rel_aggr``, ``init``, ``rel_scale``,
+            ``rel_scale_init``, ``features``, ``backend``).
+
+    Raises:
+        ValueError: an unknown name.
+    """
     dim = int(kw.get("dim", 64))
     if name == "mf":
         return MF(graph.num_users, graph.num_items, dim)

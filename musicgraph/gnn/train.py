@@ -342,6 +342,19 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     With MLflow tracking on (``MUSICGRAPH_MLFLOW_URI`` or ``--mlflow``, :mod:`musicgraph.tracking`) rank 0
     logs the configuration, per-epoch loss and validation metrics, the test and validation metrics of
     the best model, and ``config.json``, ``metrics.jsonl``, ``result.json`` as artifacts.
+
+    Args:
+        cfg: every option of the run; the run directory is ``cfg.out`` (default
+            ``MUSICGRAPH_HOME/models/gnn/<model>-s<seed>``).
+
+    Returns:
+        The summary: model, seeds, best and run epochs, why training stopped, train/CPU/load seconds,
+        device, world size, the ``test`` and ``valid`` metrics of the best epoch, the weights' digest
+        (and the MLflow run id when tracked).
+
+    Raises:
+        ValueError: options that do not combine (a contrastive loss or the multinomial loss outside
+            full-batch mode, mini-batches for a model that trains full-batch, an unknown mode).
     """
     from musicgraph.tracking import Tracker
 

@@ -184,7 +184,16 @@ def refine_results(
     store: GraphStore | None = None,
 ) -> list[Result]:
     """Apply chat constraints locally: drop excluded artists/ids, re-rank toward feature targets
-    (retrieval rank and feature distance, equally weighted), keep ``k`` and renumber ranks."""
+    (retrieval rank and feature distance, equally weighted), keep ``k`` and renumber ranks.
+
+    Args:
+        results: the retrieved results, best first.
+        k: how many to keep.
+        exclude_artists: artist names to drop (compared folded, without a leading "the").
+        exclude_ids: result ids to drop (songs already recommended in the conversation).
+        feature_targets: audio feature -> wanted value on its own scale (0..1, tempo in BPM).
+        store: where features missing from a result's properties are read (optional).
+    """
     banned = {norm_artist(a) for a in exclude_artists}
     kept = [
         r for r in results
@@ -281,7 +290,7 @@ def ask(
         question: the request in words.
         k: number of recommendations (1..50).
         backend: ``auto`` (own T5 when trained, else template), ``best``, ``template``, ``seq2seq``,
-            ``t5-local`` or ``smollm2``; ignored when ``generator`` is given.
+            ``t5-local``, ``smollm2`` or ``lm``; ignored when ``generator`` is given.
         history: a :class:`~musicgraph.rag.chat.ChatState`; the question is read as a follow-up
             ("more upbeat", "no Radiohead", "more like the second one", "why that one?") and the
             state is updated with the answer.
@@ -295,6 +304,11 @@ def ask(
         regenerate: on unsupported mentions, generate once more in strict mode before removing them.
         user: personalize for this user key (a personal profile ``me:alice`` after ``musicgraph me
             import``): the user's listening seeds the retrieval and their known songs are left out.
+
+    Returns:
+        The :class:`Answer`: its text names only retrieved songs (unsupported mentions are regenerated
+        or removed), with the numbered recommendations it cites, the evidence, timings and what
+        grounding removed.
 
     Raises:
         ValueError: empty question or ``k`` out of range (``RequestError`` for a bad filter).
