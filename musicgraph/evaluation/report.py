@@ -40,7 +40,7 @@ def _fmt(v: Any) -> str:
 
 
 def build_results(tasks: dict[str, Any], meta: dict[str, Any]) -> dict[str, Any]:
-    """The ``results.json`` document from :class:`TaskResult` objects."""
+    """The ``results.json`` document from :class:`~musicgraph.evaluation.tasks.TaskResult` objects."""
     return {"meta": meta, "tasks": {name: t.to_dict() for name, t in tasks.items()}, "anchors": ANCHORS}
 
 
@@ -263,7 +263,13 @@ def plot_violins(violins: dict[str, dict[str, dict[str, list[float]]]], path: Pa
 
 
 def write_report(tasks: dict[str, Any], out_dir: Path, meta: dict[str, Any]) -> dict[str, Any]:
-    """Write plots, ``results.json`` and ``report.md`` into ``out_dir``; return the results document."""
+    """Write plots, ``results.json`` and ``report.md`` into ``out_dir``; return the results document.
+
+    Args:
+        tasks: task name -> its :class:`~musicgraph.evaluation.tasks.TaskResult`.
+        out_dir: the report folder (created when missing).
+        meta: the run's metadata (:func:`run_meta` plus what the runner adds).
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     for name, t in tasks.items():
         plots: list[str] = list(t.extra.get("plots", []))

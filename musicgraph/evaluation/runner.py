@@ -15,7 +15,11 @@ log = logging.getLogger(__name__)
 
 
 def run_task(name: str, cfg: EvalConfig) -> TaskResult:
-    """Run one task by name."""
+    """Run one task by name.
+
+    Raises:
+        ValueError: an unknown task name.
+    """
     if name not in TASKS:
         raise ValueError(f"unknown task {name!r}; expected one of {', '.join(TASKS)}")
     module, func = TASKS[name].split(":")
@@ -26,6 +30,19 @@ def run_eval(tasks: Sequence[str], cfg: EvalConfig, argv: list[str] | None = Non
     """Run ``tasks`` in order and write the report to ``cfg.out_dir``; returns the results document.
 
     A task that fails on missing data is recorded with the reason instead of aborting the others.
+
+    Args:
+        tasks: task names (keys of :data:`~musicgraph.evaluation.tasks.TASKS`), run in this order.
+        cfg: data and store locations, seeds, ``quick`` and the output folder (required).
+        argv: the command line, recorded in the report's metadata.
+
+    Returns:
+        The ``results.json`` document: ``meta`` (time, versions, command, seconds, data and store
+        folders), ``tasks`` (each task's protocol, systems with their metrics, slices, paired tests,
+        missing systems, notes, seconds and plots) and the published ``anchors``.
+
+    Raises:
+        ValueError: no ``cfg.out_dir``, or an unknown task name.
     """
     from rich.progress import Progress
 

@@ -51,7 +51,17 @@ def _values(values: Sequence[float] | np.ndarray, what: str) -> np.ndarray:
 def bootstrap_ci(
     values: Sequence[float] | np.ndarray, n_boot: int = DEFAULT_BOOTSTRAP, alpha: float = 0.05, seed: int = 0
 ) -> CI:
-    """Percentile-bootstrap CI of the mean (resampling queries with replacement)."""
+    """Percentile-bootstrap CI of the mean (resampling queries with replacement).
+
+    Args:
+        values: one value per query.
+        n_boot: bootstrap resamples.
+        alpha: 1 - the confidence level (0.05: a 95% interval).
+        seed: the resampling seed (same seed, same interval).
+
+    Raises:
+        ValueError: no values, or a NaN or infinite one.
+    """
     arr = _values(values, "bootstrap_ci")
     rng = np.random.default_rng(seed)
     n = arr.size
@@ -90,6 +100,19 @@ def paired_test(
 
     The randomization test flips the sign of each query's difference at random and counts how often
     the absolute mean difference is at least the observed one (two-sided, with the +1 correction).
+
+    Args:
+        a, b: per-query values of systems A and B, in the same query order.
+        n_resamples: sign flips of the randomization test (the bootstrap CI uses at most 2000).
+        alpha: 1 - the confidence level of the CI of the difference.
+        seed: the random seed.
+
+    Returns:
+        The mean difference A - B with its bootstrap CI, the randomization-test p-value, the
+        Wilcoxon signed-rank p-value (1 when all differences are 0) and the number of queries.
+
+    Raises:
+        ValueError: no values, NaN or infinity, or ``a`` and ``b`` of different lengths.
     """
     x = _values(a, "paired_test a")
     y = _values(b, "paired_test b")

@@ -41,7 +41,11 @@ FORMATS: dict[str, str] = {".xspf": "xspf", ".m3u8": "m3u8", ".m3u": "m3u8", ".j
 
 
 def playlist_format(path: str | Path) -> str:
-    """``xspf``, ``m3u8`` or ``json`` from the file name; ValueError for anything else."""
+    """``xspf``, ``m3u8`` or ``json`` from the file name's suffix (:data:`FORMATS`).
+
+    Raises:
+        ValueError: any other suffix (the message names the path).
+    """
     suffix = Path(path).suffix.lower()
     fmt = FORMATS.get(suffix)
     if fmt is None:
@@ -132,7 +136,17 @@ def render_json(results: Sequence[Result], title: str, request: str = "") -> str
 
 
 def render_playlist(results: Sequence[Result], fmt: str, title: str, request: str = "") -> str:
-    """The playlist text in ``fmt`` (``xspf``, ``m3u8``, ``json``)."""
+    """The playlist text in ``fmt`` (``xspf``, ``m3u8``, ``json``).
+
+    Args:
+        results: the tracks, in playlist order.
+        fmt: the format (:func:`playlist_format` maps a file name to it).
+        title: the playlist title.
+        request: the request the playlist answers (XSPF annotation, JSON ``request``; not in M3U8).
+
+    Raises:
+        ValueError: an unknown format.
+    """
     if fmt == "xspf":
         return render_xspf(results, title, request)
     if fmt == "m3u8":
@@ -145,7 +159,19 @@ def render_playlist(results: Sequence[Result], fmt: str, title: str, request: st
 def write_playlist(results: Sequence[Result], path: str | Path, title: str = "musicgraph", request: str = "") -> dict[str, Any]:
     """Write ``results`` (songs; artists are left out) to ``path`` in the format its suffix names.
 
-    Returns ``{"path", "format", "tracks"}``. Raises ValueError for an unknown suffix or no songs.
+    The file is written atomically (a temporary file in the same folder, then a rename).
+
+    Args:
+        results: recommendations; only songs are written.
+        path: the file (``.xspf``, ``.m3u8``/``.m3u`` or ``.json``); missing folders are created.
+        title: the playlist title.
+        request: the request the playlist answers (recorded where the format has a place for it).
+
+    Returns:
+        ``{"path", "format", "tracks"}``: where it went, the format and the number of songs written.
+
+    Raises:
+        ValueError: an unknown suffix, or no song among ``results``.
     """
     path = Path(path)
     fmt = playlist_format(path)

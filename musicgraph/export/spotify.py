@@ -57,7 +57,15 @@ class SpotifyExport:
 
 
 def auth_manager(settings: Any = None, open_browser: bool = True) -> Any:
-    """The PKCE auth manager with the token cached under ``MUSICGRAPH_HOME/cache`` (see the module docstring)."""
+    """The PKCE auth manager with the token cached under ``MUSICGRAPH_HOME/cache`` (see the module docstring).
+
+    Args:
+        settings: the settings with the client id and redirect URI (default: the configured ones).
+        open_browser: open the authorization page in a web browser (False: spotipy prints its URL).
+
+    Raises:
+        SpotifyExportError: ``MUSICGRAPH_SPOTIFY_CLIENT_ID`` is not set.
+    """
     from spotipy.cache_handler import CacheFileHandler
     from spotipy.oauth2 import SpotifyPKCE
 
@@ -115,6 +123,10 @@ def export_to_spotify(results: Sequence[Result], name: str, *, client: Any = Non
         name: the playlist name.
         client: a ready ``spotipy.Spotify`` (tests); default: one with :func:`auth_manager`.
         description: the playlist description (e.g. the request).
+
+    Returns:
+        The playlist's id and URL, whether it was created (else its tracks were replaced), the
+        number of tracks and the songs not found on Spotify.
 
     Raises:
         SpotifyExportError: no client id, no song found on Spotify, or the API refused.

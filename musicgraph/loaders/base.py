@@ -60,7 +60,17 @@ def data_path(data_dir: Path, *parts: str) -> Path:
 
 
 class SourceFile:
-    """One input file of a loader: its path, its path relative to ``data_dir``, and its problems."""
+    """One input file of a loader: its path, its path relative to ``data_dir``, and its problems.
+
+    Args:
+        data_dir: the dataset root (``MUSICGRAPH_DATA_DIR``).
+        relpath: the file's path below ``data_dir``, with ``/`` separators (used in every message).
+        report: the load report that counts the file's skipped rows.
+        logger: the loader's logger (the first skipped rows are logged there).
+
+    Raises:
+        DataNotFoundError: the file does not exist.
+    """
 
     def __init__(self, data_dir: Path, relpath: str, report: LoadReport, logger: logging.Logger) -> None:
         self.data_dir = Path(data_dir)
@@ -136,6 +146,14 @@ def read_rows(
     decoded with the first of ``encodings`` that works). Rows with undecodable bytes, or a column
     count other than ``columns`` (or fewer than ``min_columns``), are reported on ``src`` and skipped.
     Blank lines are not records and are passed over. The header line, when present, is consumed.
+
+    Args:
+        src: the file (its problems are reported there).
+        delimiter, quoting: the :mod:`csv` dialect.
+        encodings: encodings tried in turn for each line.
+        header: whether the first record is a header (skipped, a BOM stripped).
+        columns: the exact field count of a record (None: any).
+        min_columns: the least field count of a record (None: any).
     """
     bad_lines: set[int] = set()
     lines = _decoded_lines(src.path, encodings, bad_lines)
@@ -184,7 +202,8 @@ def header_columns(
 ) -> tuple[dict[str, int], int]:
     """Column name -> index from the header line, and the header's width.
 
-    Raises ValueError naming the file when a wanted column is missing (a wrong file, not a bad row).
+    Raises:
+        ValueError: a wanted column is missing (a wrong file, not a bad row); the message names the file.
     """
     header = read_header(src, delimiter=delimiter, encoding=encoding)
     missing = [name for name in wanted if name not in header]
