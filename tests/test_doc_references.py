@@ -6,12 +6,17 @@ Scanned: the Python sources of the package and of benchmarks/, README.md and doc
   ``tests/<path>.py`` (the package once cited ``benchmarks/bench_ppr.py``, which did not exist);
 * relative Markdown links of README.md and docs/*.md (``[text](docs/rag.md#anchor)``, ``[x](lm.md)``);
 * fully qualified names in Sphinx roles and code spans (``:func:`musicgraph.lm.weights.ensure_base```,
-  ```musicgraph.retrieve```): the module exists and defines (or lazily serves) the name.
+  ```musicgraph.retrieve```): the module exists and defines (or lazily serves) the name;
+* short names in Sphinx roles of the package's sources (``:func:`lexicon_params```,
+  ``:meth:`ItemSpace.select```): the last part is defined somewhere in the package (a function, class,
+  attribute or ``self.`` attribute), imported by the citing module, or a builtin. Weaker than the
+  check above (any definition of that name will do), it still catches names that no longer exist.
 """
 
 from __future__ import annotations
 
 import ast
+import builtins
 import importlib
 import re
 import warnings
@@ -26,6 +31,8 @@ SOURCES = (sorted((ROOT / "musicgraph").rglob("*.py")) + sorted((ROOT / "benchma
 PATH_RE = re.compile(r"(?<![\w./~$-])((?:benchmarks|musicgraph|docs|tests)/[\w./-]*?\w\.(?:py|md))(?![\w/])")
 #: The target of a Markdown link that is neither a URL nor an anchor in the same page.
 LINK_RE = re.compile(r"\]\((?!https?:|mailto:|#)([^)\s#]+)(?:#[^)]*)?\)")
+#: The target of a Sphinx role (``~`` and a leading ``.`` dropped).
+ROLE_RE = re.compile(r":(?:func|class|meth|attr|data|exc|obj):`~?\.?([A-Za-z_][\w.]*)`")
 #: A fully qualified musicgraph name in a Sphinx role or a code span.
 NAME_RE = re.compile(r"(?::[a-z]+:`~?|``?)(musicgraph(?:\.\w+)+)(?:\(\))?`")
 
@@ -79,6 +86,28 @@ def _defined(module: str) -> dict[str, set[str]]:
     return out
 
 
+@cache
+def _all_names() -> frozenset[str]:
+    """Every name the package defines anywhere: functions, classes, members, assignments, ``self.`` attributes."""
+    names: set[str] = set()
+    for module, path in MODULES.items():
+        for members in _defined(module).values():
+            names.update(members)
+        names.update(_defined(module))
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "self":
+                names.add(node.attr)
+            elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+                names.add(node.id)
+    return frozenset(names)
+
+
+def short_name_resolves(module: str, target: str) -> bool:
+    """Whether a short role target cited in ``module`` can name something (see the module docstring)."""
+    head, last = target.split(".")[0], target.split(".")[-1]
+    return head in _defined(module) or last in _all_names() or hasattr(builtins, last)
+
+
 def name_resolves(dotted: str) -> bool:
     """Whether ``dotted`` names a musicgraph module, or something a module defines (statically or on access)."""
     parts = dotted.split(".")
@@ -111,6 +140,13 @@ def _broken() -> list[str]:
         text = source.read_text(encoding="utf-8")
         broken += [f"{_rel(source)}:{n}: {path}" for n, path in cited_paths(text) if not (ROOT / path).exists()]
         broken += [f"{_rel(source)}:{n}: {name}" for n, name in cited_names(text) if not name_resolves(name)]
+        module = next((m for m, p in MODULES.items() if p == source), None)
+        if module is not None:
+            for n, line in enumerate(text.splitlines(), 1):
+                for m in ROLE_RE.finditer(line):
+                    target = m.group(1)
+                    if not target.startswith("musicgraph.") and not short_name_resolves(module, target):
+                        broken.append(f"{_rel(source)}:{n}: {target}")
         if source.suffix == ".md":
             for n, line in enumerate(text.splitlines(), 1):
                 for m in LINK_RE.finditer(line):
@@ -138,3 +174,9 @@ def test_the_scanners_find_what_they_should() -> None:
     assert not name_resolves("musicgraph.no_such_module")
     assert name_resolves("musicgraph.graph.store.GraphStore.neighbors")
     assert name_resolves("musicgraph.retrieve")  # served lazily by musicgraph.__getattr__
+    assert [m.group(1) for m in ROLE_RE.finditer(":func:`to_params` :meth:`~.ItemSpace.select`")] == [
+        "to_params", "ItemSpace.select"]
+    assert not short_name_resolves("musicgraph.lm.params", "to_params")  # cited there until it was fixed
+    assert short_name_resolves("musicgraph.lm.params", "lexicon_params")
+    assert short_name_resolves("musicgraph.retrieval.filters", "ItemSpace.select")
+    assert short_name_resolves("musicgraph.loaders.base", "FileNotFoundError")

@@ -291,7 +291,7 @@ def projection_from_tables(
 
     Args:
         nodes: ``label -> (keys, names)``, keys sorted, labels in :data:`LABELS` order.
-        edges: ``rel_type -> (rows, cols, weights)`` of node indexes (see :func:`node_offsets`).
+        edges: ``rel_type -> (rows, cols, weights)`` of node indexes (labels in :data:`LABELS` order, keys sorted within each).
         version: the store version.
     """
     keys: list[str] = []

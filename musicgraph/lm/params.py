@@ -6,7 +6,8 @@ The model writes one line of slots, e.g. for "chill acoustic songs from the 90s 
 
 ``=`` marks a feature the request states ("acoustic"), ``~`` one implied by a mood or activity
 word ("chill" → low energy). :func:`parse_slots` turns the line into a plain dict that either
-request parser can take (:func:`to_params`)::
+request parser can take (:func:`lexicon_params` and :func:`request_params` write the same dict
+from the rule parsers' output; :func:`params_request` turns it into a request)::
 
     {"moods": ["relaxed"], "exclude_moods": [],
      "features": {"energy": {"level": "low", "target": 0.25, "range": [None, 0.4], "weight": 0.5},

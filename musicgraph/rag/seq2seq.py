@@ -6,7 +6,7 @@ request followed by the evidence block, truncated to the model's maximum input l
 (the context builder counts with the model's own tokenizer).
 
 In strict mode (the second attempt after grounding rejected the first) decoding is constrained to
-the tokens of the input plus punctuation and digits (:class:`CopyConstraint`), so the model can
+the tokens of the input plus punctuation and digits (:func:`copy_constraint`), so the model can
 only spell names that are in the evidence.
 """
 

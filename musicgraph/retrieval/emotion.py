@@ -11,7 +11,7 @@ A profile is a fixed vector (:data:`EMOTION_FIELDS`), computed at index time for
 * ``text_weight``: how many emotional words backed the text part (0 = no lyrics).
 
 Audio valence and energy place a song in one quadrant of Russell's valence/arousal circumplex
-(:func:`quadrant`). Mood words map to (valence, arousal) targets via NRC-VAD (:func:`mood_target`).
+(:func:`quadrant`). Mood words map to (valence, arousal) targets via NRC-VAD (:meth:`EmotionAnalyzer.words_va`).
 """
 
 from __future__ import annotations
