@@ -118,6 +118,7 @@ class TaskResult:
         return max(cands)[1] if cands else None
 
     def to_dict(self) -> dict[str, Any]:
+        """The task as JSON (its entry under ``tasks`` in ``results.json``)."""
         return {
             "task": self.task,
             "protocol": _jsonable(self.protocol),
@@ -210,6 +211,7 @@ class EvalConfig:
     encoder: Any = None
 
     def training_seeds(self) -> tuple[int, ...]:
+        """The training seeds this run uses (the first only when ``quick``)."""
         return self.seeds[:1] if self.quick else self.seeds
 
     def open_store(self) -> Any:
