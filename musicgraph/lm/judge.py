@@ -271,17 +271,22 @@ class Verdict:
 
     @property
     def hallucinated(self) -> bool:
+        """Whether the judge found any error."""
         return bool(self.findings)
 
     @property
     def reference_errors(self) -> list[Finding]:
+        """Errors of what is named: an invented song or artist, a wrong artist, a song not retrieved, an
+        artist not in the evidence, an unresolved reference, a wrong pointer."""
         return [f for f in self.findings if f.kind in REFERENCE_ERRORS]
 
     @property
     def fact_errors(self) -> list[Finding]:
+        """Errors of what is said about a named song: its year, mood, audio features, genre or graph link."""
         return [f for f in self.findings if f.kind in FACT_ERRORS]
 
     def kinds(self) -> set[str]:
+        """The kinds of error found."""
         return {f.kind for f in self.findings}
 
 
@@ -643,7 +648,17 @@ class GroundingJudge:
 
     # ----------------------------------------------------------------------------- main
     def judge(self, text: str, candidates: Sequence[Result], request: str = "") -> Verdict:
-        """Judge ``text``, an answer to ``request`` written from ``candidates`` (evidence order)."""
+        """Judge ``text``, an answer to ``request`` written from ``candidates`` (evidence order).
+
+        Args:
+            text: the answer.
+            candidates: the retrieved results the answer was written from, numbered from 1 in this order.
+            request: the request in words (names it mentions are not recommendations).
+
+        Returns:
+            The :class:`Verdict`: each error found (its kind, the words and why), the candidates
+            truly cited, and the stated facts checked, true and unverifiable.
+        """
         v = Verdict()
         text = _PATH.sub(" ", html.unescape(text))
         ev = self._evidence(candidates, request)
@@ -833,5 +848,5 @@ _FEATURE_CLAIMS: tuple[tuple[str, str, Any], ...] = (
 
 
 def judge_answer(text: str, candidates: Sequence[Result], request: str, catalog: JudgeCatalog) -> Verdict:
-    """:meth:`GroundingJudge.judge` with a one-off judge over ``catalog``."""
+    """:meth:`GroundingJudge.judge` with a one-off judge over ``catalog`` (see there for the arguments)."""
     return GroundingJudge(catalog).judge(text, candidates, request)

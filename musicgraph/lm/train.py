@@ -211,6 +211,23 @@ def train_task(
 
     ``inputs`` go to the task's function: ``exclude`` (answer, params: evaluation requests never
     trained on), ``keys``/``vectors``/``hidden_moods``/``hidden_users`` (genrec).
+
+    Args:
+        task: ``answer``, ``genrec`` or ``params``.
+        store: the graph the training data is built from.
+        out: the task folder (``adapter/``, task files, ``training_info.json``, ``checkpoint/``).
+        cfg: data size, batch and schedule (default :func:`default_config` of the task).
+        base_dir: the base model folder (default: the cached SmolLM2; tests pass a tiny model).
+        progress: show progress bars.
+        resume: continue from ``out/checkpoint``.
+
+    Returns:
+        The training info written to ``training_info.json`` (data sizes, steps, seconds, load
+        average, device, losses and the task's own figures).
+
+    Raises:
+        ValueError: an unknown task.
+        WeightsError: the base model cannot be found or loaded.
     """
     cfg = cfg or default_config(task)
     if task == "answer":

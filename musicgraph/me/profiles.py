@@ -189,7 +189,20 @@ def _in_gnn_index(key: str) -> bool:
 
 
 def forget(store: GraphStore, name: str | None = None, settings: Settings | None = None) -> dict[str, Any]:
-    """Delete a profile and everything derived from it (see the module docstring); returns what went."""
+    """Delete a profile and everything derived from it (see the module docstring); returns what went.
+
+    Args:
+        store: the graph store holding the profile.
+        name: the profile's name (``alice`` for ``me:alice``); None: the only profile there is.
+        settings: where the GNN index and the HTTP cache are (default: the configured ones).
+
+    Returns:
+        ``user`` (the key), ``gnn_vectors_removed``, ``relationships_removed``, ``nodes_removed`` and
+        ``http_cache_entries_removed``.
+
+    Raises:
+        ProfileError: no such profile, or no name given while there are several (or none).
+    """
     from musicgraph.config import get_settings
 
     settings = settings or get_settings()

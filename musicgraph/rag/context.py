@@ -269,6 +269,19 @@ def build_context(
     Candidates are kept in rank order; each is shortened as needed and the rest are dropped once
     the budget is used. The first candidate is always kept (heading only if need be).
 
+    Args:
+        results: the retrieved results, best first.
+        store: where each result's facts (moods, genres, tags, audio features, lyrics) are read; without
+            it only the results' own fields are used.
+        budget: the token budget of the whole block.
+        count_tokens: the generator's token counter (an estimate by default).
+        query: the request; a lyric snippet is a line that shares a word with it (or with the song's moods).
+        header: the block's first line.
+
+    Returns:
+        The :class:`Context`: the block's text, the candidates kept (numbered ``[1]``, ``[2]``, ...),
+        and those dropped or shortened.
+
     Raises:
         ValueError: ``budget`` is not positive.
     """

@@ -106,8 +106,18 @@ def ground(
 ) -> GroundingReport:
     """Check ``text`` against ``candidates`` and remove what they do not support.
 
-    Returns a :class:`GroundingReport` whose ``text`` names only supported songs and artists and
-    whose ``cited_ids`` lists the candidates it names.
+    Args:
+        text: the generated answer.
+        candidates: the retrieved results the answer may name.
+        catalog: the name index that recognises names outside the candidates (default: one built
+            from the candidates only, so a song they do not hold is seen only by its shape).
+        allowed_artists: further artist names the evidence supports (path seeds, the request's).
+        protected: further strings (the request) whose text is not a mention.
+
+    Returns:
+        A :class:`GroundingReport` whose ``text`` names only supported songs and artists (each list
+        item or sentence with an unsupported mention removed, the list renumbered) and whose
+        ``cited_ids`` lists the candidates it names.
     """
     allowed_artists, protected = list(allowed_artists), list(protected)
     mentions = find_mentions(text, candidates, catalog, allowed_artists, protected)
