@@ -40,7 +40,22 @@ def itemknn_similarity(train: sp.csr_matrix, k: int = 100, shrink: float = 0.0) 
 
 
 def evaluate_baseline(name: str, split: Split, part: str = "test", k: int = 100) -> dict[str, float]:
-    """Full-sort metrics of ``mostpop`` or ``itemknn`` on ``part``."""
+    """Full-sort metrics of ``mostpop`` or ``itemknn`` on ``part``.
+
+    Args:
+        name: ``mostpop`` (items by training popularity) or ``itemknn`` (item-item cosine over the
+            training interactions, ``k`` neighbours per item).
+        split: the train / valid / test split; the baseline is fit on its training part.
+        part: ``valid`` or ``test``; the items known before it are masked.
+        k: neighbours per item of ``itemknn``.
+
+    Returns:
+        ``recall@K``, ``ndcg@K`` and ``hit@K`` for K = 10 and 20, and ``users`` (the count evaluated),
+        from :func:`~musicgraph.gnn.full_sort.full_sort_metrics`.
+
+    Raises:
+        ValueError: an unknown baseline.
+    """
     import torch
 
     train = split.matrix("train")
