@@ -2,8 +2,9 @@
 
 Every subpackage of ``musicgraph`` lists its public names in ``__all__``; every name there resolves
 (a lazy name loads its module, a submodule imports); every function, class and module there has a
-docstring of its own, and so has every public method defined by a public class. A dataclass's
-generated ``__doc__`` (its signature) does not count: docstrings are read from the source.
+docstring of its own, and so has every public method of a public class (defined there or in a private
+base such as ``_KeyCounts``; an override may rely on the docstring of the base it overrides). A
+dataclass's generated ``__doc__`` (its signature) does not count: docstrings are read from the source.
 """
 
 from __future__ import annotations
@@ -49,18 +50,22 @@ def own_docstring(obj: Any) -> str | None:
 
 
 def public_methods(cls: type) -> list[tuple[str, Any]]:
-    """The public methods and properties ``cls`` defines itself (not inherited, not generated)."""
-    out = []
-    for name, attr in vars(cls).items():
-        if name.startswith("_"):
-            continue
-        func = attr.fget if isinstance(attr, property) else getattr(attr, "__func__", attr)
-        if not inspect.isfunction(func) or not func.__qualname__.startswith(cls.__qualname__ + "."):
-            continue
-        if func.__module__ != cls.__module__:
-            continue
-        out.append((name, func))
-    return out
+    """The public methods and properties ``cls`` defines, or inherits from a private base of the package
+    (``_KeyCounts``); not those of public bases (checked there) and not generated ones."""
+    out: dict[str, Any] = {}
+    top = cls.__module__.split(".")[0]
+    owners = [c for c in cls.__mro__ if c is cls or (c.__name__.startswith("_") and c.__module__.split(".")[0] == top)]
+    for owner in reversed(owners):  # the most derived definition wins
+        for name, attr in vars(owner).items():
+            if name.startswith("_"):
+                continue
+            func = attr.fget if isinstance(attr, property) else getattr(attr, "__func__", attr)
+            if not inspect.isfunction(func) or not func.__qualname__.startswith(owner.__qualname__ + "."):
+                continue
+            if func.__module__ != owner.__module__:
+                continue
+            out[name] = func
+    return list(out.items())
 
 
 def _documented_in_a_base(cls: type, name: str) -> bool:
@@ -125,7 +130,7 @@ def test_a_missing_docstring_is_found(tmp_path: Path, monkeypatch: pytest.Monkey
         """A module."""
         from dataclasses import dataclass
 
-        __all__ = ["Thing", "Record", "helper", "documented", "LIMIT"]
+        __all__ = ["Thing", "Record", "Sized", "helper", "documented", "LIMIT"]
         LIMIT = 3
 
         class Thing:
@@ -146,6 +151,13 @@ def test_a_missing_docstring_is_found(tmp_path: Path, monkeypatch: pytest.Monkey
         class Record:
             x: int
 
+        class _Base:
+            def size(self):
+                return 0
+
+        class Sized(_Base):
+            """Documented; its size() comes from a private base."""
+
         def helper():
             return 3
 
@@ -154,4 +166,4 @@ def test_a_missing_docstring_is_found(tmp_path: Path, monkeypatch: pytest.Monkey
     '''))
     monkeypatch.syspath_prepend(str(tmp_path))
     assert undocumented("mg_undocumented") == ["mg_undocumented.Thing.run", "mg_undocumented.Record",
-                                               "mg_undocumented.helper"]
+                                               "mg_undocumented.Sized.size", "mg_undocumented.helper"]

@@ -48,10 +48,12 @@ class _KeyCounts:
 
     @property
     def num_users(self) -> int:
+        """Users indexed by ``user_keys``."""
         return int(len(self.user_keys))
 
     @property
     def num_items(self) -> int:
+        """Items indexed by ``item_keys``."""
         return int(len(self.item_keys))
 
 
