@@ -95,6 +95,16 @@ def load_generator(backend: str = "auto", model: str | Path | None = None, setti
     ``auto`` is :func:`default_backend`; ``best`` is the first of :func:`installed_backends`;
     ``fast`` the first of them that is in :data:`FAST_BACKENDS`.
 
+    Args:
+        backend: ``auto``, ``best``, ``fast`` or a name of :data:`GENERATORS`.
+        model: the model id or directory of the backends with a model (``seq2seq`` needs one;
+            ``smollm2``, ``t5-local`` and ``lm`` default to their own); ignored by ``template``.
+        settings: where the models are looked for (default: the configured ``MUSICGRAPH_HOME``).
+
+    Returns:
+        The backend's :class:`~musicgraph.rag.base.Generator`, the same object for the same backend
+        and model within the process.
+
     Raises:
         GeneratorError: unknown backend, or its model is missing / not loadable.
     """
