@@ -6,8 +6,10 @@ both alike:
 
 * peer: ``SentenceTransformer(all-MiniLM-L6-v2).encode(texts, batch_size=64,
   normalize_embeddings=True)``, fp32, the model's 256-token limit (it sorts each call by length too);
-* ours, in each precision of ``--precision`` (default ``fp32 int8``): ``Encoder.encode_documents``
-  (ONNX Runtime fp32, or int8 dynamic quantization; length-sorted batches, 128-token limit; see
+* ours, in each precision of ``--precision`` (default ``fp32 int8-block int8``):
+  ``Encoder.encode_documents`` (ONNX Runtime fp32; int8-block: ``MatMulNBits``, 8-bit weights and
+  activations per block of 32; int8: dynamic quantization; length-sorted batches of at most
+  ``Encoder.doc_tokens_per_batch`` tokens, 128-token limit, worker threads not spinning; see
   ``musicgraph/retrieval/encoder.py``).
 
 Reported: songs/s (wall and CPU seconds), the load average before and after, and the quality of
@@ -17,7 +19,7 @@ fp32 query encoder) the overlap of the exact top-10 over the variant's vectors w
 over the peer's vectors (recall@10 against fp32 search), and the same at k = 1 and 50.
 
     .venv/bin/python benchmarks/bench_dense.py [--store DIR] [--index DIR] [--n 0 (all)] [--queries 500]
-        [--chunk 4000] [--precision fp32 int8] [--json OUT]
+        [--chunk 4000] [--precision fp32 int8-block int8] [--json OUT]
 """
 
 from __future__ import annotations
@@ -83,7 +85,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=0, help="documents (0: the whole catalog)")
     ap.add_argument("--queries", type=int, default=500)
     ap.add_argument("--chunk", type=int, default=4000, help="documents per alternation of peer and ours")
-    ap.add_argument("--precision", nargs="+", default=["fp32", "int8"], choices=["fp32", "int8"])
+    ap.add_argument("--precision", nargs="+", default=list(Encoder.DOC_PRECISIONS), choices=Encoder.DOC_PRECISIONS)
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
 
@@ -113,7 +115,8 @@ def main() -> None:
             sys.exit(f"the {enc.doc_precision} ONNX document encoder is unavailable (onnxruntime missing?)")
     peer.encode(docs[:64], batch_size=64)
     setup = time.perf_counter() - t0
-    print(f"setup (load, export, quantize, warm-up) {setup:.1f} s; max {Encoder.doc_max_length} tokens")
+    print(f"setup (load, export, quantize, warm-up) {setup:.1f} s; max {Encoder.doc_max_length} tokens, "
+          f"at most {Encoder.doc_tokens_per_batch} tokens per batch")
 
     load_before = os.getloadavg()
     names = ["peer", *encoders]
@@ -165,6 +168,7 @@ def main() -> None:
         quality[who] = q
         print(f"quality of {who} vs fp32 pipeline:", q)
     out = {"documents": n, "speed": speed, "setup_s": round(setup, 1), "max_length": Encoder.doc_max_length,
+           "tokens_per_batch": Encoder.doc_tokens_per_batch, "spin": Encoder.doc_spin,
            "loadavg_before": [round(x, 2) for x in load_before], "loadavg_after": [round(x, 2) for x in load_after],
            "quality": quality, "cpus": os.cpu_count()}
     if args.json:

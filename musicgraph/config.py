@@ -73,11 +73,12 @@ class Settings(BaseSettings):
     offline: bool = Field(default=False, description="Serve API requests from the cache only.")
     lock_timeout: float = Field(default=600.0, ge=0, description="Seconds a writer waits for another writer of "
                                 "the same store or index (musicgraph.graph.locks).")
-    dense_precision: Literal["fp32", "int8", "pipeline"] = Field(
+    dense_precision: Literal["fp32", "int8-block", "int8", "pipeline"] = Field(
         default="fp32",
         description="How index builds encode documents: ONNX Runtime fp32 (same vectors as the pipeline), "
-        "int8 (dynamic quantization: ~2x faster again, top-10 overlap with fp32 0.83, see "
-        "benchmarks/bench_dense.py), or the sentence-transformers pipeline.",
+        "int8-block (8-bit weights and activations per block of 32: top-10 overlap with fp32 ~0.95), "
+        "int8 (dynamic quantization: the fastest, top-10 overlap with fp32 ~0.84), or the "
+        "sentence-transformers pipeline; figures in docs/retrieval.md (benchmarks/bench_dense.py).",
     )
     encoder_cache: Path | None = Field(
         default=None,

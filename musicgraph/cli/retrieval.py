@@ -24,8 +24,8 @@ def build(
     write_emotions: bool = typer.Option(False, "--write-emotions", help="Also store emotion summaries on Song nodes."),
     batch_size: int = typer.Option(64, "--batch-size", min=1, help="Encoder batch size."),
     dense_precision: str | None = typer.Option(
-        None, "--dense-precision", help="Encode documents in fp32 or int8 (ONNX Runtime), or with the "
-        "sentence-transformers pipeline (default: MUSICGRAPH_DENSE_PRECISION, fp32)."),
+        None, "--dense-precision", help="Encode documents in fp32, int8-block or int8 (ONNX Runtime), or with "
+        "the sentence-transformers pipeline (default: MUSICGRAPH_DENSE_PRECISION, fp32)."),
 ) -> None:
     """Build every retrieval index of the configured store, with progress bars."""
     from musicgraph.graph import open_store
@@ -35,8 +35,9 @@ def build(
         raise typer.BadParameter(f"--dense-kind must be auto, flat, hnsw or ivfpq, got {dense_kind!r}")
     encoder = None
     if dense_precision is not None:
-        if dense_precision not in ("fp32", "int8", "pipeline"):
-            raise typer.BadParameter(f"--dense-precision must be fp32, int8 or pipeline, got {dense_precision!r}")
+        if dense_precision not in ("fp32", "int8-block", "int8", "pipeline"):
+            raise typer.BadParameter(
+                f"--dense-precision must be fp32, int8-block, int8 or pipeline, got {dense_precision!r}")
         from musicgraph.retrieval.encoder import Encoder
 
         encoder = Encoder()

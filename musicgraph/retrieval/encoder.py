@@ -87,19 +87,25 @@ class Encoder:
     fast_queries = "auto"
     onnx_dir: Path | None = None
     query_cache_size = 256
-    #: documents (:meth:`encode_documents`): ``fp32``, ``int8`` (ONNX Runtime) or ``pipeline``; None:
-    #: the setting ``MUSICGRAPH_DENSE_PRECISION`` (default fp32)
+    #: documents (:meth:`encode_documents`): ``fp32``, ``int8-block``, ``int8`` (ONNX Runtime) or
+    #: ``pipeline``; None: the setting ``MUSICGRAPH_DENSE_PRECISION`` (default fp32)
     doc_precision: str | None = None
     #: documents are cut at this many tokens (the model's own limit is 256)
     doc_max_length = 128
-    #: a batch holds at most this many tokens (its size times its longest text's length)
-    doc_tokens_per_batch = 8192
+    #: a batch holds at most this many tokens (its size times its longest text's length); small
+    #: batches (about 9 documents of the catalog's median length) ran ~1.6x faster than 8192 tokens
+    doc_tokens_per_batch = 384
     #: ONNX Runtime threads for documents (0: one per core)
     doc_threads = 0
+    #: let ONNX Runtime's idle worker threads spin between operators (off: on a shared machine the
+    #: spinning takes the CPU from the thread doing the work)
+    doc_spin = False
     #: largest difference per coordinate tolerated between a fast path and the pipeline
     FAST_TOLERANCE = 1e-4
-    #: smallest cosine to the fp32 pipeline tolerated on the probes for the int8 document model
+    #: smallest cosine to the fp32 pipeline tolerated on the probes for a quantized document model
     DOC_MIN_COSINE = 0.97
+    #: the document precisions run by ONNX Runtime
+    DOC_PRECISIONS = ("fp32", "int8-block", "int8")
     _PROBES = ("warm up", "sad songs for a rainy night like Adele, but nothing from the 90s")
 
     def __init__(self, device: str | None = None, model: Any = None):
@@ -322,8 +328,11 @@ class Encoder:
         :attr:`doc_tokens_per_batch` tokens), each text cut at :attr:`doc_max_length` tokens (documents
         end with their lyric summary, so that goes first; 99.9 % of the shared catalog's documents are
         shorter). :attr:`document_precision` ``fp32`` gives the pipeline's vectors (cosine 1 - 1e-6);
-        ``int8`` quantizes the weights (ONNX Runtime dynamic quantization, per channel): about twice
-        as fast again, but its top-10 neighbours agree with fp32's only ~83 % (``benchmarks/bench_dense.py``);
+        ``int8-block`` stores the weights in 8 bits per block of 32 inputs and quantizes the
+        activations per block at run time (ONNX Runtime ``MatMulNBits``, accuracy level 4): top-10
+        neighbours agree with fp32's ~95 %; ``int8`` quantizes the weights per channel and each
+        batch's activations with one scale (ONNX Runtime dynamic quantization): the fastest, but its
+        top-10 neighbours agree with fp32's only ~84 % (figures: ``benchmarks/bench_dense.py``);
         ``pipeline`` (or no ONNX Runtime, or a model of another shape) is :meth:`encode`.
 
         Args:
@@ -389,7 +398,7 @@ class Encoder:
 
     @property
     def document_precision(self) -> str:
-        """The precision documents are encoded with: ``fp32``, ``int8`` or ``pipeline``."""
+        """The precision documents are encoded with: ``fp32``, ``int8-block``, ``int8`` or ``pipeline``."""
         if self.doc_precision is not None:
             return self.doc_precision
         from musicgraph.config import get_settings
@@ -398,7 +407,7 @@ class Encoder:
 
     def _build_doc_runner(self) -> tuple[Any, Any] | None:
         precision = self.document_precision
-        if precision not in ("int8", "fp32"):
+        if precision not in self.DOC_PRECISIONS:
             return None
         parts = self._parts()
         if parts is None:
@@ -418,6 +427,8 @@ class Encoder:
         opts.intra_op_num_threads = self.doc_threads or (os.cpu_count() or 1)
         opts.inter_op_num_threads = 1
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if not self.doc_spin:
+            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
         # the same check as the query fast path, at the quantized model's tolerance
         probe = tok(list(self._PROBES), padding=True, return_tensors="np")
@@ -426,7 +437,7 @@ class Encoder:
         pooled = (hidden * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1e-9)
         pooled /= np.linalg.norm(pooled, axis=1, keepdims=True)
         cos = float((pooled * self.encode(list(self._PROBES))).sum(axis=1).min())
-        floor = self.DOC_MIN_COSINE if precision == "int8" else 1.0 - self.FAST_TOLERANCE
+        floor = 1.0 - self.FAST_TOLERANCE if precision == "fp32" else self.DOC_MIN_COSINE
         if cos < floor:
             log.warning("document encoder: %s model agrees with the pipeline only to cosine %.4f; not using it",
                         precision, cos)
@@ -436,7 +447,7 @@ class Encoder:
         return tok, sess
 
     def _doc_model_file(self, tok: Any, auto: Any) -> Path:
-        """The batch-shaped ONNX export (and its int8 quantization), cached beside the query model."""
+        """The batch-shaped ONNX export (and its quantizations), cached beside the query model."""
         query_path = self._onnx_file(auto)
         base = query_path.parent
         try:
@@ -450,20 +461,19 @@ class Encoder:
         fp32 = base / f"{stem}.onnx"
         if not fp32.is_file():
             self._export_onnx(tok, auto, fp32, batch=True)
-        if self.document_precision == "fp32":
+        precision = self.document_precision
+        if precision == "fp32":
             return fp32
-        int8 = base / f"{stem}.int8.onnx"
-        if not int8.is_file():
-            from onnxruntime.quantization import QuantType, quantize_dynamic
-
-            tmp = int8.with_name(f"{int8.stem}.{os.getpid()}.tmp.onnx")
+        out = base / f"{stem}.{precision}.onnx"
+        if not out.is_file():
+            tmp = out.with_name(f"{out.stem}.{os.getpid()}.tmp.onnx")
             try:
-                quantize_dynamic(str(fp32), str(tmp), weight_type=QuantType.QInt8, per_channel=True)
-                tmp.replace(int8)
+                _quantize(fp32, tmp, precision)
+                tmp.replace(out)
             finally:
                 tmp.unlink(missing_ok=True)
-            log.info("document encoder: int8 model written to %s", int8)
-        return int8
+            log.info("document encoder: %s model written to %s", precision, out)
+        return out
 
     def encode(self, texts: Sequence[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
         """Unit-length float32 embeddings, one row per text (the sentence-transformers pipeline)."""
@@ -474,6 +484,31 @@ class Encoder:
             normalize_embeddings=True,
         )
         return np.ascontiguousarray(vecs, dtype=np.float32)
+
+
+def _quantize(src: Path, dst: Path, precision: str) -> None:
+    """Write ``src`` (an fp32 ONNX model) quantized to ``precision`` (``int8`` or ``int8-block``) at ``dst``.
+
+    ``int8``: ONNX Runtime dynamic quantization of every MatMul (int8 weights per output channel,
+    uint8 activations with one scale per batch). ``int8-block``: the MatMuls with constant weights
+    become ``MatMulNBits`` (8-bit symmetric weights per block of 32 inputs; accuracy level 4: the
+    activations are quantized to int8 per block of 32 at run time, so an outlier token or channel
+    costs only its own block's precision).
+    """
+    if precision == "int8":
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, per_channel=True)
+    elif precision == "int8-block":
+        import onnx
+        from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
+
+        model = onnx.load(str(src))
+        quant = MatMulNBitsQuantizer(model, bits=8, block_size=32, is_symmetric=True, accuracy_level=4)
+        quant.process()
+        onnx.save(quant.model.model, str(dst))
+    else:
+        raise ValueError(f"no quantization called {precision!r} (int8 or int8-block)")
 
 
 def _hidden_states_module() -> Any:

@@ -86,6 +86,45 @@ def test_document_encoder_fp32_matches_pipeline_and_int8_is_close(model, tmp_pat
     assert cos.min() > 0.95 and np.allclose(np.linalg.norm(q, axis=1), 1.0, atol=1e-5)
 
 
+@pytest.mark.skipif(not (importlib.util.find_spec("onnxruntime") and importlib.util.find_spec("onnx")
+                         and importlib.util.find_spec("onnx_ir")),
+                    reason="onnxruntime/onnx/onnx_ir not installed: no MatMulNBits quantizer")
+def test_document_encoder_int8_block_is_closer_than_int8_and_cached(model, tmp_path, monkeypatch) -> None:
+    import onnx
+
+    from musicgraph.retrieval import encoder as encoder_module
+
+    fp32 = doc_encoder(model, "fp32", tmp_path).encode_documents(DOCS)
+    block = doc_encoder(model, "int8-block", tmp_path)
+    got = block.encode_documents(DOCS)
+    assert block._doc_runner() is not None
+    files = list(tmp_path.glob("document-encoder-*.int8-block.onnx"))
+    assert len(files) == 1 and not list(tmp_path.glob("*.tmp.onnx"))
+    ops = {n.op_type for n in onnx.load(str(files[0]), load_external_data=False).graph.node}
+    assert "MatMulNBits" in ops  # the weight MatMuls were replaced, not left in fp32
+    cos_block = (got * fp32).sum(axis=1)
+    assert cos_block.min() > 0.995 and np.allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
+    int8 = doc_encoder(model, "int8", tmp_path).encode_documents(DOCS)
+    # per-block activation scales: closer to fp32 than one scale per batch
+    assert float(cos_block.mean()) > float((int8 * fp32).sum(axis=1).mean())
+
+    def no_quantize(*args: object) -> None:
+        raise AssertionError("quantized again although the model file is cached")
+
+    # a second encoder reuses the cached file: quantizing again would fail here
+    monkeypatch.setattr(encoder_module, "_quantize", no_quantize)
+    again = doc_encoder(model, "int8-block", tmp_path)
+    np.testing.assert_allclose(again.encode_documents(DOCS), got, atol=1e-6)
+
+
+def test_quantize_rejects_an_unknown_precision(tmp_path) -> None:
+    from musicgraph.retrieval.encoder import _quantize
+
+    with pytest.raises(ValueError, match="int4"):
+        _quantize(tmp_path / "a.onnx", tmp_path / "b.onnx", "int4")
+    assert not list(tmp_path.iterdir())
+
+
 def test_document_encoder_pipeline_setting(model, tmp_path, monkeypatch) -> None:
     from musicgraph.config import reset_settings
 
