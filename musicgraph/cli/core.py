@@ -369,7 +369,7 @@ DEMO_QUERIES: tuple[str, ...] = (
 def demo_cmd(
     k: Annotated[int, typer.Option(help="Results per query.")] = 5,
     dense: Annotated[bool, typer.Option(help="Build the dense MiniLM index too (ONNX Runtime, length-sorted "
-                                             "batches: about 6 minutes for the shared catalog on 2 shared cores).")] = True,
+                                             "batches: about 3.5 minutes for the shared catalog on 2 shared cores).")] = True,
     backend: Annotated[str, typer.Option(help="Answer generator of the `ask` step (see `musicgraph ask --help`; "
                                          "default: the best installed one whose p95 for 5 songs meets 3 s).")] = "fast",
 ) -> None:
