@@ -76,7 +76,7 @@ class Settings(BaseSettings):
     dense_precision: Literal["fp32", "int8-block", "int8", "pipeline"] = Field(
         default="fp32",
         description="How index builds encode documents: ONNX Runtime fp32 (same vectors as the pipeline), "
-        "int8-block (8-bit weights and activations per block of 32: top-10 overlap with fp32 ~0.95), "
+        "int8-block (8-bit weights and activations per block of 32: top-10 overlap with fp32 ~0.96), "
         "int8 (dynamic quantization: the fastest, top-10 overlap with fp32 ~0.84), or the "
         "sentence-transformers pipeline; figures in docs/retrieval.md (benchmarks/bench_dense.py).",
     )

@@ -330,7 +330,7 @@ class Encoder:
         shorter). :attr:`document_precision` ``fp32`` gives the pipeline's vectors (cosine 1 - 1e-6);
         ``int8-block`` stores the weights in 8 bits per block of 32 inputs and quantizes the
         activations per block at run time (ONNX Runtime ``MatMulNBits``, accuracy level 4): top-10
-        neighbours agree with fp32's ~95 %; ``int8`` quantizes the weights per channel and each
+        neighbours agree with fp32's ~96 %; ``int8`` quantizes the weights per channel and each
         batch's activations with one scale (ONNX Runtime dynamic quantization): the fastest, but its
         top-10 neighbours agree with fp32's only ~84 % (figures: ``benchmarks/bench_dense.py``);
         ``pipeline`` (or no ONNX Runtime, or a model of another shape) is :meth:`encode`.
