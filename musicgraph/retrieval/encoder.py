@@ -165,12 +165,16 @@ class Encoder:
         return vec
 
     # ------------------------------------------------------------ fast paths
-    def _fast_fn(self) -> tuple[str, Any] | None:
-        if self._fast is None:
+    def _built_once(self, attr: str, build: Callable[[], Any]) -> Any:
+        """``self.<attr>``, built on first use by ``build`` under the lock; ``None`` when it cannot be built."""
+        if getattr(self, attr) is None:
             with self._qlock:
-                if self._fast is None:
-                    self._fast = self._build_fast() or False
-        return self._fast or None
+                if getattr(self, attr) is None:
+                    setattr(self, attr, build() or False)
+        return getattr(self, attr) or None
+
+    def _fast_fn(self) -> tuple[str, Any] | None:
+        return self._built_once("_fast", self._build_fast)
 
     def _parts(self) -> tuple[Any, Any, int] | None:
         """(tokenizer, HF transformer, max length) when the model is Transformer + mean Pooling + Normalize."""
@@ -390,11 +394,7 @@ class Encoder:
         return out
 
     def _doc_runner(self) -> tuple[Any, Any] | None:
-        if self._doc is None:
-            with self._qlock:
-                if self._doc is None:
-                    self._doc = self._build_doc_runner() or False
-        return self._doc or None
+        return self._built_once("_doc", self._build_doc_runner)
 
     @property
     def document_precision(self) -> str:
