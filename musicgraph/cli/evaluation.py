@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -13,17 +14,22 @@ def register(app: typer.Typer) -> None:
 
     @app.command("eval")
     def eval_command(
-        task: list[str] = typer.Option(
-            None, "--task", "-t",
+        task: Annotated[list[str] | None, typer.Option(
+            "--task", "-t",
             help="Task(s) to run: recommendation, playlists, mood, multihop, multihop_smoke, rag (default: all).",
-        ),
-        quick: bool = typer.Option(False, "--quick", help="Reduced CI version (one seed, smaller models): minutes."),
-        out: Path = typer.Option(Path("eval-report"), "--out", "-o", help="Report directory."),
-        seeds: int = typer.Option(3, "--seeds", min=1, help="Training seeds of seeded systems (full run)."),
-        store: Path = typer.Option(None, "--store", help="Ingested embedded store (default: MUSICGRAPH_HOME's)."),
-        index: Path = typer.Option(None, "--index", help="Retrieval index (default: indexes/<store name> beside the store)."),
-        cache: Path = typer.Option(None, "--cache", help="Cache of re-encoded dense vectors (default MUSICGRAPH_HOME/cache/eval)."),
-        mlflow: bool = typer.Option(False, "--mlflow", help="Log to MLflow (MUSICGRAPH_MLFLOW_URI, else HOME/mlruns)."),
+        )] = None,
+        quick: Annotated[bool, typer.Option(
+            "--quick", help="Reduced CI version (one seed, smaller models): minutes.")] = False,
+        out: Annotated[Path, typer.Option("--out", "-o", help="Report directory.")] = Path("eval-report"),
+        seeds: Annotated[int, typer.Option("--seeds", min=1, help="Training seeds of seeded systems (full run).")] = 3,
+        store: Annotated[Path | None, typer.Option(
+            "--store", help="Ingested embedded store (default: MUSICGRAPH_HOME's).")] = None,
+        index: Annotated[Path | None, typer.Option(
+            "--index", help="Retrieval index (default: indexes/<store name> beside the store).")] = None,
+        cache: Annotated[Path | None, typer.Option(
+            "--cache", help="Cache of re-encoded dense vectors (default MUSICGRAPH_HOME/cache/eval).")] = None,
+        mlflow: Annotated[bool, typer.Option(
+            "--mlflow", help="Log to MLflow (MUSICGRAPH_MLFLOW_URI, else HOME/mlruns).")] = False,
     ) -> None:
         """Evaluate every system on the chosen tasks: tables, report.md, results.json and plots."""
         from musicgraph.config import get_settings
