@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
@@ -58,11 +58,14 @@ def _open_store(store_dir: Path | None, backend: str | None) -> tuple[Any, str]:
 
 @gnn_app.command("embed")
 def embed_cmd(
-    run: Path = typer.Option(None, "--run", help="Training run directory (default: HOME/models/gnn/sage-s2020)."),
-    store_dir: Path = typer.Option(None, "--store", help="Embedded store directory (default: the configured store)."),
-    backend: str = typer.Option(None, "--backend", help="embedded or neo4j (default: neo4j when MUSICGRAPH_NEO4J_URI is set)."),
-    labels: list[str] = typer.Option(None, "--label", help="Only these labels (repeatable)."),
-    no_index: bool = typer.Option(False, "--no-index", help="Skip the FAISS index."),
+    run: Annotated[Path | None, typer.Option(
+        "--run", help="Training run directory (default: HOME/models/gnn/sage-s2020).")] = None,
+    store_dir: Annotated[Path | None, typer.Option(
+        "--store", help="Embedded store directory (default: the configured store).")] = None,
+    backend: Annotated[str | None, typer.Option(
+        "--backend", help="embedded or neo4j (default: neo4j when MUSICGRAPH_NEO4J_URI is set).")] = None,
+    labels: Annotated[list[str] | None, typer.Option("--label", help="Only these labels (repeatable).")] = None,
+    no_index: Annotated[bool, typer.Option("--no-index", help="Skip the FAISS index.")] = False,
 ) -> None:
     """Write a run's embeddings into the store and a FAISS index.
 
@@ -107,9 +110,12 @@ def _refold_profiles(store: Any, directory: Path) -> dict[str, Any]:
 
 @gnn_app.command("fold-in")
 def fold_in_cmd(
-    store_dir: Path = typer.Option(None, "--store", help="Embedded store directory (default: the configured store)."),
-    backend: str = typer.Option(None, "--backend", help="embedded or neo4j (default: neo4j when MUSICGRAPH_NEO4J_URI is set)."),
-    index: Path = typer.Option(None, "--index-dir", help="Directory of gnn.faiss (default: HOME/indexes/<store>)."),
+    store_dir: Annotated[Path | None, typer.Option(
+        "--store", help="Embedded store directory (default: the configured store).")] = None,
+    backend: Annotated[str | None, typer.Option(
+        "--backend", help="embedded or neo4j (default: neo4j when MUSICGRAPH_NEO4J_URI is set).")] = None,
+    index: Annotated[Path | None, typer.Option(
+        "--index-dir", help="Directory of gnn.faiss (default: HOME/indexes/<store>).")] = None,
 ) -> None:
     """Give every store node of an embedded label that has no GNN vector an inductive (fold-in) one.
 
@@ -133,10 +139,11 @@ def fold_in_cmd(
 
 @gnn_app.command("eval")
 def eval_cmd(
-    run: list[Path] = typer.Option(None, "--run", help="Run directories whose result.json to show (repeatable)."),
-    baselines: bool = typer.Option(False, "--baselines", help="Also evaluate MostPop and ItemKNN."),
-    source: str = typer.Option("store", help="store or hetrec (for --baselines)."),
-    seed: int = typer.Option(2020, help="Split seed (for --baselines)."),
+    run: Annotated[list[Path] | None, typer.Option(
+        "--run", help="Run directories whose result.json to show (repeatable).")] = None,
+    baselines: Annotated[bool, typer.Option("--baselines", help="Also evaluate MostPop and ItemKNN.")] = False,
+    source: Annotated[str, typer.Option(help="store or hetrec (for --baselines).")] = "store",
+    seed: Annotated[int, typer.Option(help="Split seed (for --baselines).")] = 2020,
 ) -> None:
     """Show test Recall/NDCG/Hit@10 of training runs (and of the classic baselines)."""
     from musicgraph.config import get_settings
