@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
@@ -90,25 +90,30 @@ def prepare_cmd() -> None:
 
 @lm_app.command("train")
 def train_cmd(
-    task: str = typer.Option(..., "--task", help="answer | genrec | params"),
-    out: Path | None = typer.Option(None, "--out", help="Output folder (default MUSICGRAPH_HOME/models/lm-<task>)."),
-    examples: int = typer.Option(0, "--examples", min=0, help="Training examples (0: the task's default)."),
-    steps: int = typer.Option(0, "--steps", min=0, help="Optimizer steps (0: the task's default)."),
-    batch_size: int = typer.Option(0, "--batch-size", min=0, help="Examples per step (0: the task's default)."),
-    lr: float = typer.Option(0.0, "--lr", min=0.0, help="Peak learning rate (0: the task's default)."),
-    max_minutes: float = typer.Option(40.0, "--max-minutes", min=0.1, help="Stop training after this long."),
-    dpo_steps: int = typer.Option(-1, "--dpo-steps", min=-1, help="genrec: DPO steps after SFT (-1: default, 0: none)."),
-    lora_layers: int = typer.Option(8, "--lora-layers", min=0, help="Adapt the top N layers (0: all)."),
-    lora_rank: int = typer.Option(16, "--lora-rank", min=1),
-    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda"),
-    threads: int = typer.Option(0, "--threads", min=0, help="CPU threads (0: auto, 1 on a busy machine)."),
-    checkpoint_every: int = typer.Option(50, "--checkpoint-every", min=0),
-    resume: bool = typer.Option(False, "--resume", help="Continue from the checkpoint in the output folder."),
-    seed: int = typer.Option(13, "--seed"),
-    holdout: bool = typer.Option(True, "--holdout/--no-holdout",
-                                 help="genrec: train on the visible halves of mood labels and users only."),
-    base: Path | None = typer.Option(None, "--base", help="Fine-tune this local causal-LM folder instead of "
-                                     "the cached SmolLM2 (same architecture family, e.g. a test model)."),
+    task: Annotated[str, typer.Option("--task", help="answer | genrec | params")],
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="Output folder (default MUSICGRAPH_HOME/models/lm-<task>).")] = None,
+    examples: Annotated[int, typer.Option("--examples", min=0, help="Training examples (0: the task's default).")] = 0,
+    steps: Annotated[int, typer.Option("--steps", min=0, help="Optimizer steps (0: the task's default).")] = 0,
+    batch_size: Annotated[int, typer.Option(
+        "--batch-size", min=0, help="Examples per step (0: the task's default).")] = 0,
+    lr: Annotated[float, typer.Option("--lr", min=0.0, help="Peak learning rate (0: the task's default).")] = 0.0,
+    max_minutes: Annotated[float, typer.Option("--max-minutes", min=0.1, help="Stop training after this long.")] = 40.0,
+    dpo_steps: Annotated[int, typer.Option(
+        "--dpo-steps", min=-1, help="genrec: DPO steps after SFT (-1: default, 0: none).")] = -1,
+    lora_layers: Annotated[int, typer.Option("--lora-layers", min=0, help="Adapt the top N layers (0: all).")] = 8,
+    lora_rank: Annotated[int, typer.Option("--lora-rank", min=1)] = 16,
+    device: Annotated[str, typer.Option("--device", help="auto | cpu | cuda")] = "auto",
+    threads: Annotated[int, typer.Option("--threads", min=0, help="CPU threads (0: auto, 1 on a busy machine).")] = 0,
+    checkpoint_every: Annotated[int, typer.Option("--checkpoint-every", min=0)] = 50,
+    resume: Annotated[bool, typer.Option(
+        "--resume", help="Continue from the checkpoint in the output folder.")] = False,
+    seed: Annotated[int, typer.Option("--seed")] = 13,
+    holdout: Annotated[bool, typer.Option(
+        "--holdout/--no-holdout", help="genrec: train on the visible halves of mood labels and users only.")] = True,
+    base: Annotated[Path | None, typer.Option(
+        "--base", help="Fine-tune this local causal-LM folder instead of "
+        "the cached SmolLM2 (same architecture family, e.g. a test model).")] = None,
 ) -> None:
     """Train one task (LoRA SFT; genrec adds DPO), with progress bars and checkpoints."""
     from musicgraph.lm.answer import task_dir
