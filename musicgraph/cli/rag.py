@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -61,17 +61,23 @@ def print_answer(answer: Answer, show_reasons: bool = True, show_evidence: bool 
 
 
 def ask_cmd(
-    question: str = typer.Argument(..., help="What to listen to, in words."),
-    k: int = typer.Option(5, "-k", min=1, max=50, help="Number of songs."),
-    backend: str = typer.Option("auto", "--backend", "-b", help=BACKEND_HELP),
-    model: str | None = typer.Option(None, "--model", help="Model directory/id (seq2seq, t5-local) or GGUF file."),
-    explain_dir: Path | None = typer.Option(None, "--explain-dir", help="Write radar charts and subgraph images here."),
-    evidence: bool = typer.Option(False, "--evidence", help="Also print the evidence block."),
-    as_json: bool = typer.Option(False, "--json", help="Print the answer as JSON."),
-    me: bool = typer.Option(False, "--me", help="For you: your imported history seeds the walk, known songs are left out."),
-    profile: str | None = typer.Option(None, "--profile", help="Which imported profile --me means (default: the only one)."),
-    export: Path | None = typer.Option(None, "--export", help="Also write the cited songs as FILE.xspf, .m3u8 or .json."),
-    spotify: str | None = typer.Option(None, "--spotify", help="Also create or update this Spotify playlist."),
+    question: Annotated[str, typer.Argument(help="What to listen to, in words.")],
+    k: Annotated[int, typer.Option("-k", min=1, max=50, help="Number of songs.")] = 5,
+    backend: Annotated[str, typer.Option("--backend", "-b", help=BACKEND_HELP)] = "auto",
+    model: Annotated[str | None, typer.Option(
+        "--model", help="Model directory/id (seq2seq, t5-local) or GGUF file.")] = None,
+    explain_dir: Annotated[Path | None, typer.Option(
+        "--explain-dir", help="Write radar charts and subgraph images here.")] = None,
+    evidence: Annotated[bool, typer.Option("--evidence", help="Also print the evidence block.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the answer as JSON.")] = False,
+    me: Annotated[bool, typer.Option(
+        "--me", help="For you: your imported history seeds the walk, known songs are left out.")] = False,
+    profile: Annotated[str | None, typer.Option(
+        "--profile", help="Which imported profile --me means (default: the only one).")] = None,
+    export: Annotated[Path | None, typer.Option(
+        "--export", help="Also write the cited songs as FILE.xspf, .m3u8 or .json.")] = None,
+    spotify: Annotated[str | None, typer.Option(
+        "--spotify", help="Also create or update this Spotify playlist.")] = None,
 ) -> None:
     """Answer a request in words with grounded, cited songs from the catalog."""
     from musicgraph.rag.ask import ask
@@ -118,10 +124,11 @@ def ask_cmd(
 
 
 def chat_cmd(
-    k: int = typer.Option(5, "-k", min=1, max=50, help="Number of songs per answer."),
-    backend: str = typer.Option("auto", "--backend", "-b", help=BACKEND_HELP),
-    model: str | None = typer.Option(None, "--model", help="Model directory/id or GGUF file."),
-    explain_dir: Path | None = typer.Option(None, "--explain-dir", help="Write pictures of each answer here."),
+    k: Annotated[int, typer.Option("-k", min=1, max=50, help="Number of songs per answer.")] = 5,
+    backend: Annotated[str, typer.Option("--backend", "-b", help=BACKEND_HELP)] = "auto",
+    model: Annotated[str | None, typer.Option("--model", help="Model directory/id or GGUF file.")] = None,
+    explain_dir: Annotated[Path | None, typer.Option(
+        "--explain-dir", help="Write pictures of each answer here.")] = None,
 ) -> None:
     """A multi-turn session: ask, then refine ("more upbeat", "no Radiohead", "more like the second
     one", "why that one?"); "reset" starts over, an empty line or "quit" ends."""
@@ -162,15 +169,17 @@ def chat_cmd(
 
 @rag_app.command("finetune")
 def finetune_cmd(
-    out: Path | None = typer.Option(None, "--out", help="Output directory (default MUSICGRAPH_HOME/models/t5-local)."),
-    pairs: int = typer.Option(1200, "--pairs", min=10, help="Training pairs generated from the graph."),
-    epochs: int = typer.Option(3, "--epochs", min=1),
-    max_minutes: float = typer.Option(8.0, "--max-minutes", min=0.1, help="Stop training after this long."),
-    d_model: int = typer.Option(128, "--d-model", min=16),
-    layers: int = typer.Option(2, "--layers", min=1),
-    base: str | None = typer.Option(None, "--base", help="Fine-tune this local pretrained seq2seq model instead."),
-    seed: int = typer.Option(13, "--seed"),
-    threads: int = typer.Option(0, "--threads", min=0, help="CPU threads (0: auto)."),
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="Output directory (default MUSICGRAPH_HOME/models/t5-local).")] = None,
+    pairs: Annotated[int, typer.Option("--pairs", min=10, help="Training pairs generated from the graph.")] = 1200,
+    epochs: Annotated[int, typer.Option("--epochs", min=1)] = 3,
+    max_minutes: Annotated[float, typer.Option("--max-minutes", min=0.1, help="Stop training after this long.")] = 8.0,
+    d_model: Annotated[int, typer.Option("--d-model", min=16)] = 128,
+    layers: Annotated[int, typer.Option("--layers", min=1)] = 2,
+    base: Annotated[str | None, typer.Option(
+        "--base", help="Fine-tune this local pretrained seq2seq model instead.")] = None,
+    seed: Annotated[int, typer.Option("--seed")] = 13,
+    threads: Annotated[int, typer.Option("--threads", min=0, help="CPU threads (0: auto).")] = 0,
 ) -> None:
     """Train the small local T5 on (request + evidence → answer) pairs generated from the graph."""
     from musicgraph.rag.base import GeneratorError
