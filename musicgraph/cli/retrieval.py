@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
@@ -18,14 +18,16 @@ index_app = typer.Typer(help="Build and inspect the hybrid-retrieval indexes (BM
 
 @index_app.command("build")
 def build(
-    out: Path | None = typer.Option(None, "--out", help="Index directory (default MUSICGRAPH_HOME/indexes/<store>)."),
-    dense: bool = typer.Option(True, "--dense/--no-dense", help="Encode songs with MiniLM and build FAISS."),
-    dense_kind: str = typer.Option("auto", "--dense-kind", help="FAISS index: auto, flat, hnsw or ivfpq."),
-    write_emotions: bool = typer.Option(False, "--write-emotions", help="Also store emotion summaries on Song nodes."),
-    batch_size: int = typer.Option(64, "--batch-size", min=1, help="Encoder batch size."),
-    dense_precision: str | None = typer.Option(
-        None, "--dense-precision", help="Encode documents in fp32, int8-block or int8 (ONNX Runtime), or with "
-        "the sentence-transformers pipeline (default: MUSICGRAPH_DENSE_PRECISION, fp32)."),
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="Index directory (default MUSICGRAPH_HOME/indexes/<store>).")] = None,
+    dense: Annotated[bool, typer.Option("--dense/--no-dense", help="Encode songs with MiniLM and build FAISS.")] = True,
+    dense_kind: Annotated[str, typer.Option("--dense-kind", help="FAISS index: auto, flat, hnsw or ivfpq.")] = "auto",
+    write_emotions: Annotated[bool, typer.Option(
+        "--write-emotions", help="Also store emotion summaries on Song nodes.")] = False,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Encoder batch size.")] = 64,
+    dense_precision: Annotated[str | None, typer.Option(
+        "--dense-precision", help="Encode documents in fp32, int8-block or int8 (ONNX Runtime), or with "
+        "the sentence-transformers pipeline (default: MUSICGRAPH_DENSE_PRECISION, fp32).")] = None,
 ) -> None:
     """Build every retrieval index of the configured store, with progress bars."""
     from musicgraph.graph import open_store
@@ -56,7 +58,7 @@ def build(
 
 
 @index_app.command("info")
-def info(path: Path | None = typer.Option(None, "--path", help="Index directory.")) -> None:
+def info(path: Annotated[Path | None, typer.Option("--path", help="Index directory.")] = None) -> None:
     """Show the manifest of the built indexes."""
     from musicgraph.retrieval.index import default_index_dir
 
