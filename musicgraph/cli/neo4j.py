@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
@@ -32,8 +32,8 @@ def _fail(exc: Exception, code: int = 1) -> None:
 
 @neo4j_app.command("install")
 def install(
-    force: bool = typer.Option(False, "--force", help="Rerun Maven even if the jars are present."),
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Maven's output."),
+    force: Annotated[bool, typer.Option("--force", help="Rerun Maven even if the jars are present.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Maven's output.")] = False,
 ) -> None:
     """Materialize Neo4j 5.26 Community + Browser + APOC with Maven into MUSICGRAPH_HOME/neo4j."""
     from musicgraph.graph.neo4j_server import Neo4jServer, Neo4jServerError
@@ -48,12 +48,12 @@ def install(
 
 @neo4j_app.command("start")
 def start(
-    password: str | None = typer.Option(
-        None, "--password", help="Turn authentication on with this password for user neo4j "
+    password: Annotated[str | None, typer.Option(
+        "--password", help="Turn authentication on with this password for user neo4j "
         "(or set MUSICGRAPH_NEO4J_PASSWORD). Default: auth off, loopback only.",
-    ),
-    timeout: float = typer.Option(180.0, help="Seconds to wait for Bolt."),
-    install: bool = typer.Option(False, "--install", help="Install first if needed."),
+    )] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for Bolt.")] = 180.0,
+    install: Annotated[bool, typer.Option("--install", help="Install first if needed.")] = False,
 ) -> None:
     """Start the server in the background and wait until Bolt answers."""
     from musicgraph.graph.neo4j_server import Neo4jServer, Neo4jServerError
@@ -68,7 +68,7 @@ def start(
 
 
 @neo4j_app.command("status")
-def status(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+def status(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """Installed? running? answering on Bolt? Exit code 0 only when it answers."""
     from musicgraph.graph.neo4j_server import Neo4jServer
 
@@ -82,7 +82,7 @@ def status(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) ->
 
 
 @neo4j_app.command("stop")
-def stop(timeout: float = typer.Option(90.0, help="Seconds before SIGKILL.")) -> None:
+def stop(timeout: Annotated[float, typer.Option(help="Seconds before SIGKILL.")] = 90.0) -> None:
     """Stop the server (SIGTERM, clean checkpoint)."""
     from musicgraph.graph.neo4j_server import Neo4jServer, Neo4jServerError
 
@@ -95,8 +95,8 @@ def stop(timeout: float = typer.Option(90.0, help="Seconds before SIGKILL.")) ->
 
 @neo4j_app.command("logs")
 def logs(
-    lines: int = typer.Option(50, "--lines", "-n", help="Lines per log."),
-    debug: bool = typer.Option(False, "--debug", help="Also show debug.log."),
+    lines: Annotated[int, typer.Option("--lines", "-n", help="Lines per log.")] = 50,
+    debug: Annotated[bool, typer.Option("--debug", help="Also show debug.log.")] = False,
 ) -> None:
     """Show the last lines of the console log and neo4j.log."""
     from musicgraph.graph.neo4j_server import Neo4jServer
@@ -137,7 +137,7 @@ def list_queries() -> None:
 
 
 @cypher_app.command("show")
-def show(name: str = typer.Argument(..., help="Query name (see `cypher list`) or a .cypher file.")) -> None:
+def show(name: Annotated[str, typer.Argument(help="Query name (see `cypher list`) or a .cypher file.")]) -> None:
     """Print a query's text."""
     from musicgraph.cli.terminal import plain
     from musicgraph.cypher import load_query
@@ -150,11 +150,13 @@ def show(name: str = typer.Argument(..., help="Query name (see `cypher list`) or
 
 @cypher_app.command("run")
 def run(
-    file: str = typer.Argument(..., help="A packaged query name (see `cypher list`) or a path to a .cypher file."),
-    param: list[str] = typer.Option([], "--param", "-p", help="name=value (JSON or text); overrides :param lines."),
-    timeout: float = typer.Option(30.0, help="Transaction timeout in seconds."),
-    limit: int = typer.Option(100, min=0, help="Rows to fetch and print at most (the rest is not fetched)."),
-    as_json: bool = typer.Option(False, "--json", help="Print rows as JSON lines."),
+    file: Annotated[str, typer.Argument(
+        help="A packaged query name (see `cypher list`) or a path to a .cypher file.")],
+    param: Annotated[list[str] | None, typer.Option(
+        "--param", "-p", help="name=value (JSON or text); overrides :param lines.")] = None,
+    timeout: Annotated[float, typer.Option(help="Transaction timeout in seconds.")] = 30.0,
+    limit: Annotated[int, typer.Option(min=0, help="Rows to fetch and print at most (the rest is not fetched).")] = 100,
+    as_json: Annotated[bool, typer.Option("--json", help="Print rows as JSON lines.")] = False,
 ) -> None:
     """Run one query read-only, with a timeout: writes, administration (TERMINATE, CREATE/DROP ...), and
     file or URL access outside Neo4j's import directory are refused."""
@@ -167,7 +169,7 @@ def run(
     except (FileNotFoundError, ValueError) as exc:
         _fail(exc, code=2)
     try:
-        params = {**query.params, **_parse_params(param)}
+        params = {**query.params, **_parse_params(param or [])}
     except typer.BadParameter as exc:
         _fail(exc, code=2)
     missing = sorted(set(query.required_params()) - set(params))
@@ -193,7 +195,8 @@ def run(
 
 @cypher_app.command("load-sample")
 def load_sample_cmd(
-    yes: bool = typer.Option(False, "--yes", help="Confirm writing the invented sample graph into the store."),
+    yes: Annotated[bool, typer.Option(
+        "--yes", help="Confirm writing the invented sample graph into the store.")] = False,
 ) -> None:
     """Write the small invented sample graph (for trying the exploration pack) into the configured store."""
     from musicgraph.cypher.sample import load_sample
