@@ -3,6 +3,9 @@
 Core commands live in :mod:`musicgraph.cli.core`; each product area adds its commands from its own
 module (``musicgraph/cli/<area>.py`` defining ``register(app)``), imported here. Modules must keep
 their imports of heavy libraries (torch, transformers, faiss) inside the command functions.
+Options and arguments are declared one way, ``name: Annotated[T, typer.Option(...)] = default``
+(shared ones such as ``StoreOpt``/``JsonOpt`` in :mod:`musicgraph.cli.core`); tests/cli/test_option_style.py
+refuses the old style, a ``typer.Option(default, ...)`` call as the parameter's default.
 """
 
 from __future__ import annotations
