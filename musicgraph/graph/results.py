@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from musicgraph.graph.schema import REL_PHRASES, NodeRef
+from musicgraph.lazy import moved_getattr
 
 
 @dataclass(slots=True)
@@ -131,13 +132,6 @@ class Result:
         return out
 
 
-def __getattr__(name: str) -> Any:
-    # ``Path`` (renamed ``ExplanationPath``: it shadowed pathlib) stays importable, with a DeprecationWarning,
-    # until the branches written against the old name have landed.
-    if name == "Path":
-        import warnings
-
-        warnings.warn("musicgraph.graph.results.Path is deprecated; use ExplanationPath", DeprecationWarning,
-                      stacklevel=2)
-        return ExplanationPath
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+#: ``Path`` (renamed ``ExplanationPath``: it shadowed pathlib) stays importable, with a DeprecationWarning,
+#: until the branches written against the old name have landed.
+__getattr__ = moved_getattr(__name__, {"Path": "musicgraph.graph.results:ExplanationPath"})

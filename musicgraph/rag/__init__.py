@@ -8,9 +8,7 @@ this package stays light.
 
 from __future__ import annotations
 
-import warnings
-from typing import Any
-
+from musicgraph.lazy import moved_getattr
 from musicgraph.rag.ask import Answer, Recommendation, ask
 from musicgraph.rag.base import Generator, GeneratorError
 from musicgraph.rag.chat import ChatSession, ChatState
@@ -48,13 +46,5 @@ __all__ = [
 ]
 
 
-#: Old public names kept importable for one release, with a DeprecationWarning: old name -> new object.
-_DEPRECATED = {"Catalog": ("NameIndex", NameIndex)}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _DEPRECATED:
-        new, obj = _DEPRECATED[name]
-        warnings.warn(f"musicgraph.rag.{name} is deprecated; use musicgraph.rag.{new}", DeprecationWarning, stacklevel=2)
-        return obj
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+#: Old public names kept importable for one release, with a DeprecationWarning: old name -> new home.
+__getattr__ = moved_getattr(__name__, {"Catalog": "musicgraph.rag.mentions:NameIndex"})

@@ -7,12 +7,12 @@ are in :mod:`musicgraph.rag.generators`.
 
 from __future__ import annotations
 
-import warnings
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from musicgraph.errors import MusicgraphError
+from musicgraph.lazy import moved_getattr
 from musicgraph.rag.context import approx_tokens
 
 if TYPE_CHECKING:
@@ -90,12 +90,4 @@ _MOVED = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _MOVED:
-        import importlib
-
-        module, new = _MOVED[name].split(":")
-        warnings.warn(f"musicgraph.rag.base.{name} is deprecated; use {module}.{new}", DeprecationWarning,
-                      stacklevel=2)
-        return getattr(importlib.import_module(module), new)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = moved_getattr(__name__, _MOVED)

@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import logging
 import re
-import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from musicgraph.graph.results import Result
-from musicgraph.rag import mentions as _mentions
+from musicgraph.lazy import moved_getattr
 from musicgraph.rag.mentions import LIST_ITEM, Mention, NameIndex, find_mentions
 
 __all__ = ["GroundingReport", "ground"]
@@ -148,14 +146,10 @@ def ground(
 
 #: Names that moved to :mod:`musicgraph.rag.mentions` (and ``Catalog``, renamed ``NameIndex``), importable
 #: from here with a DeprecationWarning until the branches written against the old layout have landed.
-_MOVED = {"Catalog": "NameIndex", "CatalogEntry": "NameEntry", "evidence_artists": "evidence_artists",
-          "norm_artist": "norm_artist", "norm_title": "norm_title", "similar": "similar", "COMMON_WORDS": "COMMON_WORDS"}
+_MOVED = {old: f"musicgraph.rag.mentions:{new}" for old, new in {
+    "Catalog": "NameIndex", "CatalogEntry": "NameEntry", "evidence_artists": "evidence_artists",
+    "norm_artist": "norm_artist", "norm_title": "norm_title", "similar": "similar", "COMMON_WORDS": "COMMON_WORDS",
+}.items()}
 
 
-def __getattr__(name: str) -> Any:
-    if name in _MOVED:
-        new = _MOVED[name]
-        warnings.warn(f"musicgraph.rag.grounding.{name} is deprecated; use musicgraph.rag.mentions.{new}",
-                      DeprecationWarning, stacklevel=2)
-        return getattr(_mentions, new)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = moved_getattr(__name__, _MOVED)

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import logging
 import math
-import warnings
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
+from musicgraph.lazy import moved_getattr
 from musicgraph.retrieval.threads import FAISS_THREADS
 
 log = logging.getLogger(__name__)
@@ -444,21 +444,13 @@ class DenseIndex:
 #: DeprecationWarning until the branches written against the old layout have landed (``FAISS_THREADS``,
 #: which this module uses, is imported above and stays importable from here as it is).
 _MOVED = {
-    "Encoder": "musicgraph.retrieval.encoder",
-    "HashingEncoder": "musicgraph.retrieval.encoder",
-    "textualize": "musicgraph.retrieval.textualize",
-    "lyric_summary": "musicgraph.retrieval.textualize",
-    "ThreadLimit": "musicgraph.retrieval.threads",
-    "TORCH_THREADS": "musicgraph.retrieval.threads",
+    "Encoder": "musicgraph.retrieval.encoder:Encoder",
+    "HashingEncoder": "musicgraph.retrieval.encoder:HashingEncoder",
+    "textualize": "musicgraph.retrieval.textualize:textualize",
+    "lyric_summary": "musicgraph.retrieval.textualize:lyric_summary",
+    "ThreadLimit": "musicgraph.retrieval.threads:ThreadLimit",
+    "TORCH_THREADS": "musicgraph.retrieval.threads:TORCH_THREADS",
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _MOVED:
-        import importlib
-
-        new = _MOVED[name]
-        warnings.warn(f"musicgraph.retrieval.dense.{name} is deprecated; use {new}.{name}", DeprecationWarning,
-                      stacklevel=2)
-        return getattr(importlib.import_module(new), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = moved_getattr(__name__, _MOVED)
