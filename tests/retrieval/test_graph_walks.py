@@ -10,8 +10,9 @@ from musicgraph.retrieval.graph import GraphComponent
 from musicgraph.retrieval.query import Seed
 
 
-def plain_walk(gc: GraphComponent, seed_index: dict[int, float]) -> np.ndarray:
-    """The original float32 power iteration (full matrix-vector product every step)."""
+def plain_iteration(gc: GraphComponent, seed_index: dict[int, float]) -> tuple[np.ndarray, int]:
+    """The original float32 power iteration (full matrix-vector product every step): the vector and how many
+    steps it took before its L1 change dropped below ``tol`` (or ``max_iter``)."""
     sc = gc.scorer
     s = np.zeros(gc.projection.num_nodes, dtype=np.float32)
     for idx, w in seed_index.items():
@@ -19,14 +20,19 @@ def plain_walk(gc: GraphComponent, seed_index: dict[int, float]) -> np.ndarray:
     s /= s.sum()
     r = s.copy()
     damp = np.float32(1.0 - sc.restart)
-    for _ in range(gc.max_iter):
+    for step in range(1, gc.max_iter + 1):
         dangling = r[sc.dangling].sum()
         r_next = damp * (gc.walk_matrices().PT @ r) + (np.float32(sc.restart) + damp * dangling) * s
         err = float(np.abs(r_next - r).sum())
         r = r_next
         if err < gc.tol:
-            break
-    return r.astype(np.float64)
+            return r.astype(np.float64), step
+    return r.astype(np.float64), gc.max_iter
+
+
+def plain_walk(gc: GraphComponent, seed_index: dict[int, float]) -> np.ndarray:
+    """The vector of :func:`plain_iteration`."""
+    return plain_iteration(gc, seed_index)[0]
 
 
 def seed_sets(gc: GraphComponent) -> list[dict[int, float]]:
@@ -105,21 +111,8 @@ def test_clear_walks_keeps_the_warm_up_moods(store) -> None:
 
 
 def plain_steps(gc: GraphComponent, seed_index: dict[int, float]) -> int:
-    """How many steps :func:`plain_walk` takes before its L1 change drops below ``tol`` (or ``max_iter``)."""
-    sc = gc.scorer
-    s = np.zeros(gc.projection.num_nodes, dtype=np.float32)
-    for idx, w in seed_index.items():
-        s[idx] += w
-    s /= s.sum()
-    r = s.copy()
-    damp = np.float32(1.0 - sc.restart)
-    for step in range(1, gc.max_iter + 1):
-        r_next = damp * (gc.walk_matrices().PT @ r) + (np.float32(sc.restart) + damp * r[sc.dangling].sum()) * s
-        err = float(np.abs(r_next - r).sum())
-        r = r_next
-        if err < gc.tol:
-            return step
-    return gc.max_iter
+    """How many steps :func:`plain_iteration` takes."""
+    return plain_iteration(gc, seed_index)[1]
 
 
 @pytest.mark.parametrize("reorder", [True, False])
