@@ -73,6 +73,11 @@ class WalkMatrices:
     dangling_w: np.ndarray
 
 
+def _positions(m: WalkMatrices, rows: tuple[int, int]) -> np.ndarray:
+    """Where nodes ``lo:hi`` (original numbering) stand in the walk's numbering, in that order."""
+    return np.arange(rows[0], rows[1]) if m.inv is None else m.inv[rows[0]:rows[1]]
+
+
 class GraphComponent:
     """Multi-hop scoring from linked seeds over the store's projection.
 
@@ -129,6 +134,8 @@ class GraphComponent:
         self.sparse_fraction = sparse_fraction
         self._walks: OrderedDict[tuple[tuple[int, float], ...], np.ndarray] = OrderedDict()
         self._walk_lock = threading.Lock()
+        #: rows (lo, hi) -> those rows of the walk's operator (:meth:`_rows_operator`)
+        self._row_ops: dict[tuple[int, int], sp.csr_matrix] = {}
         #: cache hits and uncached walks so far
         self.walk_stats = {"hits": 0, "walks": 0}
         self.popularity_damping = popularity_damping
@@ -322,14 +329,12 @@ class GraphComponent:
         Each row keeps its entries in the walk matrix's order, so its products are the full
         product's entries bit for bit.
         """
-        ops = self.__dict__.setdefault("_row_ops", {})
-        op = ops.get(rows)
+        op = self._row_ops.get(rows)
         if op is None:
             m = self.walk_matrices()
-            pick = np.arange(rows[0], rows[1]) if m.inv is None else m.inv[rows[0]:rows[1]]
-            op = m.PTw[pick]
+            op = m.PTw[_positions(m, rows)]
             op.has_sorted_indices = False  # keep the entry order (no re-sorting before a product)
-            ops[rows] = op
+            self._row_ops[rows] = op
         return op
 
     def _walk(self, seed_index: Mapping[int, float], rows: tuple[int, int] | None = None) -> np.ndarray:
@@ -349,12 +354,11 @@ class GraphComponent:
         self.walk_stats["walks"] += 1
         n = self.projection.num_nodes
         single = len(seed_index) == 1 and 0 < np.float32(next(iter(seed_index.values()))) < np.inf
+        s = np.zeros(n, dtype=np.float32)
         if single:  # w / w: exactly one at the seed, as the general normalization gives
             (idx,) = seed_index
-            s = np.zeros(n, dtype=np.float32)
             s[int(idx) if inv is None else int(inv[int(idx)])] = 1.0
         else:
-            s = np.zeros(n, dtype=np.float32)
             for idx, w in seed_index.items():
                 s[idx] += w
             s /= s.sum()  # normalized in the original numbering: the same rounding as the plain walk
@@ -405,8 +409,7 @@ class GraphComponent:
             if stop:
                 break
         if rows is not None:
-            pick = np.arange(rows[0], rows[1]) if inv is None else inv[rows[0]:rows[1]]
-            return r[pick].astype(np.float64)
+            return r[_positions(m, rows)].astype(np.float64)
         return (r if inv is None else r[inv]).astype(np.float64)
 
     def known_rows(self, seed_index: Mapping[int, float]) -> set[int]:

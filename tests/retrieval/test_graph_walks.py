@@ -129,7 +129,7 @@ def test_a_walk_of_some_rows_is_the_full_walks_slice_bit_for_bit(store, reorder,
             assert got.dtype == np.float64 and got.shape == (rows[1] - rows[0],)
             assert np.array_equal(got, want[rows[0]:rows[1]])
     if sparse_fraction == 0.0:  # full last steps: the row-range operator was used
-        assert gc.__dict__.get("_row_ops")
+        assert gc._row_ops
 
 
 @pytest.mark.parametrize("tol", [0.5, 0.1, 1e-2, 1e-3, 1e-7])
