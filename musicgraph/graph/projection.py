@@ -164,9 +164,25 @@ class Projection:
             self._sorted[label] = state + 1
             i = bisect.bisect_left(self.keys, key, start, stop)
             return i if i < stop and self.keys[i] == key else None
-        table = {str(k): start + i for i, k in enumerate(self.keys[start:stop].tolist())}
-        self._index[label] = table
+        table = self._index[label] = self.key_table(label)  # kept even above TABLE_MAX: keys not sorted
         return table.get(key)
+
+    def key_table(self, label: str) -> dict[str, int]:
+        """Key -> node index for every node of ``label`` (empty for a label without nodes).
+
+        Built once per label and kept (up to :attr:`TABLE_MAX` keys): :meth:`index` answers from it once
+        a label is looked up often, and callers mapping a whole column of keys
+        (:func:`musicgraph.retrieval.metapath.label_nodes`) share it instead of building their own.
+        """
+        if self._index is None:
+            self._index = {}
+        table = self._index.get(label)
+        if table is None:
+            start, stop = self.label_ranges.get(label, (0, 0))
+            table = {str(k): start + i for i, k in enumerate(self.keys[start:stop].tolist())}
+            if stop - start <= self.TABLE_MAX:
+                self._index[label] = table
+        return table
 
     def ref(self, idx: int) -> NodeRef:
         """The ``(label, key)`` reference of the node at row ``idx``."""

@@ -185,11 +185,10 @@ class CoListening:
 def label_nodes(projection: Projection, label: str, keys: Sequence[str]) -> np.ndarray:
     """Per key, the projection index of node ``(label, key)`` (-1 when absent or the key is empty).
 
-    The answers of :meth:`Projection.index` for a whole column (a catalog's song or artist keys) with
-    one dictionary of the label's keys instead of a call per key.
+    The answers of :meth:`Projection.index` for a whole column (a catalog's song or artist keys) from
+    the projection's shared :meth:`~Projection.key_table` instead of a call per key.
     """
-    lo, hi = projection.label_ranges.get(label, (0, 0))
-    table = {str(k): lo + i for i, k in enumerate(projection.keys[lo:hi].tolist())}
+    table = projection.key_table(label)
     return np.fromiter((table.get(k, -1) if k else -1 for k in keys), dtype=np.int64, count=len(keys))
 
 

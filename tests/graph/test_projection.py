@@ -137,3 +137,19 @@ def test_derived_tables_are_kept_beside_the_cache_for_the_same_version(tmp_path)
     proj = store.projection()
     assert proj.derived(sides[0].name.split(".")[-2]) is None
     assert not sides[0].exists()
+
+
+def test_key_table_is_shared_and_kept_only_up_to_table_max(monkeypatch):
+    from musicgraph.retrieval.metapath import label_nodes
+
+    keys = np.array(["a", "b", "c", "x", "y"], dtype=object)
+    proj = Projection(keys=keys, names=keys.copy(), label_ranges={"Artist": (0, 3), "Tag": (3, 5)}, matrices={})
+    table = proj.key_table("Artist")
+    assert table == {"a": 0, "b": 1, "c": 2} and proj.key_table("Artist") is table  # built once, kept
+    assert proj.key_table("Song") == {}
+    assert label_nodes(proj, "Artist", ["c", "", "zz", "a"]).tolist() == [2, -1, -1, 0]
+    assert proj._index["Artist"] is table  # label_nodes used the shared table, no copy of its own
+    assert [proj.index("Artist", k) for k in ("a", "b", "c", "zz")] == [0, 1, 2, None]
+    monkeypatch.setattr(Projection, "TABLE_MAX", 1)
+    big = Projection(keys=keys, names=keys.copy(), label_ranges={"Tag": (3, 5)}, matrices={})
+    assert big.key_table("Tag") == {"x": 3, "y": 4} and not big._index  # above TABLE_MAX: not kept
