@@ -25,6 +25,10 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+#: How documents are encoded for the dense index (:attr:`Settings.dense_precision`): ONNX Runtime fp32,
+#: int8-block or int8, or the sentence-transformers pipeline.
+DensePrecision = Literal["fp32", "int8-block", "int8", "pipeline"]
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -73,7 +77,7 @@ class Settings(BaseSettings):
     offline: bool = Field(default=False, description="Serve API requests from the cache only.")
     lock_timeout: float = Field(default=600.0, ge=0, description="Seconds a writer waits for another writer of "
                                 "the same store or index (musicgraph.graph.locks).")
-    dense_precision: Literal["fp32", "int8-block", "int8", "pipeline"] = Field(
+    dense_precision: DensePrecision = Field(
         default="fp32",
         description="How index builds encode documents: ONNX Runtime fp32 (same vectors as the pipeline), "
         "int8-block (8-bit weights and activations per block of 32: top-10 overlap with fp32 ~0.96), "

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 import typer
 
@@ -37,9 +37,12 @@ def build(
         raise typer.BadParameter(f"--dense-kind must be auto, flat, hnsw or ivfpq, got {dense_kind!r}")
     encoder = None
     if dense_precision is not None:
-        if dense_precision not in ("fp32", "int8-block", "int8", "pipeline"):
-            raise typer.BadParameter(
-                f"--dense-precision must be fp32, int8-block, int8 or pipeline, got {dense_precision!r}")
+        from musicgraph.config import DensePrecision
+
+        choices = get_args(DensePrecision)
+        if dense_precision not in choices:
+            raise typer.BadParameter(f"--dense-precision must be {', '.join(choices[:-1])} or {choices[-1]}, "
+                                     f"got {dense_precision!r}")
         from musicgraph.retrieval.encoder import Encoder
 
         encoder = Encoder()

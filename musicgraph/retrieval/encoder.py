@@ -16,10 +16,11 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 
+from musicgraph.config import DensePrecision
 from musicgraph.retrieval.text import words
 from musicgraph.retrieval.threads import TORCH_THREADS
 
@@ -105,7 +106,7 @@ class Encoder:
     #: smallest cosine to the fp32 pipeline tolerated on the probes for a quantized document model
     DOC_MIN_COSINE = 0.97
     #: the document precisions run by ONNX Runtime
-    DOC_PRECISIONS = ("fp32", "int8-block", "int8")
+    DOC_PRECISIONS = tuple(p for p in get_args(DensePrecision) if p != "pipeline")
     _PROBES = ("warm up", "sad songs for a rainy night like Adele, but nothing from the 90s")
 
     def __init__(self, device: str | None = None, model: Any = None):

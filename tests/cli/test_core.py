@@ -112,3 +112,10 @@ def test_demo_with_the_real_seeds_on_fixture_data_is_a_clear_error(env):
     # the fixture data lacks the demo's famous seeds: one clear line, exit code 2
     assert res.exit_code == 2, res.output
     assert "error: unknown artist 'Radiohead'" in res.output
+
+
+def test_unknown_dense_precision_is_refused_naming_every_choice(env, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    res = run("index", "build", "--dense-precision", "fp16")
+    assert res.exit_code == 2
+    assert "--dense-precision must be fp32, int8-block, int8 or pipeline, got 'fp16'" in res.output
