@@ -33,7 +33,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -129,6 +129,12 @@ class GraphOperators:
         self.fans = np.diff(self.LT.indptr).astype(np.float64)
         self.damp = np.power(self.fans + k0, beta)
         self._tag_profiles: sp.csr_matrix | None = None
+        #: the walk's artist entries are divided by this (degree ** popularity damping) in ``_walk_artists``
+        self._artist_damp = None if walker is None else np.power(
+            np.maximum(walker.scorer.degree[self.a_lo:self.a_hi], 1e-12), walker.popularity_damping)
+        #: per user node: :meth:`user_profile` and :meth:`_profile_fans` (at most PROFILE_CACHE users each)
+        self._profiles: dict[int, dict[int, float]] = {}
+        self._profile_fans_cache: dict[int, tuple[np.ndarray, ...]] = {}
 
     # ------------------------------------------------------------ co-listening
     def colisten_counts(self, artist: int) -> np.ndarray:
@@ -350,12 +356,7 @@ class GraphOperators:
 
     def _walk_artists(self, r_artists: np.ndarray, seeds: dict[int, float]) -> np.ndarray:
         """Artist item scores from the walk's artist entries: damped by degree, the seeds left out."""
-        damp = self.__dict__.get("_artist_damp")
-        if damp is None:
-            deg = self.walker.scorer.degree[self.a_lo:self.a_hi]
-            damp = np.power(np.maximum(deg, 1e-12), self.walker.popularity_damping)
-            self.__dict__["_artist_damp"] = damp
-        artist = r_artists / damp
+        artist = r_artists / self._artist_damp
         for s in seeds:
             if self.a_lo <= s < self.a_hi:
                 artist[s - self.a_lo] = 0.0
@@ -378,8 +379,7 @@ class GraphOperators:
 
     def user_profile(self, user_node: int) -> dict[int, float]:
         """The user's artists (artist items) with log play weights (a shared dict: do not change it)."""
-        cache = self.__dict__.setdefault("_profiles", {})
-        hit = cache.get(user_node)
+        hit = self._profiles.get(user_node)
         if hit is not None:
             return hit
         u = user_node - self.u_lo
@@ -387,10 +387,14 @@ class GraphOperators:
             return {}
         lo, hi = self.W.indptr[u], self.W.indptr[u + 1]
         out = {int(a): float(np.log1p(w)) for a, w in zip(self.W.indices[lo:hi], self.W.data[lo:hi], strict=True)}
+        return self._keep(self._profiles, user_node, out)
+
+    def _keep(self, cache: dict[int, Any], user_node: int, value: Any) -> Any:
+        """``value``, stored in a per-user cache that is emptied when it holds :attr:`PROFILE_CACHE` users."""
         if len(cache) >= self.PROFILE_CACHE:
             cache.clear()
-        cache[user_node] = out
-        return out
+        cache[user_node] = value
+        return value
 
     def _profile_fans(self, user_node: int) -> tuple[np.ndarray, ...] | None:
         """The user's profile artists, their weights, and every listener of each (for :meth:`user_path`).
@@ -398,8 +402,7 @@ class GraphOperators:
         Returns ``(arts, weights, owner, listeners, norm)``: ``listeners[i]`` plays ``arts[owner[i]]``;
         ``norm = sqrt(max(fans(arts), 1))``. Kept per user (one request explains ten answers with it).
         """
-        cache = self.__dict__.setdefault("_profile_fans_cache", {})
-        hit = cache.get(user_node)
+        hit = self._profile_fans_cache.get(user_node)
         if hit is not None:
             return hit
         profile = self.user_profile(user_node)
@@ -412,10 +415,7 @@ class GraphOperators:
         owner = np.repeat(np.arange(len(arts)), lens)
         pos = np.repeat(starts - np.concatenate(([0], np.cumsum(lens)[:-1])), lens) + np.arange(total)
         out = (arts, weights, owner, self.LT.indices[pos], np.sqrt(np.maximum(self.fans[arts], 1.0)))
-        if len(cache) >= self.PROFILE_CACHE:
-            cache.clear()
-        cache[user_node] = out
-        return out
+        return self._keep(self._profile_fans_cache, user_node, out)
 
     def user_known(self, user_node: int) -> list[int]:
         """Every node the user has a ``LISTENED_TO`` edge to, artists and songs, whatever the weight: a

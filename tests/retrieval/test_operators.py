@@ -157,15 +157,15 @@ def test_user_paths_are_the_same_with_the_per_user_cache(store, res, index_dir, 
     for _ in range(2):
         for u in range(u_lo, u_hi):
             for a in range(space.a_hi - space.a_lo):
-                fresh.__dict__.pop("_profiles", None)
-                fresh.__dict__.pop("_profile_fans_cache", None)
+                fresh._profiles.clear()
+                fresh._profile_fans_cache.clear()
                 want = fresh.user_path(u, a, None)
                 got = ops.user_path(u, a, None)
                 assert (got is None) == (want is None)
                 if got is not None:
                     assert got.as_list() == want.as_list() and got.note == want.note
                     checked += 1
-    assert checked > 0 and len(ops.__dict__["_profiles"]) <= 2
+    assert checked > 0 and len(ops._profiles) <= 2
 
 
 def test_shared_listeners_and_the_witness_against_a_sorted_merge(res):
