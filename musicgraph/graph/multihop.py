@@ -266,10 +266,16 @@ class MultiHopScorer:
         self._labels = projection.labels_array()
         self._user_range = projection.label_ranges.get("User", (0, 0))
         self._build_lock = threading.Lock()
+        # built on first use: degree ** exponent per exponent, the CG system, the relationship table,
+        # the mean of the last read-only relevance vector
+        self._damping: dict[float, np.ndarray] = {}
+        self._cg_system: _SymmetricSystem | None = None
+        self._rel_table_cache: tuple[tuple[np.ndarray, np.ndarray], list[str]] | None = None
+        self._rel_mean_cache: tuple[np.ndarray, float] | None = None
 
     def degree_damping(self, exponent: float) -> np.ndarray:
         """``max(degree, 1e-12) ** exponent`` per node, computed once per exponent (read-only)."""
-        cache = self.__dict__.setdefault("_damping", {})
+        cache = self._damping
         out = cache.get(float(exponent))
         if out is None:
             out = np.power(np.maximum(self.degree, 1e-12), exponent)
@@ -353,13 +359,12 @@ class MultiHopScorer:
         return x, gamma * res / (1.0 - d)
 
     def _system(self) -> _SymmetricSystem:
-        system = self.__dict__.get("_cg_system")
+        system = self._cg_system
         if system is None:
             with self._build_lock:
-                system = self.__dict__.get("_cg_system")
+                system = self._cg_system
                 if system is None:
-                    system = _SymmetricSystem(self.S, self.degree, 1.0 - self.restart)
-                    self.__dict__["_cg_system"] = system
+                    system = self._cg_system = _SymmetricSystem(self.S, self.degree, 1.0 - self.restart)
         return system
 
     def certified_top(
@@ -449,14 +454,14 @@ class MultiHopScorer:
         ``weight * rel_weight`` over the types in projection order, forward before backward, the
         first one on ties.
         """
-        table = self.__dict__.get("_rel_table_cache")
+        table = self._rel_table_cache
         if table is not None:
             return table
         derived_name = self._derived_name("reltable")
         kept = self.projection.derived(derived_name)
         if kept is not None:
             table = (kept["keys"], kept["codes"]), [str(x) for x in kept["names"]]
-            self.__dict__["_rel_table_cache"] = table
+            self._rel_table_cache = table
             return table
         n = self.projection.num_nodes
         keys_l: list[np.ndarray] = []
@@ -485,7 +490,7 @@ class MultiHopScorer:
             first = np.ones(len(keys), dtype=bool)
             first[1:] = keys[1:] != keys[:-1]
             table = (keys[first], codes[first]), names
-        self.__dict__["_rel_table_cache"] = table
+        self._rel_table_cache = table
         (keys, codes), names = table
         self.projection.save_derived(derived_name, {"keys": keys, "codes": codes, "names": np.array(names, dtype=str)})
         return table
@@ -541,12 +546,12 @@ class MultiHopScorer:
 
     def _relevance_mean(self, relevance: np.ndarray) -> float:
         """``max(mean, 1e-300)`` of a relevance vector, remembered for the last read-only one."""
-        hit = self.__dict__.get("_rel_mean_cache")
+        hit = self._rel_mean_cache
         if hit is not None and hit[0] is relevance:
             return hit[1]
         mean = max(float(relevance.mean()), 1e-300)
         if not relevance.flags.writeable:  # cannot change under us: keep it for the next call
-            self.__dict__["_rel_mean_cache"] = (relevance, mean)
+            self._rel_mean_cache = (relevance, mean)
         return mean
 
     def _row(self, u: int) -> tuple[np.ndarray, np.ndarray]:
